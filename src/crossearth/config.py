@@ -1,0 +1,140 @@
+"""The architecture and inference settings of a CrossEarth model, as plain dataclasses.
+
+A `ModelConfig` is everything needed to build the network and run the official test protocol. It
+serialises to a JSON-friendly dict (stored in our single-file checkpoints) and can be read from the
+official mmseg `cfg.model` dict (see `crossearth.weights.official_config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+@dataclass
+class BackboneConfig:
+    """DINOv2 ViT moved to patch 16 (official `ReinsDinoVisionTransformer`)."""
+
+    embed_dim: int = 1024
+    depth: int = 24
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    patch_size: int = 16
+    img_size: int = 512
+    out_indices: tuple[int, ...] = (7, 11, 15, 23)
+    layer_scale_init: float | None = 1e-5
+    qkv_bias: bool = True
+    proj_bias: bool = True
+    ffn_bias: bool = True
+    norm_eps: float = 1e-6
+
+    @property
+    def grid_size(self) -> int:
+        return self.img_size // self.patch_size
+
+
+@dataclass
+class ReinConfig:
+    """Rein adapters: `LoRAReins` when `lora_dim` is set, plain `Reins` otherwise."""
+
+    token_length: int = 100
+    lora_dim: int | None = 16
+    query_dims: int = 256
+    scale_init: float = 1e-3
+    use_softmax: bool = True
+    zero_mlp_delta_f: bool = False
+
+
+@dataclass
+class HeadConfig:
+    """Mask2Former head with an MSDeformAttn pixel decoder (official `ReinMask2FormerHead`)."""
+
+    num_classes: int = 6
+    num_queries: int = 100
+    feat_channels: int = 256
+    out_channels: int = 256
+    num_transformer_feat_level: int = 3
+    pos_num_feats: int = 128
+    norm_groups: int = 32
+    # pixel decoder (deformable encoder)
+    encoder_layers: int = 6
+    encoder_heads: int = 8
+    encoder_points: int = 4
+    encoder_ffn_dim: int = 1024
+    # transformer decoder
+    decoder_layers: int = 9
+    decoder_heads: int = 8
+    decoder_ffn_dim: int = 2048
+
+
+@dataclass
+class InferenceConfig:
+    """The official test protocol: normalisation, optional test resize, slide window."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    crop_size: tuple[int, int] = (512, 512)
+    stride: tuple[int, int] = (341, 341)
+    # Long-edge size of the official test `Resize(scale=(S, S), keep_ratio=True)`; None = no resize.
+    test_resize: int | None = None
+
+
+@dataclass
+class ModelConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    rein: ReinConfig = field(default_factory=ReinConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    # Optional descriptive metadata (class names, palette, source domain, band order).
+    class_names: tuple[str, ...] | None = None
+    palette: tuple[tuple[int, int, int], ...] | None = None
+    bands: str = "RGB"
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from `to_dict()` output; unknown keys are an error, missing ones take defaults."""
+        sections = {
+            "backbone": BackboneConfig,
+            "rein": ReinConfig,
+            "head": HeadConfig,
+            "inference": InferenceConfig,
+        }
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                kwargs[key] = _build_section(sections[key], value)
+            elif key == "class_names":
+                kwargs[key] = None if value is None else tuple(value)
+            elif key == "palette":
+                kwargs[key] = None if value is None else tuple(tuple(int(c) for c in p) for p in value)
+            elif key == "bands":
+                kwargs[key] = str(value)
+            else:
+                raise ValueError(f"unknown model config key {key!r}")
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _build_section(section_cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(section_cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {section_cls.__name__} keys: {sorted(unknown)}")
+    converted = {}
+    for name, value in values.items():
+        default = getattr(section_cls(), name)
+        converted[name] = tuple(value) if isinstance(default, tuple) and value is not None else value
+    return section_cls(**converted)

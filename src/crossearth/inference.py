@@ -1,0 +1,126 @@
+"""The official test protocol on in-memory images: normalise, optional resize, slide, argmax."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class Prediction:
+    """A segmentation: `labels` [H, W] class ids and `scores` [C, H, W] (official, non-negative)."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Share of the winning class in the summed scores, [H, W] in 0..1."""
+        total = self.scores.sum(axis=0)
+        return np.divide(self.scores.max(axis=0), total, out=np.zeros_like(total), where=total > 0)
+
+
+def slide_windows(
+    height: int, width: int, crop: tuple[int, int], stride: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """Official mmseg slide windows as (y1, y2, x1, x2); edge windows are shifted inside the image."""
+    (crop_h, crop_w), (stride_h, stride_w) = crop, stride
+    if min(crop_h, crop_w, stride_h, stride_w) <= 0:
+        raise ValueError(f"crop {crop} and stride {stride} must be positive")
+    rows = max(height - crop_h + stride_h - 1, 0) // stride_h + 1
+    cols = max(width - crop_w + stride_w - 1, 0) // stride_w + 1
+    out = []
+    for i in range(rows):
+        for j in range(cols):
+            y2, x2 = min(i * stride_h + crop_h, height), min(j * stride_w + crop_w, width)
+            out.append((max(y2 - crop_h, 0), y2, max(x2 - crop_w, 0), x2))
+    return out
+
+
+def rescale_size(height: int, width: int, long_edge: int) -> tuple[int, int]:
+    """Output size of the official `Resize(scale=(S, S), keep_ratio=True)`: long edge becomes S."""
+    factor = min(long_edge / max(height, width), long_edge / min(height, width))
+    return int(height * factor + 0.5), int(width * factor + 0.5)
+
+
+def normalize(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """[B, 3, H, W] pixel values (0..255, RGB) -> the model's normalised input."""
+    m = torch.tensor(mean, dtype=torch.float32, device=image.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=image.device).view(1, -1, 1, 1)
+    return (image.float() - m) / s
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """Validate an H x W x 3 uint8 array and turn it into a float [1, 3, H, W] tensor."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a NumPy array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels (0..255), got {image.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float()
+
+
+def slide_inference(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    crop: tuple[int, int],
+    stride: tuple[int, int],
+    num_classes: int,
+    batch_size: int = 4,
+) -> torch.Tensor:
+    """Sum window scores into a canvas and divide by the per-pixel window count ([1, C, H, W])."""
+    _, _, height, width = inputs.shape
+    windows = slide_windows(height, width, crop, stride)
+    scores = torch.zeros((1, num_classes, height, width), dtype=torch.float32, device=inputs.device)
+    count = torch.zeros((1, 1, height, width), dtype=torch.float32, device=inputs.device)
+    for start in range(0, len(windows), batch_size):
+        chunk = windows[start : start + batch_size]
+        batch = torch.cat([inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in chunk])
+        out = model(batch).float()
+        for k, (y1, y2, x1, x2) in enumerate(chunk):
+            scores[:, :, y1:y2, x1:x2] += out[k : k + 1]
+            count[:, :, y1:y2, x1:x2] += 1
+    return scores / count
+
+
+def predict_array(
+    model: nn.Module,
+    image: np.ndarray,
+    *,
+    test_resize: int | None | bool = True,
+    batch_size: int = 4,
+) -> Prediction:
+    """Segment an H x W x 3 uint8 RGB array with the model's official test protocol.
+
+    `test_resize=True` applies the model config's test resize (if it has one); an int sets the long
+    edge explicitly; False/None disables it. Scores are returned at the input size.
+    """
+    cfg = model.config.inference
+    pixels = to_tensor(image).to(model.device)
+    height, width = pixels.shape[-2:]
+    long_edge = cfg.test_resize if test_resize is True else (test_resize or None)
+    if long_edge:
+        size = rescale_size(height, width, long_edge)
+        if size != (height, width):
+            # cv2 INTER_LINEAR on uint8 (the official backend): bilinear, no antialias, rounded.
+            pixels = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False)
+            pixels = pixels.round().clamp(0, 255)
+    x = normalize(pixels, cfg.mean, cfg.std)
+    patch = model.config.backbone.patch_size
+    crop = tuple(min(c, s) for c, s in zip(cfg.crop_size, x.shape[-2:], strict=True))
+    if crop[0] % patch or crop[1] % patch:
+        raise ValueError(
+            f"image of {x.shape[-2]}x{x.shape[-1]} pixels is smaller than the {cfg.crop_size} crop "
+            f"and not a multiple of the patch size {patch}; pad or resize it first"
+        )
+    scores = slide_inference(model, x, crop, cfg.stride, model.num_classes, batch_size)
+    if scores.shape[-2:] != (height, width):
+        scores = F.interpolate(scores, size=(height, width), mode="bilinear", align_corners=False)
+    scores_np = scores[0].cpu().numpy()
+    labels = scores_np.argmax(axis=0).astype(np.uint8 if model.num_classes <= 256 else np.int32)
+    return Prediction(labels=labels, scores=scores_np)

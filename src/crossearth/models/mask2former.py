@@ -1,0 +1,156 @@
+"""Rein's Mask2Former head: pixel decoder, masked-attention transformer decoder, semantic scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crossearth.config import HeadConfig
+from crossearth.models.layers import FFN, sine_position_encoding
+from crossearth.models.pixel_decoder import MSDeformAttnPixelDecoder
+
+
+class Attention(nn.Module):
+    """mmcv `MultiheadAttention`: positions added to query and key, identity shortcut (key `attn`)."""
+
+    def __init__(self, dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        query_pos: torch.Tensor,
+        key_pos: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        out = self.attn(query + query_pos, key + key_pos, value, attn_mask=attn_mask, need_weights=False)[0]
+        return query + out
+
+
+class DecoderLayer(nn.Module):
+    """Masked cross-attention -> norms[0] -> self-attention -> norms[1] -> FFN -> norms[2]."""
+
+    def __init__(self, cfg: HeadConfig) -> None:
+        super().__init__()
+        dim = cfg.feat_channels
+        self.cross_attn = Attention(dim, cfg.decoder_heads)
+        self.self_attn = Attention(dim, cfg.decoder_heads)
+        self.ffn = FFN(dim, cfg.decoder_ffn_dim)
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
+
+    def forward(self, query, query_pos, memory, memory_pos, attn_mask):  # noqa: ANN001, ANN201
+        query = self.norms[0](self.cross_attn(query, memory, memory, query_pos, memory_pos, attn_mask))
+        query = self.norms[1](self.self_attn(query, query, query, query_pos, query_pos))
+        return self.norms[2](self.ffn(query))
+
+
+class TransformerDecoder(nn.Module):
+    def __init__(self, cfg: HeadConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.decoder_layers))
+        self.post_norm = nn.LayerNorm(cfg.feat_channels)
+
+
+@dataclass
+class HeadOutput:
+    """Per-stage predictions of the head; the last entry of each list is the final one."""
+
+    class_logits: list[torch.Tensor]  # [B, Q, C+1] per stage
+    mask_logits: list[torch.Tensor]  # [B, Q, H/4, W/4] per stage
+    query_feats: list[torch.Tensor]  # [B, Q, D] per stage, before post_norm
+    attn_masks: list[torch.Tensor]  # bool [B, Q, HW_level] received by each decoder layer
+
+    @property
+    def final_class_logits(self) -> torch.Tensor:
+        return self.class_logits[-1]
+
+    @property
+    def final_mask_logits(self) -> torch.Tensor:
+        return self.mask_logits[-1]
+
+
+class ReinMask2FormerHead(nn.Module):
+    """Mask2Former head whose queries come from Rein (`querys2feat`, no `query_embed`)."""
+
+    def __init__(self, cfg: HeadConfig, in_channels: list[int]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        feat = cfg.feat_channels
+        self.num_levels = cfg.num_transformer_feat_level
+        self.pixel_decoder = MSDeformAttnPixelDecoder(cfg, in_channels)
+        self.transformer_decoder = TransformerDecoder(cfg)
+        self.level_embed = nn.Embedding(self.num_levels, feat)
+        self.querys2feat = nn.Linear(feat, feat)
+        self.cls_embed = nn.Linear(feat, cfg.num_classes + 1)
+        self.mask_embed = nn.Sequential(
+            nn.Linear(feat, feat),
+            nn.ReLU(inplace=True),
+            nn.Linear(feat, feat),
+            nn.ReLU(inplace=True),
+            nn.Linear(feat, cfg.out_channels),
+        )
+
+    def forward(
+        self, feats: list[torch.Tensor], queries: torch.Tensor, *, all_stages: bool = False
+    ) -> HeadOutput:
+        """Run the head. With `all_stages=False` only the final prediction is kept (inference)."""
+        b = feats[0].shape[0]
+        mask_features, memories = self.pixel_decoder(feats)
+        inputs, positions, sizes = [], [], []
+        for i, memory in enumerate(memories):
+            h, w = memory.shape[-2:]
+            inputs.append(memory.flatten(2).transpose(1, 2) + self.level_embed.weight[i].to(memory.dtype))
+            pos = sine_position_encoding(b, h, w, self.cfg.pos_num_feats, device=memory.device)
+            positions.append(pos.flatten(2).transpose(1, 2).to(memory.dtype))
+            sizes.append((h, w))
+        query_pos = queries.to(mask_features.dtype).unsqueeze(0).expand(b, -1, -1)
+        query = self.querys2feat(query_pos)
+        out = HeadOutput([], [], [], [])
+        cls, mask, attn_mask = self._predict(query, mask_features, sizes[0])
+        self._record(out, query, cls, mask, all_stages)
+        heads = self.cfg.decoder_heads
+        for i, layer in enumerate(self.transformer_decoder.layers):
+            level = i % self.num_levels
+            # A query that would attend to nothing attends to everything instead.
+            attn_mask = attn_mask & ~attn_mask.all(dim=-1, keepdim=True)
+            if all_stages:
+                out.attn_masks.append(attn_mask)
+            head_mask = attn_mask.repeat_interleave(heads, dim=0)  # [B*heads, Q, HW]
+            query = layer(query, query_pos, inputs[level], positions[level], head_mask)
+            cls, mask, attn_mask = self._predict(query, mask_features, sizes[(i + 1) % self.num_levels])
+            self._record(out, query, cls, mask, all_stages)
+        return out
+
+    @staticmethod
+    def _record(out: HeadOutput, query, cls, mask, all_stages: bool) -> None:  # noqa: ANN001
+        if all_stages or not out.class_logits:
+            out.query_feats.append(query)
+            out.class_logits.append(cls)
+            out.mask_logits.append(mask)
+        else:
+            out.query_feats[0], out.class_logits[0], out.mask_logits[0] = query, cls, mask
+
+    def _predict(
+        self, query: torch.Tensor, mask_features: torch.Tensor, attn_size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        q = self.transformer_decoder.post_norm(query)
+        cls = self.cls_embed(q)
+        mask = torch.einsum("bqc,bchw->bqhw", self.mask_embed(q), mask_features)
+        attn = F.interpolate(mask, size=attn_size, mode="bilinear", align_corners=False)
+        attn_mask = (attn.flatten(2).sigmoid() < 0.5).detach()
+        return cls, mask, attn_mask
+
+
+def semantic_scores(
+    class_logits: torch.Tensor, mask_logits: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
+    """Official semantic scores [B, C, H, W]: Σ_q softmax(cls)[..., :C] · sigmoid(mask resized)."""
+    masks = F.interpolate(mask_logits.float(), size=size, mode="bilinear", align_corners=False)
+    probs = class_logits.float().softmax(-1)[..., :-1]
+    return torch.einsum("bqc,bqhw->bchw", probs, masks.sigmoid())
