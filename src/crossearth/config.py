@@ -117,7 +117,9 @@ class ModelConfig:
             elif key == "class_names":
                 kwargs[key] = None if value is None else tuple(value)
             elif key == "palette":
-                kwargs[key] = None if value is None else tuple(tuple(int(c) for c in p) for p in value)
+                kwargs[key] = (
+                    None if value is None else tuple(tuple(int(c) for c in p) for p in value)
+                )
             elif key == "bands":
                 kwargs[key] = str(value)
             else:
@@ -136,5 +138,7 @@ def _build_section(section_cls: type, values: dict[str, Any]) -> Any:
     converted = {}
     for name, value in values.items():
         default = getattr(section_cls(), name)
-        converted[name] = tuple(value) if isinstance(default, tuple) and value is not None else value
+        converted[name] = (
+            tuple(value) if isinstance(default, tuple) and value is not None else value
+        )
     return section_cls(**converted)

@@ -92,7 +92,7 @@ def predict_array(
     model: nn.Module,
     image: np.ndarray,
     *,
-    test_resize: int | None | bool = True,
+    test_resize: int | bool | None = True,
     batch_size: int = 4,
 ) -> Prediction:
     """Segment an H x W x 3 uint8 RGB array with the model's official test protocol.

@@ -39,7 +39,9 @@ class ReinDinoBackbone(DinoVisionTransformer):
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         feats = self.forward_features(x)
         pyramid = [
-            f if s == 1.0 else F.interpolate(f, scale_factor=s, mode="bilinear", align_corners=False)
+            f
+            if s == 1.0
+            else F.interpolate(f, scale_factor=s, mode="bilinear", align_corners=False)
             for f, s in zip(feats, PYRAMID_SCALES, strict=True)
         ]
         return pyramid, self.reins.queries()

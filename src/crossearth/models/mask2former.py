@@ -29,7 +29,9 @@ class Attention(nn.Module):
         key_pos: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        out = self.attn(query + query_pos, key + key_pos, value, attn_mask=attn_mask, need_weights=False)[0]
+        out = self.attn(
+            query + query_pos, key + key_pos, value, attn_mask=attn_mask, need_weights=False
+        )[0]
         return query + out
 
 
@@ -44,8 +46,10 @@ class DecoderLayer(nn.Module):
         self.ffn = FFN(dim, cfg.decoder_ffn_dim)
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
 
-    def forward(self, query, query_pos, memory, memory_pos, attn_mask):  # noqa: ANN001, ANN201
-        query = self.norms[0](self.cross_attn(query, memory, memory, query_pos, memory_pos, attn_mask))
+    def forward(self, query, query_pos, memory, memory_pos, attn_mask):
+        query = self.norms[0](
+            self.cross_attn(query, memory, memory, query_pos, memory_pos, attn_mask)
+        )
         query = self.norms[1](self.self_attn(query, query, query, query_pos, query_pos))
         return self.norms[2](self.ffn(query))
 
@@ -105,7 +109,9 @@ class ReinMask2FormerHead(nn.Module):
         inputs, positions, sizes = [], [], []
         for i, memory in enumerate(memories):
             h, w = memory.shape[-2:]
-            inputs.append(memory.flatten(2).transpose(1, 2) + self.level_embed.weight[i].to(memory.dtype))
+            inputs.append(
+                memory.flatten(2).transpose(1, 2) + self.level_embed.weight[i].to(memory.dtype)
+            )
             pos = sine_position_encoding(b, h, w, self.cfg.pos_num_feats, device=memory.device)
             positions.append(pos.flatten(2).transpose(1, 2).to(memory.dtype))
             sizes.append((h, w))
@@ -123,12 +129,14 @@ class ReinMask2FormerHead(nn.Module):
                 out.attn_masks.append(attn_mask)
             head_mask = attn_mask.repeat_interleave(heads, dim=0)  # [B*heads, Q, HW]
             query = layer(query, query_pos, inputs[level], positions[level], head_mask)
-            cls, mask, attn_mask = self._predict(query, mask_features, sizes[(i + 1) % self.num_levels])
+            cls, mask, attn_mask = self._predict(
+                query, mask_features, sizes[(i + 1) % self.num_levels]
+            )
             self._record(out, query, cls, mask, all_stages)
         return out
 
     @staticmethod
-    def _record(out: HeadOutput, query, cls, mask, all_stages: bool) -> None:  # noqa: ANN001
+    def _record(out: HeadOutput, query, cls, mask, all_stages: bool) -> None:
         if all_stages or not out.class_logits:
             out.query_feats.append(query)
             out.class_logits.append(cls)

@@ -44,7 +44,9 @@ class MultiScaleDeformableAttention(nn.Module):
         locations = reference_points[None, :, None, None, None, :] + offsets / normalizer[
             None, None, None, :, None, :
         ].to(offsets.dtype)
-        out = deformable_sample(value, spatial_shapes, locations, weights.view(b, nq, heads, levels, points))
+        out = deformable_sample(
+            value, spatial_shapes, locations, weights.view(b, nq, heads, levels, points)
+        )
         return query + self.output_proj(out)
 
 
@@ -69,7 +71,9 @@ def deformable_sample(
         start += h * w
         grid = grids[:, :, level]
         # grid_sample is faster in fp32 than in bf16 on CPU; sample in fp32 and cast back.
-        s = F.grid_sample(v.float(), grid.float(), mode="bilinear", padding_mode="zeros", align_corners=False)
+        s = F.grid_sample(
+            v.float(), grid.float(), mode="bilinear", padding_mode="zeros", align_corners=False
+        )
         sampled.append(s)  # [B*heads, d, Q, points]
     stacked = torch.stack(sampled, dim=-2).flatten(-2)  # [B*heads, d, Q, levels*points]
     w = weights.transpose(1, 2).reshape(b * heads, 1, nq, levels * points).float()
@@ -89,7 +93,7 @@ class DeformableEncoderLayer(nn.Module):
         self.ffn = FFN(dim, cfg.encoder_ffn_dim)
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(2))
 
-    def forward(self, x, pos, reference_points, spatial_shapes):  # noqa: ANN001, ANN201
+    def forward(self, x, pos, reference_points, spatial_shapes):
         x = self.norms[0](self.self_attn(x, pos, reference_points, spatial_shapes))
         return self.norms[1](self.ffn(x))
 
@@ -99,7 +103,7 @@ class DeformableEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(DeformableEncoderLayer(cfg) for _ in range(cfg.encoder_layers))
 
-    def forward(self, x, pos, reference_points, spatial_shapes):  # noqa: ANN001, ANN201
+    def forward(self, x, pos, reference_points, spatial_shapes):
         for layer in self.layers:
             x = layer(x, pos, reference_points, spatial_shapes)
         return x
@@ -147,15 +151,22 @@ class MSDeformAttnPixelDecoder(nn.Module):
             refs.append(_reference_points(h, w, feat.device))
             shapes.append((h, w))
         memory = self.encoder(
-            torch.cat(inputs, 1), torch.cat(positions, 1), torch.cat(refs, 0).to(inputs[0].dtype), shapes
+            torch.cat(inputs, 1),
+            torch.cat(positions, 1),
+            torch.cat(refs, 0).to(inputs[0].dtype),
+            shapes,
         )
         outs = [
             m.transpose(1, 2).reshape(b, -1, h, w)
-            for m, (h, w) in zip(memory.split([h * w for h, w in shapes], dim=1), shapes, strict=True)
+            for m, (h, w) in zip(
+                memory.split([h * w for h, w in shapes], dim=1), shapes, strict=True
+            )
         ]
         for i in range(self.num_inputs - self.num_levels - 1, -1, -1):
             lateral = self.lateral_convs[i](feats[i])
-            up = F.interpolate(outs[-1], size=lateral.shape[-2:], mode="bilinear", align_corners=False)
+            up = F.interpolate(
+                outs[-1], size=lateral.shape[-2:], mode="bilinear", align_corners=False
+            )
             outs.append(self.output_convs[i](lateral + up))
         return self.mask_feature(outs[-1]), outs[: self.num_levels]
 

@@ -37,7 +37,9 @@ class Reins(nn.Module):
     def _create_tokens(self, patch_size: int) -> None:
         bound = math.sqrt(6.0 / float(3 * patch_size * patch_size + self.embed_dim))
         self.learnable_tokens = nn.Parameter(
-            torch.empty(self.num_layers, self.cfg.token_length, self.embed_dim).uniform_(-bound, bound)
+            torch.empty(self.num_layers, self.cfg.token_length, self.embed_dim).uniform_(
+                -bound, bound
+            )
         )
 
     def tokens(self, layer: int | None = None) -> torch.Tensor:

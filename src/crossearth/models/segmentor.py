@@ -55,7 +55,7 @@ class CrossEarth(nn.Module):
         return semantic_scores(out.final_class_logits, out.final_mask_logits, tuple(x.shape[-2:]))
 
     @torch.inference_mode()
-    def predict(self, image: np.ndarray, **kwargs) -> Prediction:  # noqa: ANN003
+    def predict(self, image: np.ndarray, **kwargs) -> Prediction:
         """Segment an H x W x 3 uint8 RGB array with the official protocol (see `predict_array`)."""
         from crossearth.inference import predict_array
 

@@ -38,7 +38,9 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv = (
+            self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        )
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
@@ -113,7 +115,9 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, grid_h: int, grid_w: int) -> 
         mode="bicubic",
     )
     if grid.shape[-2:] != (grid_h, grid_w):  # the +0.1 rule guarantees this; keep a clear check
-        raise RuntimeError(f"position embedding resized to {tuple(grid.shape[-2:])}, wanted {grid_h}x{grid_w}")
+        raise RuntimeError(
+            f"position embedding resized to {tuple(grid.shape[-2:])}, wanted {grid_h}x{grid_w}"
+        )
     patch_pos = grid.permute(0, 2, 3, 1).reshape(1, grid_h * grid_w, dim)
     return torch.cat((cls_pos, patch_pos), dim=1).to(dtype)
 

@@ -35,7 +35,9 @@ def config_from_official(model_cfg: dict[str, Any]) -> ModelConfig:
     bb = _section(model_cfg, "backbone", SUPPORTED_BACKBONES)
     rein = bb.get("reins_config") or {}
     if rein.get("type") not in SUPPORTED_REINS:
-        raise ConfigError(f"backbone.reins_config.type {rein.get('type')!r} is not one of {sorted(SUPPORTED_REINS)}")
+        raise ConfigError(
+            f"backbone.reins_config.type {rein.get('type')!r} is not one of {sorted(SUPPORTED_REINS)}"
+        )
     if not rein.get("link_token_to_query", False):
         raise ConfigError(
             "reins_config.link_token_to_query is false: the ReinMask2FormerHead needs Rein queries"
@@ -65,7 +67,9 @@ def config_from_official(model_cfg: dict[str, Any]) -> ModelConfig:
         ffn_bias=bool(bb.get("ffn_bias", True)),
     )
     if bb.get("ffn_layer", "mlp") != "mlp":
-        raise ConfigError(f"backbone.ffn_layer {bb.get('ffn_layer')!r} is not supported (only 'mlp')")
+        raise ConfigError(
+            f"backbone.ffn_layer {bb.get('ffn_layer')!r} is not supported (only 'mlp')"
+        )
     if int(rein.get("embed_dims", embed)) != embed or int(rein.get("num_layers", depth)) != depth:
         raise ConfigError("reins_config embed_dims/num_layers must equal the backbone's")
     reins = ReinConfig(
@@ -92,9 +96,14 @@ def config_from_official(model_cfg: dict[str, Any]) -> ModelConfig:
         decoder_heads=int(dec_layer.get("self_attn_cfg", {}).get("num_heads", 8)),
         decoder_ffn_dim=int(dec_layer.get("ffn_cfg", {}).get("feedforward_channels", 2048)),
     )
-    if int(enc_attn.get("num_levels", head_cfg.num_transformer_feat_level)) != head_cfg.num_transformer_feat_level:
+    if (
+        int(enc_attn.get("num_levels", head_cfg.num_transformer_feat_level))
+        != head_cfg.num_transformer_feat_level
+    ):
         raise ConfigError("pixel decoder num_levels must equal num_transformer_feat_level")
-    return ModelConfig(backbone=backbone, rein=reins, head=head_cfg, inference=_inference(model_cfg, backbone))
+    return ModelConfig(
+        backbone=backbone, rein=reins, head=head_cfg, inference=_inference(model_cfg, backbone)
+    )
 
 
 def _section(model_cfg: dict[str, Any], name: str, supported: set[str]) -> dict[str, Any]:
@@ -102,7 +111,9 @@ def _section(model_cfg: dict[str, Any], name: str, supported: set[str]) -> dict[
     if not isinstance(section, dict):
         raise ConfigError(f"official config has no {name!r} section")
     if section.get("type") not in supported:
-        raise ConfigError(f"{name}.type {section.get('type')!r} is not supported (expected one of {sorted(supported)})")
+        raise ConfigError(
+            f"{name}.type {section.get('type')!r} is not supported (expected one of {sorted(supported)})"
+        )
     return section
 
 
@@ -113,7 +124,9 @@ def _inference(model_cfg: dict[str, Any], backbone: BackboneConfig) -> Inference
     std = tuple(float(v) for v in pre.get("std", (58.395, 57.12, 57.375)))
     if not pre.get("bgr_to_rgb", True):
         # The official loader reads BGR; without the flip the model was trained on BGR input.
-        raise ConfigError("data_preprocessor.bgr_to_rgb=False (BGR-trained models) is not supported")
+        raise ConfigError(
+            "data_preprocessor.bgr_to_rgb=False (BGR-trained models) is not supported"
+        )
     if test.get("mode", "slide") != "slide":
         raise ConfigError(f"test_cfg.mode {test.get('mode')!r} is not supported (only 'slide')")
     crop = tuple(int(v) for v in test.get("crop_size", (backbone.img_size, backbone.img_size)))

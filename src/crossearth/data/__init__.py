@@ -1,0 +1,1 @@
+"""Datasets: class sets, palettes and label conventions."""

@@ -1,0 +1,83 @@
+"""Read tensors from checkpoint files safely (`torch.load(weights_only=True)` or safetensors)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crossearth.errors import CheckpointError
+
+NATIVE_FORMAT = "crossearth"
+
+
+@dataclass
+class RawCheckpoint:
+    """Tensors of a checkpoint file, plus what else it carried (mmengine `meta`, our config)."""
+
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    native_config: dict[str, Any] | None = None
+    path: Path | None = None
+
+
+def read_checkpoint(path: str | Path) -> RawCheckpoint:
+    """Read an official `.pth` (mmengine dict or bare state dict) or a `.safetensors` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    return _read_torch(path)
+
+
+def _read_safetensors(path: Path) -> RawCheckpoint:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    config = None
+    if metadata.get("format") == NATIVE_FORMAT and "config" in metadata:
+        try:
+            config = json.loads(metadata["config"])
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(
+                f"{path}: the embedded model config is not valid JSON ({exc})"
+            ) from None
+    return RawCheckpoint(state_dict=tensors, meta=dict(metadata), native_config=config, path=path)
+
+
+def _read_torch(path: Path) -> RawCheckpoint:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"cannot read {path} as a PyTorch checkpoint: {reason}. The file may be truncated "
+            "(an interrupted download) or not a checkpoint; it is loaded with weights_only=True, "
+            "so files that need arbitrary code to unpickle are refused."
+        ) from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    meta: dict[str, Any] = {}
+    state = obj
+    for wrapper in ("state_dict", "model", "module"):
+        if isinstance(state.get(wrapper), dict):
+            meta = obj["meta"] if isinstance(obj.get("meta"), dict) else {}
+            state = state[wrapper]
+            break
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{path} contains no tensors")
+    if all(k.startswith("module.") for k in tensors):  # saved from DistributedDataParallel
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    return RawCheckpoint(state_dict=tensors, meta=meta, path=path)

@@ -1,0 +1,131 @@
+"""`load_model`: a zoo name, an official `.pth` or our `.safetensors` -> a ready CrossEarth model."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import torch
+
+from crossearth.config import ModelConfig
+from crossearth.data.classes import default_palette
+from crossearth.errors import CheckpointError, ConfigError, WeightsUnavailableError
+from crossearth.models.presets import get_preset
+from crossearth.models.segmentor import CrossEarth
+from crossearth.runtime import resolve_device, resolve_precision
+from crossearth.weights.architecture import ConfigSource, read_config_source, resolve_config
+from crossearth.weights.checkpoint_io import read_checkpoint
+from crossearth.weights.official_config import config_from_official
+from crossearth.weights.python_config import read_python_config
+from crossearth.weights.state import apply_state, backbone_tensors, merge_backbone, needs_backbone
+from crossearth.weights.zoo import ZOO, ZooEntry, hf_url, locate
+
+log = logging.getLogger(__name__)
+
+
+def load_model(
+    source: str | Path,
+    *,
+    config: ConfigSource = None,
+    backbone: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    download: bool = False,
+) -> CrossEarth:
+    """Load a CrossEarth model ready for inference (eval mode).
+
+    `source` is a zoo name (`crossearth models`), an official checkpoint (`.pth`, full or Rein+head
+    only) or our `.safetensors` file. `config` is a preset name, a config file (ours, or the
+    official model config as JSON) or a `ModelConfig`; it is needed only for checkpoints that are
+    not an official ViT-L preset. `backbone` is the converted DINOv2 file for checkpoints that lack
+    backbone weights (the original `dinov2_vitl14_pretrain.pth` is converted on the fly).
+    """
+    entry = ZOO.get(str(source))
+    path = locate(entry.filename, download=download) if entry else Path(source)
+    if entry is None and not path.exists():
+        raise CheckpointError(
+            f"{source!s} is neither a file nor a zoo model (known: {', '.join(ZOO)})"
+        )
+    raw = read_checkpoint(path)
+    given = read_config_source(config)
+    if given is None and raw.native_config is not None:
+        given = ModelConfig.from_dict(raw.native_config)
+    if given is None and entry is not None:
+        given = get_preset(entry.preset, entry.num_classes)
+    if given is None:
+        given = _config_from_meta(raw.meta)
+    state = raw.state_dict
+    merged = 0
+    backbone_grid = None
+    if needs_backbone(state):
+        bb_path = _backbone_path(backbone, entry, download, path)
+        grid = given.backbone.grid_size if given else None
+        bb_state = backbone_tensors(read_checkpoint(bb_path).state_dict, grid)
+        backbone_grid = round((bb_state["pos_embed"].shape[1] - 1) ** 0.5)
+    cfg, notes = resolve_config(state, given, backbone_grid)
+    if needs_backbone(state):
+        state, merged = merge_backbone(state, bb_state)
+    cfg = _with_metadata(cfg, entry)
+    model = CrossEarth(cfg)
+    report = apply_state(model, state)
+    report.merged_backbone_keys, report.notes = merged, notes
+    for key in report.unexpected:
+        log.warning("unexpected checkpoint key ignored: %s", key)
+    model.load_report = report
+    return to_runtime(model.eval(), device, precision)
+
+
+def to_runtime(
+    model: CrossEarth, device: str | torch.device = "cpu", precision: str = "fp32"
+) -> CrossEarth:
+    """Move a model to a device and precision ('auto' picks CUDA and bf16 where they are fast)."""
+    dev = resolve_device(device)
+    return model.to(device=dev, dtype=resolve_precision(precision, dev))
+
+
+def _backbone_path(
+    backbone: str | Path | None, entry: ZooEntry | None, download: bool, ckpt: Path
+) -> Path:
+    if backbone is not None:
+        return Path(backbone)
+    if entry is not None:
+        try:
+            return locate(entry.backbone_filename, download=download)
+        except WeightsUnavailableError as exc:
+            raise CheckpointError(
+                f"{entry.filename} holds only Rein and head weights; it needs the converted DINOv2 "
+                f"backbone. {exc}"
+            ) from None
+    raise CheckpointError(
+        f"{ckpt} holds only Rein and head weights (a released training checkpoint), so the "
+        "DINOv2 backbone is missing. Refusing to run with a random backbone: pass --backbone "
+        "dinov2_converted.pth (512 models) or dinov2_converted_1024x1024.pth (1024 models), from "
+        f"{hf_url('dinov2_converted.pth')}, or the original dinov2_vitl14_pretrain.pth"
+    )
+
+
+def _config_from_meta(meta: dict) -> ModelConfig | None:
+    """mmengine stores the run's config text in `meta['cfg']`; use its `model` when readable."""
+    text = meta.get("cfg")
+    if not isinstance(text, str):
+        return None
+    try:
+        return config_from_official(read_python_config(text)["model"])
+    except (ConfigError, KeyError, TypeError) as exc:
+        log.info("checkpoint meta config not usable: %s", exc)
+        return None
+
+
+def _with_metadata(cfg: ModelConfig, entry: ZooEntry | None) -> ModelConfig:
+    if entry is not None and cfg.num_classes == entry.num_classes:
+        cfg = dataclasses.replace(
+            cfg, class_names=entry.classes.names, palette=entry.classes.palette, bands=entry.bands
+        )
+    if cfg.class_names is None or len(cfg.class_names) != cfg.num_classes:
+        cfg = dataclasses.replace(
+            cfg, class_names=tuple(f"class_{i}" for i in range(cfg.num_classes))
+        )
+    if cfg.palette is None or len(cfg.palette) != cfg.num_classes:
+        cfg = dataclasses.replace(cfg, palette=default_palette(cfg.num_classes))
+    return cfg

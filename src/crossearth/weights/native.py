@@ -1,0 +1,39 @@
+"""Our single-file format: safetensors with the official key layout and the config in its metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from crossearth.config import ModelConfig
+from crossearth.weights.checkpoint_io import NATIVE_FORMAT
+
+FORMAT_VERSION = "1"
+
+
+def save_model(model: torch.nn.Module, path: str | Path, config: ModelConfig | None = None) -> Path:
+    """Write `model` (all weights, fp32 unless already lower) and its config to one file, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    config = config or model.config
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {
+        "format": NATIVE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(config.to_dict()),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
