@@ -45,7 +45,7 @@ LOVEDA = ClassSet(
         (159, 129, 183),
         (0, 255, 0),
         (255, 195, 128),
-    ),  # fmt: skip
+    ),
 )
 BUILDING = ClassSet(("building", "background"), ((0, 0, 0), (255, 255, 255)))
 ROAD = ClassSet(("road", "background"), ((0, 0, 0), (255, 255, 255)))

@@ -48,14 +48,14 @@ def _small(embed_dim: int, depth: int, heads: int, out_indices: tuple[int, ...],
             num_heads=heads,
             img_size=img_size,
             out_indices=out_indices,
-        ),  # fmt: skip
+        ),
         rein=ReinConfig(lora_dim=lora),
         head=HeadConfig(
             num_classes=num_classes,
             encoder_layers=encoder_layers,
             decoder_layers=decoder_layers,
             decoder_ffn_dim=decoder_ffn,
-        ),  # fmt: skip
+        ),
         inference=InferenceConfig(crop_size=(img_size, img_size), stride=(stride, stride)),
     )
 
