@@ -62,7 +62,9 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
         raise ValueError(f"expected an H x W x 3 image, got shape {image.shape}")
     if image.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels (0..255), got {image.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float()
+    if not (image.flags.writeable and image.flags.c_contiguous):
+        image = np.array(image)  # torch cannot wrap read-only memory
+    return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float()
 
 
 def slide_inference(

@@ -21,20 +21,30 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX tiles (bf16 matmuls several times faster than fp32)."""
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AMX tiles or AVX512-BF16)."""
     try:
-        return bool(torch._C._cpu._is_amx_tile_supported())
-    except AttributeError:  # older torch
-        return False
+        if torch._C._cpu._init_amx():
+            return True
+    except AttributeError:  # older or newer torch without the hook
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """fp32 (the parity path), bf16, or auto: bf16 on bf16-capable CUDA and on AMX CPUs."""
+    """fp32 (the parity path), bf16, or auto: bf16 on bf16-capable CUDA and CPUs."""
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-        return torch.bfloat16 if device.type == "cpu" and cpu_has_amx() else torch.float32
+        return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else torch.float32
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; use one of fp32, bf16, auto")
     return PRECISIONS[precision]

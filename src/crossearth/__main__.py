@@ -1,0 +1,3 @@
+from crossearth.cli import main
+
+main()
