@@ -31,6 +31,8 @@ def slide_windows(
     (crop_h, crop_w), (stride_h, stride_w) = crop, stride
     if min(crop_h, crop_w, stride_h, stride_w) <= 0:
         raise ValueError(f"crop {crop} and stride {stride} must be positive")
+    if stride_h > crop_h or stride_w > crop_w:
+        raise ValueError(f"stride {stride} larger than crop {crop} would leave pixels unpredicted")
     rows = max(height - crop_h + stride_h - 1, 0) // stride_h + 1
     cols = max(width - crop_w + stride_w - 1, 0) // stride_w + 1
     out = []
@@ -74,16 +76,25 @@ def slide_inference(
     stride: tuple[int, int],
     num_classes: int,
     batch_size: int = 4,
+    multiple: int = 1,
 ) -> torch.Tensor:
-    """Sum window scores into a canvas and divide by the per-pixel window count ([1, C, H, W])."""
+    """Sum window scores into a canvas and divide by the per-pixel window count ([1, C, H, W]).
+
+    Windows whose size is not a multiple of `multiple` (the patch size; only images smaller than
+    the crop) are zero-padded at the bottom/right, as mmseg pads training batches, and cropped back.
+    """
     _, _, height, width = inputs.shape
     windows = slide_windows(height, width, crop, stride)
     scores = torch.zeros((1, num_classes, height, width), dtype=torch.float32, device=inputs.device)
     count = torch.zeros((1, 1, height, width), dtype=torch.float32, device=inputs.device)
+    win_h, win_w = windows[0][1] - windows[0][0], windows[0][3] - windows[0][2]
+    pad_h, pad_w = -win_h % multiple, -win_w % multiple
     for start in range(0, len(windows), batch_size):
         chunk = windows[start : start + batch_size]
         batch = torch.cat([inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in chunk])
-        out = model(batch).float()
+        if pad_h or pad_w:
+            batch = F.pad(batch, (0, pad_w, 0, pad_h))
+        out = model(batch).float()[:, :, :win_h, :win_w]
         for k, (y1, y2, x1, x2) in enumerate(chunk):
             scores[:, :, y1:y2, x1:x2] += out[k : k + 1]
             count[:, :, y1:y2, x1:x2] += 1
@@ -113,14 +124,10 @@ def predict_array(
             pixels = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False)
             pixels = pixels.round().clamp(0, 255)
     x = normalize(pixels, cfg.mean, cfg.std)
-    patch = model.config.backbone.patch_size
-    crop = tuple(min(c, s) for c, s in zip(cfg.crop_size, x.shape[-2:], strict=True))
-    if crop[0] % patch or crop[1] % patch:
-        raise ValueError(
-            f"image of {x.shape[-2]}x{x.shape[-1]} pixels is smaller than the {cfg.crop_size} crop "
-            f"and not a multiple of the patch size {patch}; pad or resize it first"
-        )
-    scores = slide_inference(model, x, crop, cfg.stride, model.num_classes, batch_size)
+    scores = slide_inference(
+        model, x, cfg.crop_size, cfg.stride, model.num_classes, batch_size,
+        multiple=model.config.backbone.patch_size,
+    )  # fmt: skip
     if scores.shape[-2:] != (height, width):
         scores = F.interpolate(scores, size=(height, width), mode="bilinear", align_corners=False)
     scores_np = scores[0].cpu().numpy()
