@@ -117,12 +117,20 @@ def _select_bands(array: np.ndarray, bands: Sequence[int] | None, path: Path) ->
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside `final`; rename it into place only if the block succeeds.
+
+    A crash or error never leaves a half-written file under the final name. The file gets the
+    usual permissions (0666 minus the umask), not mkstemp's owner-only 0600.
+    """
+    final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=final.suffix, dir=final.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # writers may recreate the file; set the mode last
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):

@@ -28,7 +28,7 @@ class ReinDinoBackbone(DinoVisionTransformer):
         """Post-Rein, pre-norm tokens of the `out_indices` blocks as [B, C, H/16, W/16] maps."""
         b = x.shape[0]
         grid_h, grid_w = x.shape[-2] // self.cfg.patch_size, x.shape[-1] // self.cfg.patch_size
-        tokens = self.prepare_tokens(x)
+        tokens = self.prepare_tokens(x.to(self.cls_token.dtype))
         outs = []
         for idx, block in enumerate(self.blocks):
             tokens = self.reins(block(tokens), idx)

@@ -48,7 +48,9 @@ class CrossEarth(nn.Module):
 
     def forward_head(self, x: torch.Tensor, *, all_stages: bool = False) -> HeadOutput:
         feats, queries = self.backbone(x.to(self.dtype))
-        return self.decode_head(feats, queries, all_stages=all_stages)
+        head_dtype = self.decode_head.querys2feat.weight.dtype
+        feats = [f.to(head_dtype) for f in feats]
+        return self.decode_head(feats, queries.to(head_dtype), all_stages=all_stages)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.forward_head(x)

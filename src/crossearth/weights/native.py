@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from crossearth.config import ModelConfig
+from crossearth.imageio import atomic_path
 from crossearth.weights.checkpoint_io import NATIVE_FORMAT
 
 FORMAT_VERSION = "1"
@@ -27,13 +26,6 @@ def save_model(model: torch.nn.Module, path: str | Path, config: ModelConfig | N
         "format_version": FORMAT_VERSION,
         "config": json.dumps(config.to_dict()),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path

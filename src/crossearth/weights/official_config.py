@@ -30,6 +30,17 @@ def is_official_config(data: dict[str, Any]) -> bool:
 
 def config_from_official(model_cfg: dict[str, Any]) -> ModelConfig:
     """Translate an official `cfg.model` (EncoderDecoder + Rein DINOv2 + ReinMask2FormerHead)."""
+    try:
+        return _translate(model_cfg)
+    except ConfigError:
+        raise
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"malformed official model config ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _translate(model_cfg: dict[str, Any]) -> ModelConfig:
     if model_cfg.get("type", "EncoderDecoder") not in {"EncoderDecoder", "PEFTEncoderDecoder"}:
         raise ConfigError(f"unsupported segmentor type {model_cfg.get('type')!r}")
     bb = _section(model_cfg, "backbone", SUPPORTED_BACKBONES)

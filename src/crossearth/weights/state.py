@@ -33,7 +33,11 @@ class LoadReport:
 
 def needs_backbone(state: dict[str, torch.Tensor]) -> bool:
     """A released training checkpoint holds only `backbone.reins.*` and `decode_head.*`."""
-    return "backbone.blocks.0.norm1.weight" not in state and "backbone.pos_embed" not in state
+    has_rein_and_head = any(k.startswith("backbone.reins.") for k in state) and any(
+        k.startswith("decode_head.") for k in state
+    )
+    lacks_vit = "backbone.blocks.0.norm1.weight" not in state and "backbone.pos_embed" not in state
+    return has_rein_and_head and lacks_vit
 
 
 def backbone_tensors(state: dict[str, torch.Tensor], grid: int | None) -> dict[str, torch.Tensor]:
@@ -49,7 +53,8 @@ def backbone_tensors(state: dict[str, torch.Tensor], grid: int | None) -> dict[s
     if is_patch14(state):
         if grid is None:
             raise CheckpointError(
-                "cannot convert a patch-14 DINOv2 without knowing the target grid"
+                "the backbone is the original patch-14 DINOv2; to convert it the crop size must be "
+                "known: pass --config vitl-512 or --config vitl-1024 (or use the converted file)"
             )
         state = convert_dinov2_to_patch16(state, grid)
     return {k: v for k, v in state.items() if not k.startswith("reins.")}
