@@ -57,14 +57,13 @@ def predict(
     download: DownloadOpt = False,
 ) -> None:
     """Segment images and write class maps (palette PNG, or GeoTIFF for .tif outputs)."""
-    from crossearth.imageio import parse_bands, read_image, write_label_map
+    from crossearth.imageio import parse_bands, probe_image, read_image, write_label_map
     from crossearth.weights import load_model
 
     band_list = parse_bands(bands)
     targets = _output_paths(images, output)
     for image in images:  # fail on a bad input before spending time on the model
-        if not image.is_file():
-            raise InputError(f"input image not found: {image}")
+        probe_image(image, band_list)
     net = load_model(
         model,
         config=config,
@@ -168,7 +167,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CrossEarthError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")

@@ -89,7 +89,12 @@ def _read_raster(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _select_bands(array: np.ndarray, bands: Sequence[int] | None, path: Path) -> np.ndarray:
-    count = array.shape[-1]
+    chosen = check_bands(array.shape[-1], str(array.dtype), bands, path)
+    return np.ascontiguousarray(array[..., [b - 1 for b in chosen]])
+
+
+def check_bands(count: int, dtype: str, bands: Sequence[int] | None, path: Path) -> tuple[int, ...]:
+    """The three 1-based bands to use, or an InputError saying what is wrong with the image."""
     if bands is None:
         if count < 3:
             raise InputError(
@@ -106,13 +111,48 @@ def _select_bands(array: np.ndarray, bands: Sequence[int] | None, path: Path) ->
         raise InputError(
             f"--bands {','.join(map(str, bands))} asks for band {max(bands)}, but {path} has {count}"
         )
-    out = array[..., [b - 1 for b in bands]]
-    if out.dtype != np.uint8:
+    if dtype != "uint8":
         raise InputError(
-            f"{path} has {out.dtype} pixels; the model expects 8-bit (0-255) imagery. "
-            "Rescale it to uint8 first"
+            f"{path} has {dtype} pixels; the model expects 8-bit (0-255) imagery. Rescale it to uint8 first"
         )
-    return np.ascontiguousarray(out)
+    return tuple(bands)
+
+
+def probe_image(path: str | Path, bands: Sequence[int] | None = None) -> tuple[int, int]:
+    """Check an image without reading its pixels; returns (height, width) or raises InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input image not found: {path}")
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        import rasterio
+        from rasterio.errors import RasterioIOError
+
+        try:
+            with rasterio.open(path) as src:
+                size, count, dtype = (src.height, src.width), src.count, src.dtypes[0]
+        except RasterioIOError as exc:
+            raise InputError(f"{path} could not be read as a raster: {exc}") from None
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as img:
+                size, count = (img.height, img.width), len(img.getbands())
+                dtype = (
+                    "uint8"
+                    if img.mode in ("L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK")
+                    else img.mode
+                )
+                if img.mode == "P":
+                    count = 3
+        except UnidentifiedImageError:
+            raise InputError(
+                f"{path} is not an image file that can be read (PNG, JPEG or TIFF)"
+            ) from None
+        except OSError as exc:
+            raise InputError(f"{path} could not be read as an image: {exc}") from None
+    check_bands(count, dtype, bands, path)
+    return size
 
 
 @contextmanager

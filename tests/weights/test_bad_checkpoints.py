@@ -48,8 +48,6 @@ def test_truncated_checkpoint(tmp_path, tiny_full_state, keep, legacy):
         crossearth.load_model(path, config="vit-tiny-256")
 
 
-
-
 @pytest.mark.parametrize(
     "text",
     [
