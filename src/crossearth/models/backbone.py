@@ -33,7 +33,9 @@ class ReinDinoBackbone(DinoVisionTransformer):
         for idx, block in enumerate(self.blocks):
             tokens = self.reins(block(tokens), idx)
             if idx in self.cfg.out_indices:
-                outs.append(tokens[:, 1:].transpose(1, 2).reshape(b, -1, grid_h, grid_w))
+                outs.append(
+                    tokens[:, 1:].transpose(1, 2).reshape(b, -1, grid_h, grid_w).contiguous()
+                )
         return outs
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
