@@ -107,6 +107,11 @@ def _translate(model_cfg: dict[str, Any]) -> ModelConfig:
         decoder_heads=int(dec_layer.get("self_attn_cfg", {}).get("num_heads", 8)),
         decoder_ffn_dim=int(dec_layer.get("ffn_cfg", {}).get("feedforward_channels", 2048)),
     )
+    cross_heads = int(dec_layer.get("cross_attn_cfg", {}).get("num_heads", head_cfg.decoder_heads))
+    if cross_heads != head_cfg.decoder_heads:
+        raise ConfigError(
+            "decoder self- and cross-attention with different head counts are not supported"
+        )
     if (
         int(enc_attn.get("num_levels", head_cfg.num_transformer_feat_level))
         != head_cfg.num_transformer_feat_level
