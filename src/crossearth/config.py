@@ -93,6 +93,7 @@ class ModelConfig:
     class_names: tuple[str, ...] | None = None
     palette: tuple[tuple[int, int, int], ...] | None = None
     bands: str = "RGB"
+    gsd_m: float | None = None  # ground sample distance of the training imagery, metres
 
     @property
     def num_classes(self) -> int:
@@ -122,6 +123,8 @@ class ModelConfig:
                 )
             elif key == "bands":
                 kwargs[key] = str(value)
+            elif key == "gsd_m":
+                kwargs[key] = None if value is None else float(value)
             else:
                 raise ValueError(f"unknown model config key {key!r}")
         return cls(**kwargs)

@@ -31,10 +31,10 @@ def slide_windows(
     (crop_h, crop_w), (stride_h, stride_w) = crop, stride
     if min(crop_h, crop_w, stride_h, stride_w) <= 0:
         raise ValueError(f"crop {crop} and stride {stride} must be positive")
-    if stride_h > crop_h or stride_w > crop_w:
-        raise ValueError(f"stride {stride} larger than crop {crop} would leave pixels unpredicted")
     rows = max(height - crop_h + stride_h - 1, 0) // stride_h + 1
     cols = max(width - crop_w + stride_w - 1, 0) // stride_w + 1
+    if (rows > 1 and stride_h > crop_h) or (cols > 1 and stride_w > crop_w):
+        raise ValueError(f"stride {stride} larger than crop {crop} would leave pixels unpredicted")
     out = []
     for i in range(rows):
         for j in range(cols):
@@ -69,6 +69,19 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float()
 
 
+def window_scores(model: nn.Module, batch: torch.Tensor, multiple: int = 1) -> torch.Tensor:
+    """Scores [B, C, h, w] (fp32) of a batch of normalised windows of one size.
+
+    Windows whose size is not a multiple of `multiple` (the patch size; only images smaller than
+    the crop) are zero-padded at the bottom/right, as mmseg pads training batches, and cropped back.
+    """
+    win_h, win_w = batch.shape[-2:]
+    pad_h, pad_w = -win_h % multiple, -win_w % multiple
+    if pad_h or pad_w:
+        batch = F.pad(batch, (0, pad_w, 0, pad_h))
+    return model(batch).float()[:, :, :win_h, :win_w]
+
+
 def slide_inference(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -78,23 +91,15 @@ def slide_inference(
     batch_size: int = 4,
     multiple: int = 1,
 ) -> torch.Tensor:
-    """Sum window scores into a canvas and divide by the per-pixel window count ([1, C, H, W]).
-
-    Windows whose size is not a multiple of `multiple` (the patch size; only images smaller than
-    the crop) are zero-padded at the bottom/right, as mmseg pads training batches, and cropped back.
-    """
+    """Sum window scores into a canvas and divide by the per-pixel window count ([1, C, H, W])."""
     _, _, height, width = inputs.shape
     windows = slide_windows(height, width, crop, stride)
     scores = torch.zeros((1, num_classes, height, width), dtype=torch.float32, device=inputs.device)
     count = torch.zeros((1, 1, height, width), dtype=torch.float32, device=inputs.device)
-    win_h, win_w = windows[0][1] - windows[0][0], windows[0][3] - windows[0][2]
-    pad_h, pad_w = -win_h % multiple, -win_w % multiple
     for start in range(0, len(windows), batch_size):
         chunk = windows[start : start + batch_size]
         batch = torch.cat([inputs[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in chunk])
-        if pad_h or pad_w:
-            batch = F.pad(batch, (0, pad_w, 0, pad_h))
-        out = model(batch).float()[:, :, :win_h, :win_w]
+        out = window_scores(model, batch, multiple)
         for k, (y1, y2, x1, x2) in enumerate(chunk):
             scores[:, :, y1:y2, x1:x2] += out[k : k + 1]
             count[:, :, y1:y2, x1:x2] += 1

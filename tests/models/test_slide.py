@@ -68,3 +68,10 @@ def test_test_resize_returns_original_size():
     assert result.labels.shape == (300, 420) and result.scores.shape == (4, 300, 420)
     no_resize = model.predict(image, test_resize=False)
     assert not np.allclose(result.scores, no_resize.scores)
+
+
+def test_stride_larger_than_crop_is_fine_for_a_single_window():
+    # An image shorter than the crop has one window row whatever the stride (official behaviour).
+    assert slide_windows(100, 600, (100, 256), (171, 171)) == [
+        (0, 100, 0, 256), (0, 100, 171, 427), (0, 100, 342, 598), (0, 100, 344, 600)
+    ]  # fmt: skip

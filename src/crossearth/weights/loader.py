@@ -130,7 +130,11 @@ def _config_from_meta(meta: dict) -> ModelConfig | None:
 def _with_metadata(cfg: ModelConfig, entry: ZooEntry | None) -> ModelConfig:
     if entry is not None and cfg.num_classes == entry.num_classes:
         cfg = dataclasses.replace(
-            cfg, class_names=entry.classes.names, palette=entry.classes.palette, bands=entry.bands
+            cfg,
+            class_names=entry.classes.names,
+            palette=entry.classes.palette,
+            bands=entry.bands,
+            gsd_m=entry.gsd_m,
         )
     if cfg.class_names is None or len(cfg.class_names) != cfg.num_classes:
         cfg = dataclasses.replace(

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from crossearth.config import ModelConfig
-from crossearth.imageio import atomic_path
+from crossearth.fileio import atomic_path
 from crossearth.weights.checkpoint_io import NATIVE_FORMAT
 
 FORMAT_VERSION = "1"

@@ -1,0 +1,1 @@
+"""Geospatial helpers: georeferenced rasters, areas, vectors and previews."""

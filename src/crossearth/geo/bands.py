@@ -1,0 +1,206 @@
+"""Which three bands of a raster feed the model, and why.
+
+The models take three bands: R, G, B for "RGB" models and NIR, R, G for "IRRG" models
+(`ZooEntry.bands`, `ModelConfig.bands`). `choose_bands` picks them by these rules:
+
+1. `--bands` given: exactly three 1-based band numbers, each at most the file's band count, used
+   in that order. Repeating a band is allowed (e.g. `--bands 1,1,1` for a panchromatic image).
+2. Otherwise alpha bands (colour interpretation "alpha") are never data; the others are the
+   data bands.
+3. Exactly 3 data bands: used in file order; the file is assumed to be in the model's order
+   already (R,G,B or NIR,R,G). Pass `--bands` when it is not.
+4. 4 or more data bands: each band's role (R, G, B or NIR) is read from its description
+   (case-insensitive, `_`/`-` read as spaces), by the table below, or else from its colour
+   interpretation (red, green, blue, nir). A description outranks a colour interpretation.
+   If a needed role is missing or claimed by several bands, pass `--bands`.
+5. 1 or 2 data bands: an error; pass `--bands` (e.g. `--bands 1,1,1`).
+
+Band descriptions recognised (B-numbers follow Sentinel-2, which agrees with Landsat 8/9 for
+B2-B4; for Landsat NIR, B5, or Landsat 5/7 numbering, pass `--bands`):
+
+    R:   red, r, b04, b4, red band
+    G:   green, g, b03, b3, green band
+    B:   blue, b, b02, b2, blue band
+    NIR: nir, nir08, near infrared, near ir, ir, b08, b8, nir band
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import rasterio
+import rasterio.io
+from rasterio.enums import ColorInterp
+
+from crossearth.errors import ConfigError, InputError
+
+#: Band description (normalised: lower case, `_`/`-` as spaces, single spaces) -> role.
+DESCRIPTION_ROLES: dict[str, str] = {
+    **dict.fromkeys(("red", "r", "b04", "b4", "red band"), "R"),
+    **dict.fromkeys(("green", "g", "b03", "b3", "green band"), "G"),
+    **dict.fromkeys(("blue", "b", "b02", "b2", "blue band"), "B"),
+    **dict.fromkeys(
+        ("nir", "nir08", "near infrared", "near ir", "ir", "b08", "b8", "nir band"), "NIR"
+    ),
+}
+
+#: Colour interpretation -> role.
+COLORINTERP_ROLES: dict[ColorInterp, str] = {
+    ColorInterp.red: "R",
+    ColorInterp.green: "G",
+    ColorInterp.blue: "B",
+    ColorInterp.nir: "NIR",
+}
+
+#: Roles each model layout needs, in input-slot order.
+MODEL_ROLES: dict[str, tuple[str, str, str]] = {"RGB": ("R", "G", "B"), "IRRG": ("NIR", "R", "G")}
+
+_EXAMPLE = {"RGB": "--bands 3,2,1", "IRRG": "--bands 4,3,2"}
+_MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class BandChoice:
+    """The three 1-based band numbers fed to the model, in input order, and a readable reason."""
+
+    bands: tuple[int, int, int]
+    reason: str
+
+
+def choose_bands(
+    dataset: rasterio.io.DatasetReader, model_bands: str, requested: tuple[int, ...] | None
+) -> BandChoice:
+    """Pick the model's three input bands from `dataset` by the module's rules.
+
+    `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` or None.
+    Raises InputError when the choice is invalid or cannot be made without `--bands`.
+    """
+    layout = model_bands.strip().upper()
+    if layout not in MODEL_ROLES:
+        raise ConfigError(
+            f"unknown model band layout {model_bands!r}; expected one of {sorted(MODEL_ROLES)}"
+        )
+    roles = MODEL_ROLES[layout]
+    expects = ",".join(roles)
+    name = dataset.name
+    count = dataset.count
+
+    if requested is not None:
+        chosen = _validate_requested(requested, count, name)
+        return BandChoice(
+            chosen, f"bands {_join(chosen)} (from --bands; the model expects {expects})"
+        )
+
+    colorinterp = _colorinterp(dataset)
+    data_bands = [i for i in range(1, count + 1) if colorinterp[i - 1] != ColorInterp.alpha]
+    if len(data_bands) < 3:
+        alpha = count - len(data_bands)
+        extra = f" (plus {alpha} alpha band{'s' if alpha != 1 else ''})" if alpha else ""
+        raise InputError(
+            f"{name} has {len(data_bands)} data band(s){extra}; the model needs 3 ({expects}). "
+            f"Pass --bands with three band numbers, e.g. --bands 1,1,1 to repeat band 1"
+        )
+    if len(data_bands) == 3:
+        chosen = (data_bands[0], data_bands[1], data_bands[2])
+        alpha = [i for i in range(1, count + 1) if i not in data_bands]
+        skipped = f"; alpha band {_join(alpha)} not used" if alpha else ""
+        return BandChoice(
+            chosen,
+            f"bands {_join(chosen)} (file order; the model expects {expects}, "
+            f"pass --bands if the file is ordered differently{skipped})",
+        )
+
+    descriptions = list(dataset.descriptions or (None,) * count)
+    by_description: dict[str, list[int]] = {}
+    by_colorinterp: dict[str, list[int]] = {}
+    described: set[int] = set()
+    for i in data_bands:
+        role = DESCRIPTION_ROLES.get(_normalise(descriptions[i - 1]))
+        if role is not None:
+            by_description.setdefault(role, []).append(i)
+            described.add(i)
+        role = COLORINTERP_ROLES.get(colorinterp[i - 1])
+        if role is not None:
+            by_colorinterp.setdefault(role, []).append(i)
+
+    picks: list[int] = []
+    sources: list[str] = []
+    for role in roles:
+        candidates = by_description.get(role, [])
+        source = "description"
+        if not candidates:
+            # A band whose description names another role is not taken on its colour alone.
+            candidates = [i for i in by_colorinterp.get(role, []) if i not in described]
+            source = "colorinterp"
+        if len(candidates) != 1:
+            problem = (
+                f"cannot tell which band of {name} is {_ROLE_NAMES[role]}"
+                if not candidates
+                else f"bands {_join(candidates)} of {name} all look like {_ROLE_NAMES[role]}"
+            )
+            raise InputError(
+                f"{problem} (a {layout} model needs {expects}). Pass --bands with three band "
+                f"numbers in the order {expects}, e.g. {_EXAMPLE[layout]}. The file's bands: "
+                f"{_listing(dataset, colorinterp, descriptions)}"
+            )
+        picks.append(candidates[0])
+        sources.append(f"{role} = band {candidates[0]} by {source}")
+    chosen = (picks[0], picks[1], picks[2])
+    return BandChoice(chosen, f"bands {_join(chosen)} ({'; '.join(sources)})")
+
+
+_ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}
+
+
+def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tuple[int, int, int]:
+    if len(requested) != 3:
+        raise InputError(
+            f"--bands needs exactly three band numbers (got {len(requested)}: "
+            f"{_join(requested)}), e.g. --bands 1,2,3 or --bands 1,1,1"
+        )
+    for b in requested:
+        if isinstance(b, bool) or int(b) != b:
+            raise InputError(f"--bands: {b!r} is not a band number")
+        if not 1 <= b <= count:
+            raise InputError(
+                f"--bands: band {b} does not exist; {name} has {count} band(s), "
+                f"numbered 1 to {count}"
+            )
+    return (int(requested[0]), int(requested[1]), int(requested[2]))
+
+
+def _colorinterp(dataset: rasterio.io.DatasetReader) -> list[ColorInterp | None]:
+    try:
+        return list(dataset.colorinterp)
+    except ValueError:  # a colour interpretation this rasterio does not know
+        return [None] * dataset.count
+
+
+def _normalise(description: str | None) -> str:
+    if not description:
+        return ""
+    return " ".join(description.lower().replace("_", " ").replace("-", " ").split())
+
+
+def _join(bands: tuple[int, ...] | list[int]) -> str:
+    return ",".join(str(b) for b in bands)
+
+
+def _listing(
+    dataset: rasterio.io.DatasetReader,
+    colorinterp: list[ColorInterp | None],
+    descriptions: list[str | None],
+) -> str:
+    parts = []
+    for i in range(1, min(dataset.count, _MAX_LISTED) + 1):
+        ci = colorinterp[i - 1]
+        ci_name = ci.name if ci is not None else "unknown"
+        desc = descriptions[i - 1]
+        parts.append(
+            f"band {i}: colorinterp {ci_name}, description {desc!r}"
+            if desc
+            else f"band {i}: colorinterp {ci_name}, no description"
+        )
+    if dataset.count > _MAX_LISTED:
+        parts.append(f"... ({dataset.count - _MAX_LISTED} more)")
+    return "; ".join(parts)

@@ -1,0 +1,324 @@
+"""Turn pixels of any type into the model's 8-bit input by one documented, deterministic rule.
+
+The models were trained on 8-bit images, so every selected band is mapped to 0..255:
+
+    out = round(clip((x - low) / (high - low), 0, 1) * 255)
+
+computed in float64 per band, rounding to the nearest integer (ties to even, as `numpy.rint`).
+Values below `low` become 0 and values above `high` become 255: they are *clipped*, and the run
+summary reports the share of valid values that were clipped (`Scaling.clipped_count`). A band
+whose `high <= low` (e.g. a constant band) maps to 0 everywhere; NaN maps to 0.
+
+How `low` and `high` are chosen is set by `--scale` (`parse_scale`):
+
+- `auto` (default): 8-bit (uint8) data is used as is (identity, no arithmetic); any other pixel
+  type is stretched between the per-band 2nd and 98th percentiles.
+- `none`: use the values as they are; only 8-bit data is accepted (`check_spec_for_dtype`).
+- `pLO,pHI`, e.g. `p1,p99`: stretch between the per-band LO-th and HI-th percentiles.
+- `MIN,MAX`, e.g. `0,10000`: the same explicit range for every band.
+- `MIN,MAX;MIN,MAX;MIN,MAX`: one explicit range per selected band, in model order.
+
+Percentiles (`estimate_scaling`) are computed once per file, not per tile, so tiles of one
+file share one mapping and show no seams. The selected bands are read decimated to at most
+`sample_size` pixels on the long side with nearest-neighbour sampling (GDAL serves the read from
+overviews when the file has them), together with the dataset mask read the same way. Pixels the
+mask marks invalid, values equal to the band's nodata value, NaN and infinities are left out;
+the percentiles of the remaining values are computed with `numpy.percentile` (linear
+interpolation). A band without any valid value gets `low = high = 0`, i.e. it maps to 0. The
+same file always gives the same mapping.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+import rasterio.io
+from rasterio.enums import Resampling
+
+from crossearth.errors import InputError
+
+NBANDS_MODEL = 3
+DEFAULT_PERCENTILES = (2.0, 98.0)
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_PAIR_RE = re.compile(rf"^\s*({_NUMBER})\s*,\s*({_NUMBER})\s*$")
+_PERCENTILE_RE = re.compile(rf"^\s*[pP]\s*({_NUMBER})\s*,\s*[pP]\s*({_NUMBER})\s*$")
+
+_ACCEPTED_FORMS = (
+    "'auto' (8-bit data as is, other pixel types stretched between per-band percentiles 2 and 98), "
+    "'none' (values as they are; 8-bit data only), "
+    "'pLO,pHI' (per-band percentiles, e.g. 'p1,p99'), "
+    "'MIN,MAX' (one range for all bands, e.g. '0,10000'), or "
+    "'MIN,MAX;MIN,MAX;MIN,MAX' (one range per selected band, e.g. '0,3000;0,3000;0,2500')"
+)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """A per-band linear map from pixel values to 0..255: `low` -> 0, `high` -> 255, clipped."""
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        low = tuple(float(v) for v in self.low)
+        high = tuple(float(v) for v in self.high)
+        if len(low) != len(high) or not low:
+            raise ValueError(f"Scaling needs one low and one high per band, got {low} and {high}")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    @classmethod
+    def identity(cls, nbands: int) -> Scaling:
+        """The map that leaves 8-bit data unchanged (low 0, high 255 for every band)."""
+        return cls((0.0,) * nbands, (255.0,) * nbands)
+
+    @property
+    def nbands(self) -> int:
+        return len(self.low)
+
+    @property
+    def is_identity(self) -> bool:
+        return all(lo == 0.0 for lo in self.low) and all(hi == 255.0 for hi in self.high)
+
+    def apply(self, pixels: np.ndarray) -> np.ndarray:
+        """Map H x W x B pixels of any dtype to uint8 by the module's rule.
+
+        The identity map on uint8 input returns `pixels` itself (no copy, no float math).
+        """
+        if pixels.ndim != 3 or pixels.shape[2] != self.nbands:
+            raise ValueError(
+                f"expected H x W x {self.nbands} pixels, got shape {tuple(pixels.shape)}"
+            )
+        if pixels.dtype == np.uint8 and self.is_identity:
+            return pixels
+        out = np.empty(pixels.shape, dtype=np.uint8)
+        for b, (lo, hi) in enumerate(zip(self.low, self.high, strict=True)):
+            if not hi > lo:  # constant band (or inverted range): nothing to stretch
+                out[..., b] = 0
+                continue
+            x = pixels[..., b].astype(np.float64)
+            t = np.clip((x - lo) / (hi - lo), 0.0, 1.0) * 255.0
+            np.rint(t, out=t)
+            np.nan_to_num(t, copy=False, nan=0.0)
+            out[..., b] = t.astype(np.uint8)
+        return out
+
+    def clipped_count(
+        self, pixels: np.ndarray, valid_mask: np.ndarray | None = None
+    ) -> tuple[int, int]:
+        """Count (values outside [low, high], values considered) over the valid pixels.
+
+        Counts per band value, so a pixel with two clipped bands counts twice out of B. NaN and
+        masked pixels (`valid_mask` false or 0, H x W) are not considered. Summing the pairs over
+        tiles gives the file's clipped fraction.
+        """
+        if pixels.ndim != 3 or pixels.shape[2] != self.nbands:
+            raise ValueError(
+                f"expected H x W x {self.nbands} pixels, got shape {tuple(pixels.shape)}"
+            )
+        if pixels.dtype == np.uint8 and self.is_identity:
+            clipped = 0
+            considered = (
+                pixels.shape[0] * pixels.shape[1]
+                if valid_mask is None
+                else int(np.count_nonzero(valid_mask))
+            ) * self.nbands
+            return clipped, considered
+        valid = None if valid_mask is None else np.asarray(valid_mask).astype(bool)
+        clipped = considered = 0
+        for b, (lo, hi) in enumerate(zip(self.low, self.high, strict=True)):
+            x = pixels[..., b]
+            if valid is not None:
+                x = x[valid]
+            if np.issubdtype(x.dtype, np.floating):
+                x = x[~np.isnan(x)]
+            considered += int(x.size)
+            clipped += int(np.count_nonzero((x < lo) | (x > hi)))
+        return clipped, considered
+
+    def clipped_fraction(self, pixels: np.ndarray, valid_mask: np.ndarray | None = None) -> float:
+        """Share (0..1) of valid pixel values outside [low, high]; 0.0 when nothing is valid."""
+        clipped, considered = self.clipped_count(pixels, valid_mask)
+        return clipped / considered if considered else 0.0
+
+    def describe(self) -> str:
+        """One line for the run summary, e.g. 'identity' or 'band ranges 0-3000, 0-3000, 0-2500'."""
+        if self.is_identity:
+            return "identity (8-bit values as is)"
+        ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high, strict=True))
+        return f"linear stretch to 0-255 from band ranges {ranges}"
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """What `--scale` asked for; `estimate_scaling` turns it into a `Scaling` for one file.
+
+    `mode` is "auto", "none", "percentile" or "range". `percentiles` is (lo, hi) for "auto"
+    and "percentile"; `ranges` holds one (min, max) for all bands or one per selected band.
+    """
+
+    mode: str
+    percentiles: tuple[float, float] | None = None
+    ranges: tuple[tuple[float, float], ...] | None = None
+
+    def describe(self) -> str:
+        """How the spec reads back to the user, in `--scale` syntax."""
+        if self.mode in ("auto", "none"):
+            return self.mode
+        if self.mode == "percentile" and self.percentiles is not None:
+            lo, hi = self.percentiles
+            return f"p{lo:g},p{hi:g}"
+        assert self.ranges is not None
+        return ";".join(f"{lo:g},{hi:g}" for lo, hi in self.ranges)
+
+
+def parse_scale(text: str | None) -> ScaleSpec:
+    """Parse a `--scale` value (see the module docstring); bad text raises InputError."""
+    if text is None:
+        return ScaleSpec("auto", percentiles=DEFAULT_PERCENTILES)
+    word = text.strip().lower()
+    if word == "auto":
+        return ScaleSpec("auto", percentiles=DEFAULT_PERCENTILES)
+    if word == "none":
+        return ScaleSpec("none")
+
+    match = _PERCENTILE_RE.match(text)
+    if match:
+        lo, hi = (_finite(v, text) for v in match.groups())
+        if not 0.0 <= lo < hi <= 100.0:
+            raise InputError(
+                f"--scale {text!r}: percentiles must satisfy 0 <= LO < HI <= 100, e.g. 'p2,p98'"
+            )
+        return ScaleSpec("percentile", percentiles=(lo, hi))
+
+    groups = text.split(";")
+    ranges = []
+    for group in groups:
+        pair = _PAIR_RE.match(group)
+        if not pair:
+            raise InputError(f"--scale {text!r} is not understood; use {_ACCEPTED_FORMS}")
+        lo, hi = (_finite(v, text) for v in pair.groups())
+        if not hi > lo:
+            raise InputError(
+                f"--scale {text!r}: the range {group.strip()!r} needs MIN < MAX "
+                f"(MIN maps to 0, MAX to 255)"
+            )
+        ranges.append((lo, hi))
+    if len(ranges) not in (1, NBANDS_MODEL):
+        raise InputError(
+            f"--scale {text!r} gives {len(ranges)} ranges; give one range for all bands "
+            f"('0,10000') or one per selected band, {NBANDS_MODEL} in all ('0,3000;0,3000;0,2500')"
+        )
+    return ScaleSpec("range", ranges=tuple(ranges))
+
+
+def _finite(value: str, text: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise InputError(f"--scale {text!r}: {value!r} is not a finite number")
+    return number
+
+
+def check_spec_for_dtype(spec: ScaleSpec, dtype: np.dtype | str | Sequence[np.dtype | str]) -> None:
+    """Refuse a spec that cannot handle the pixel type(s), e.g. `--scale none` on 16-bit data."""
+    dtypes = [np.dtype(d) for d in ([dtype] if isinstance(dtype, (str, np.dtype)) else dtype)]
+    for dt in dtypes:
+        if np.issubdtype(dt, np.complexfloating) or dt.kind not in "uif":
+            raise InputError(
+                f"pixel type {dt.name} is not supported; the image must hold real numbers "
+                f"(integer or floating-point bands)"
+            )
+    if spec.mode == "none":
+        odd = sorted({dt.name for dt in dtypes if dt != np.uint8})
+        if odd:
+            raise InputError(
+                f"--scale none uses pixel values as they are, which only works for 8-bit "
+                f"(uint8) images, but this image is {', '.join(odd)}. Pass --scale auto "
+                f"(per-band 2-98 percentile stretch), --scale p1,p99, or an explicit range "
+                f"such as --scale 0,10000"
+            )
+
+
+def estimate_scaling(
+    dataset: rasterio.io.DatasetReader,
+    bands: tuple[int, ...],
+    spec: ScaleSpec,
+    *,
+    sample_size: int = 1024,
+) -> Scaling:
+    """The `Scaling` for the selected (1-based) `bands` of `dataset` under `spec`.
+
+    Percentiles come from one decimated, masked read of the whole file (module docstring), so
+    the result is deterministic and shared by all tiles of the file.
+    """
+    bands = tuple(int(b) for b in bands)
+    dtypes = [dataset.dtypes[b - 1] for b in bands]
+    check_spec_for_dtype(spec, dtypes)
+    nb = len(bands)
+    all_uint8 = all(np.dtype(d) == np.uint8 for d in dtypes)
+
+    if spec.mode == "none" or (spec.mode == "auto" and all_uint8):
+        return Scaling.identity(nb)
+    if spec.mode == "range":
+        assert spec.ranges is not None
+        ranges = spec.ranges
+        if len(ranges) == 1:
+            ranges = ranges * nb
+        if len(ranges) != nb:
+            raise InputError(
+                f"--scale {spec.describe()!r} gives {len(spec.ranges)} ranges but {nb} bands are "
+                f"selected; give one range for all bands or one per selected band"
+            )
+        return Scaling(tuple(lo for lo, _ in ranges), tuple(hi for _, hi in ranges))
+    if spec.mode not in ("auto", "percentile") or spec.percentiles is None:
+        raise ValueError(f"unknown scale spec {spec}")
+
+    samples = sample_valid_values(dataset, bands, sample_size=sample_size)
+    low, high = [], []
+    for values in samples:
+        if values.size == 0:
+            low.append(0.0)
+            high.append(0.0)
+            continue
+        lo, hi = np.percentile(values, spec.percentiles)
+        low.append(float(lo))
+        high.append(float(hi))
+    return Scaling(tuple(low), tuple(high))
+
+
+def sample_valid_values(
+    dataset: rasterio.io.DatasetReader, bands: tuple[int, ...], *, sample_size: int = 1024
+) -> list[np.ndarray]:
+    """Per selected band, the valid values (float64, 1-D) of a decimated read of the whole file.
+
+    Decimated to at most `sample_size` pixels on the long side (nearest neighbour); pixels
+    masked by the dataset mask, equal to the band's nodata value, NaN or infinite are dropped.
+    """
+    if sample_size < 1:
+        raise ValueError(f"sample_size must be >= 1, got {sample_size}")
+    height, width = dataset.height, dataset.width
+    factor = min(1.0, sample_size / max(height, width))
+    out_h = max(1, min(height, round(height * factor)))
+    out_w = max(1, min(width, round(width * factor)))
+
+    unique = sorted(set(bands))
+    data = dataset.read(
+        unique, out_shape=(len(unique), out_h, out_w), resampling=Resampling.nearest
+    )
+    mask = dataset.dataset_mask(out_shape=(out_h, out_w), resampling=Resampling.nearest) > 0
+
+    samples = []
+    for b in bands:
+        values = data[unique.index(b)][mask].astype(np.float64)
+        keep = np.isfinite(values)
+        nodata = dataset.nodatavals[b - 1]
+        if nodata is not None and not math.isnan(nodata):
+            keep &= values != nodata
+        samples.append(values[keep])
+    return samples

@@ -1,0 +1,271 @@
+"""Streaming slide inference: windows in, finished rows of labels out, memory bounded by the tile.
+
+Windows follow the official grid (`slide_windows`) in row-major order. Scores are accumulated in a
+band of rows that starts at the first unfinished row; as soon as no remaining window can touch a
+row, that row is final: its labels are computed and handed to the sink, and the band moves down.
+With uniform weights and no TTA the result equals `model.predict` on the whole array (same windows,
+same sums, same division by the window count).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from crossearth.inference import normalize, slide_windows, window_scores
+
+BLENDS = ("mean", "cosine", "gaussian")
+TTAS = ("none", "flip", "d4")
+NODATA = 255
+
+
+class WindowReader(Protocol):
+    height: int
+    width: int
+
+    def read(self, y1: int, y2: int, x1: int, x2: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class RowSink(Protocol):
+    def write_rows(self, y0: int, labels: np.ndarray, confidence: np.ndarray | None) -> None: ...
+
+
+@dataclass
+class StreamStats:
+    windows: int = 0
+    skipped_windows: int = 0
+    pixel_counts: np.ndarray | None = None  # [rows, classes] valid pixels per class per row
+    nodata_pixels: int = 0
+    seconds_read: float = 0.0
+    seconds_model: float = 0.0
+    seconds_write: float = 0.0
+    peak_band_rows: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def blend_weights(height: int, width: int, blend: str) -> np.ndarray:
+    """Per-pixel weight of a window's scores: uniform (official), cosine or Gaussian (smoother seams)."""
+    if blend == "mean":
+        return np.ones((height, width), dtype=np.float32)
+    if blend == "cosine":
+        # Hann window lifted so edge pixels of the image (covered by one window) keep a weight.
+        wy = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(height) + 0.5) / height)
+        wx = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(width) + 0.5) / width)
+        return (np.outer(wy, wx) + 1e-3).astype(np.float32)
+    if blend == "gaussian":
+        sy, sx = height / 4, width / 4
+        wy = np.exp(-0.5 * ((np.arange(height) + 0.5 - height / 2) / sy) ** 2)
+        wx = np.exp(-0.5 * ((np.arange(width) + 0.5 - width / 2) / sx) ** 2)
+        return np.outer(wy, wx).astype(np.float32)
+    raise ValueError(f"unknown blend {blend!r}; use one of {', '.join(BLENDS)}")
+
+
+def _tta_transforms(tta: str, square: bool) -> list[tuple[Callable, Callable]]:
+    """(forward, inverse) pairs on [B, C, H, W] tensors."""
+    identity = (lambda t: t, lambda t: t)
+    if tta == "none":
+        return [identity]
+    flips = [
+        identity,
+        (lambda t: t.flip(-1), lambda t: t.flip(-1)),
+        (lambda t: t.flip(-2), lambda t: t.flip(-2)),
+    ]
+    if tta == "flip":
+        return flips
+    if tta == "d4":
+        out = [*flips, (lambda t: t.flip(-1).flip(-2), lambda t: t.flip(-2).flip(-1))]
+        if square:  # rotations keep the window shape only for square windows
+            for k in (1, 3):
+                out.append(
+                    (lambda t, k=k: t.rot90(k, (-2, -1)), lambda t, k=k: t.rot90(-k, (-2, -1)))
+                )
+                out.append(
+                    (
+                        lambda t, k=k: t.rot90(k, (-2, -1)).flip(-1),
+                        lambda t, k=k: t.flip(-1).rot90(-k, (-2, -1)),
+                    )
+                )
+        return out
+    raise ValueError(f"unknown TTA {tta!r}; use one of {', '.join(TTAS)}")
+
+
+class StreamingSegmenter:
+    """Runs a CrossEarth model over a `WindowReader`, writing finished rows to a `RowSink`."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        crop: tuple[int, int] | None = None,
+        stride: tuple[int, int] | None = None,
+        batch_size: int = 4,
+        blend: str = "mean",
+        tta: str = "none",
+        confidence: bool = False,
+        prefetch: bool = True,
+    ) -> None:
+        cfg = model.config.inference
+        self.model = model
+        self.crop = tuple(crop or cfg.crop_size)
+        self.stride = tuple(stride or cfg.stride)
+        self.batch_size = batch_size
+        self.blend = blend
+        self.tta = tta
+        self.confidence = confidence
+        self.prefetch = prefetch
+        blend_weights(4, 4, blend)  # validate early
+        _tta_transforms(tta, True)
+
+    def windows(self, height: int, width: int) -> list[tuple[int, int, int, int]]:
+        crop = (min(self.crop[0], height), min(self.crop[1], width))
+        return slide_windows(height, width, crop, self.stride)
+
+    @torch.inference_mode()
+    def run(
+        self,
+        reader: WindowReader,
+        sink: RowSink,
+        progress: Callable[[int], None] | None = None,
+    ) -> StreamStats:
+        height, width = reader.height, reader.width
+        windows = self.windows(height, width)
+        win_h, win_w = windows[0][1] - windows[0][0], windows[0][3] - windows[0][2]
+        weights = torch.from_numpy(blend_weights(win_h, win_w, self.blend))
+        transforms = _tta_transforms(self.tta, win_h == win_w)
+        num_classes = self.model.num_classes
+        stats = StreamStats(
+            windows=len(windows), pixel_counts=np.zeros((height, num_classes), np.int64)
+        )
+        band = _ScoreBand(num_classes, width)
+        batches = [
+            windows[i : i + self.batch_size] for i in range(0, len(windows), self.batch_size)
+        ]
+        next_start = [b[0][0] for b in batches[1:]] + [height]  # first row any later window touches
+        for batch, reads, rows_final in zip(
+            batches, self._reads(reader, batches, stats), next_start, strict=True
+        ):
+            band.extend_to(max(w[1] for w in batch))
+            todo = [(w, px, ok) for w, (px, ok) in zip(batch, reads, strict=True)]
+            for (y1, y2, x1, x2), _, ok in todo:
+                band.valid[y1 - band.top : y2 - band.top, x1:x2] |= ok
+            todo = [t for t in todo if t[2].any()]
+            stats.skipped_windows += len(batch) - len(todo)
+            if todo:
+                start = time.perf_counter()
+                scores = self._scores(
+                    [px for _, px, _ in todo], [ok for _, _, ok in todo], transforms
+                )
+                stats.seconds_model += time.perf_counter() - start
+                for k, ((y1, y2, x1, x2), _, _) in enumerate(todo):
+                    band.add(y1, y2, x1, x2, scores[k] * weights, weights)
+            if rows_final > band.top:
+                start = time.perf_counter()
+                labels, conf = band.finish(rows_final, self.confidence, stats)
+                sink.write_rows(band.top - labels.shape[0], labels, conf)
+                stats.seconds_write += time.perf_counter() - start
+            stats.peak_band_rows = max(stats.peak_band_rows, band.rows)
+            if progress is not None:
+                progress(len(batch))
+        return stats
+
+    def _reads(self, reader: WindowReader, batches, stats: StreamStats) -> Iterator[list]:
+        """Read each batch's windows; with prefetch, the next batch is read while the model runs."""
+
+        def read_batch(batch):
+            start = time.perf_counter()
+            out = [reader.read(*w) for w in batch]
+            return out, time.perf_counter() - start
+
+        if not self.prefetch:
+            for batch in batches:
+                out, seconds = read_batch(batch)
+                stats.seconds_read += seconds
+                yield out
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending: Future = pool.submit(read_batch, batches[0])
+            for i in range(len(batches)):
+                out, seconds = pending.result()
+                stats.seconds_read += seconds
+                if i + 1 < len(batches):
+                    pending = pool.submit(read_batch, batches[i + 1])
+                yield out
+
+    def _scores(
+        self, pixels: list[np.ndarray], valid: list[np.ndarray], transforms
+    ) -> torch.Tensor:
+        cfg = self.model.config.inference
+        device = self.model.device
+        batch = torch.from_numpy(np.stack(pixels)).to(device).permute(0, 3, 1, 2).float()
+        x = normalize(batch, cfg.mean, cfg.std)
+        mask = torch.from_numpy(np.stack(valid)).to(device)
+        if not bool(mask.all()):
+            x = x * mask[:, None]  # missing pixels enter as the mean colour (0 after normalising)
+        patch = self.model.config.backbone.patch_size
+        total = None
+        for forward, inverse in transforms:
+            out = inverse(window_scores(self.model, forward(x), patch))
+            total = out if total is None else total + out
+        return (total / len(transforms)).cpu()
+
+
+class _ScoreBand:
+    """Score sums and weights for the rows [top, top + rows) of the scene."""
+
+    def __init__(self, num_classes: int, width: int) -> None:
+        self.num_classes, self.width = num_classes, width
+        self.top = 0
+        self.scores = torch.zeros((num_classes, 0, width))
+        self.weight = torch.zeros((0, width))
+        self.valid = np.zeros((0, width), dtype=bool)
+
+    @property
+    def rows(self) -> int:
+        return self.weight.shape[0]
+
+    def extend_to(self, bottom: int) -> None:
+        extra = bottom - (self.top + self.rows)
+        if extra > 0:
+            self.scores = torch.cat(
+                (self.scores, torch.zeros((self.num_classes, extra, self.width))), 1
+            )
+            self.weight = torch.cat((self.weight, torch.zeros((extra, self.width))), 0)
+            self.valid = np.concatenate((self.valid, np.zeros((extra, self.width), dtype=bool)), 0)
+
+    def add(
+        self, y1: int, y2: int, x1: int, x2: int, scores: torch.Tensor, weights: torch.Tensor
+    ) -> None:
+        self.scores[:, y1 - self.top : y2 - self.top, x1:x2] += scores
+        self.weight[y1 - self.top : y2 - self.top, x1:x2] += weights
+
+    def finish(
+        self, bottom: int, confidence: bool, stats: StreamStats
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (and confidence) of rows [top, bottom); drops them from the band."""
+        n = bottom - self.top
+        scores, weight, valid = self.scores[:, :n], self.weight[:n], self.valid[:n]
+        covered = weight > 0
+        mean = scores / torch.where(covered, weight, torch.ones_like(weight))
+        labels = mean.argmax(0).numpy().astype(np.uint8)
+        ok = valid & covered.numpy()
+        labels[~ok] = NODATA
+        conf = None
+        if confidence:
+            total = mean.sum(0)
+            share = mean.max(0).values / torch.where(total > 0, total, torch.ones_like(total))
+            conf = np.where(ok, np.round(share.numpy() * 100), NODATA).astype(np.uint8)
+        rows = np.arange(self.top, bottom)
+        for c in range(self.num_classes):
+            stats.pixel_counts[rows, c] = (labels == c).sum(axis=1)
+        stats.nodata_pixels += int((~ok).sum())
+        self.scores = self.scores[:, n:].clone()
+        self.weight = self.weight[n:].clone()
+        self.valid = self.valid[n:].copy()
+        self.top = bottom
+        return labels, conf

@@ -1,0 +1,142 @@
+"""Streaming slide inference equals the in-memory official protocol and bounds its memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crossearth.geo.stream import StreamingSegmenter, blend_weights
+
+
+class ArrayReader:
+    """A WindowReader over an in-memory array, recording which windows were read."""
+
+    def __init__(self, pixels: np.ndarray, valid: np.ndarray | None = None) -> None:
+        self.pixels = pixels
+        self.valid = np.ones(pixels.shape[:2], bool) if valid is None else valid
+        self.height, self.width = pixels.shape[:2]
+        self.reads = []
+
+    def read(self, y1, y2, x1, x2):
+        self.reads.append((y1, y2, x1, x2))
+        return self.pixels[y1:y2, x1:x2], self.valid[y1:y2, x1:x2]
+
+
+class RowCollector:
+    def __init__(self, height: int, width: int) -> None:
+        self.labels = np.full((height, width), 254, np.uint8)
+        self.conf = np.full((height, width), 254, np.uint8)
+        self.next_row = 0
+        self.calls = 0
+
+    def write_rows(self, y0, labels, confidence):
+        assert y0 == self.next_row, "rows must arrive in order, without gaps"
+        self.labels[y0 : y0 + labels.shape[0]] = labels
+        if confidence is not None:
+            self.conf[y0 : y0 + labels.shape[0]] = confidence
+        self.next_row = y0 + labels.shape[0]
+        self.calls += 1
+
+
+@pytest.fixture(scope="module")
+def model(varied_model):
+    return varied_model
+
+
+def test_model_fixture_predicts_several_classes(model):
+    assert len(np.unique(model.predict(scene(256, 256)).labels)) >= 2
+
+
+def scene(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3)).astype(np.uint8)
+    return np.ascontiguousarray(np.kron(base, np.ones((16, 16, 1), np.uint8))[:h, :w])
+
+
+@pytest.mark.parametrize("size,batch", [((300, 530), 4), ((100, 90), 2), ((256, 256), 1)])
+def test_stream_equals_model_predict(model, size, batch):
+    pixels = scene(*size)
+    expected = model.predict(pixels, batch_size=batch)
+    sink = RowCollector(*size)
+    stats = StreamingSegmenter(model, batch_size=batch, confidence=True).run(
+        ArrayReader(pixels), sink
+    )
+    assert sink.next_row == size[0]
+    assert np.array_equal(sink.labels, expected.labels)
+    assert stats.skipped_windows == 0
+    # per-row class counts add up to the histogram of the labels
+    assert np.array_equal(
+        stats.pixel_counts.sum(0), np.bincount(expected.labels.ravel(), minlength=5)
+    )
+    # confidence is the winner's share of the summed scores, in percent
+    total = expected.scores.sum(0)
+    share = np.divide(expected.scores.max(0), total, out=np.zeros_like(total), where=total > 0)
+    assert np.abs(sink.conf.astype(float) - share * 100).max() <= 0.5 + 1e-3
+
+
+def test_rows_are_released_early(model):
+    pixels = scene(1500, 300)
+    sink = RowCollector(1500, 300)
+    stats = StreamingSegmenter(model, batch_size=2).run(ArrayReader(pixels), sink)
+    assert sink.calls > 4  # finished rows leave before the end of the scene
+    crop, stride = 256, model.config.inference.stride[0]
+    assert (
+        stats.peak_band_rows <= crop + 2 * stride
+    )  # band height bounded by the tile, not the scene
+
+
+def test_nodata_windows_are_skipped_and_masked(model):
+    pixels = scene(600, 600)
+    valid = np.zeros((600, 600), bool)
+    valid[300:, 300:] = True  # only the bottom-right quarter holds data
+    reader = ArrayReader(pixels, valid)
+    sink = RowCollector(600, 600)
+    stats = StreamingSegmenter(model, batch_size=3).run(reader, sink)
+    assert (sink.labels[~valid] == 255).all()
+    assert (sink.labels[valid] < 5).all()
+    assert stats.skipped_windows > 0
+    assert stats.nodata_pixels == (~valid).sum()
+    assert stats.pixel_counts.sum() == valid.sum()
+
+
+def test_all_nodata_runs_no_model(model, monkeypatch):
+    pixels = scene(300, 300)
+    calls = []
+    monkeypatch.setattr(model, "forward", lambda x: calls.append(x) or None)
+    sink = RowCollector(300, 300)
+    stats = StreamingSegmenter(model).run(ArrayReader(pixels, np.zeros((300, 300), bool)), sink)
+    assert not calls
+    assert stats.skipped_windows == stats.windows
+    assert (sink.labels == 255).all()
+
+
+@pytest.mark.parametrize("blend", ["cosine", "gaussian"])
+def test_smooth_blending_changes_only_overlaps(model, blend):
+    pixels = scene(256, 600)
+    plain = RowCollector(256, 600)
+    smooth = RowCollector(256, 600)
+    StreamingSegmenter(model).run(ArrayReader(pixels), plain)
+    StreamingSegmenter(model, blend=blend).run(ArrayReader(pixels), smooth)
+    # columns covered by a single window are identical whatever the weights
+    assert np.array_equal(plain.labels[:, :150], smooth.labels[:, :150])
+    weights = blend_weights(256, 256, blend)
+    assert weights.min() > 0 and weights[128, 128] > weights[0, 0]
+
+
+def test_flip_tta_averages_flipped_views(model):
+    pixels = scene(256, 256)
+    tta, plain = RowCollector(256, 256), RowCollector(256, 256)
+    StreamingSegmenter(model, tta="flip").run(ArrayReader(pixels), tta)
+    StreamingSegmenter(model).run(ArrayReader(pixels), plain)
+    assert not np.array_equal(tta.labels, plain.labels)
+    assert tta.labels.max() < 5
+
+
+def test_d4_tta_is_rotation_invariant(model):
+    pixels = scene(256, 256, seed=3)
+    a, b = RowCollector(256, 256), RowCollector(256, 256)
+    StreamingSegmenter(model, tta="d4").run(ArrayReader(pixels), a)
+    StreamingSegmenter(model, tta="d4").run(ArrayReader(np.ascontiguousarray(np.rot90(pixels))), b)
+    # the 8 dihedral transforms form a group: rotating the input permutes them
+    agree = (np.rot90(a.labels) == b.labels).mean()
+    assert agree > 0.99
