@@ -202,7 +202,14 @@ def _summary(
         "crs": ds.crs.to_string() if ds.crs else None,
         "bands": list(source.bands),
         "bands_reason": source.band_reason,
-        "scaling": {"low": list(source.scaling.low), "high": list(source.scaling.high)},
+        "scaling": {
+            "low": list(source.scaling.low),
+            "high": list(source.scaling.high),
+            "rule": source.scaling.describe(),
+            # share of valid input values outside [low, high], clipped to 0 or 255 (overlaps of
+            # windows are counted once per window)
+            "clipped_fraction": source.clipped / source.considered if source.considered else 0.0,
+        },
         "model": {
             "classes": list(model.config.class_names),
             "crop": list(model.config.inference.crop_size),

@@ -46,6 +46,8 @@ class RasterSource:
     bands: tuple[int, int, int]
     scaling: Scaling
     band_reason: str = ""
+    clipped: int = 0  # valid band values outside the scaling range, over all windows read
+    considered: int = 0
 
     @classmethod
     def open(
@@ -92,6 +94,10 @@ class RasterSource:
         pixels = np.moveaxis(raw, 0, -1)
         if np.issubdtype(pixels.dtype, np.floating):
             valid &= np.isfinite(pixels).all(axis=-1)
+        if not self.scaling.is_identity:
+            clipped, considered = self.scaling.clipped_count(pixels, valid)
+            self.clipped += clipped
+            self.considered += considered
         return self.scaling.apply(pixels), valid
 
     def read_decimated(self, height: int, width: int) -> np.ndarray:

@@ -132,7 +132,10 @@ class StreamingSegmenter:
         reader: WindowReader,
         sink: RowSink,
         progress: Callable[[int], None] | None = None,
+        on_scores: Callable[[int, np.ndarray], None] | None = None,
     ) -> StreamStats:
+        """Segment the whole reader. `on_scores(y0, rows)`, if given, receives the finished mean
+        scores [C, n, W] of each band of rows (the official scores with the default blend)."""
         height, width = reader.height, reader.width
         windows = self.windows(height, width)
         win_h, win_w = windows[0][1] - windows[0][0], windows[0][3] - windows[0][2]
@@ -166,7 +169,7 @@ class StreamingSegmenter:
                     band.add(y1, y2, x1, x2, scores[k] * weights, weights)
             if rows_final > band.top:
                 start = time.perf_counter()
-                labels, conf = band.finish(rows_final, self.confidence, stats)
+                labels, conf = band.finish(rows_final, self.confidence, stats, on_scores)
                 sink.write_rows(band.top - labels.shape[0], labels, conf)
                 stats.seconds_write += time.perf_counter() - start
             stats.peak_band_rows = max(stats.peak_band_rows, band.rows)
@@ -245,13 +248,15 @@ class _ScoreBand:
         self.weight[y1 - self.top : y2 - self.top, x1:x2] += weights
 
     def finish(
-        self, bottom: int, confidence: bool, stats: StreamStats
+        self, bottom: int, confidence: bool, stats: StreamStats, on_scores: Callable | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels (and confidence) of rows [top, bottom); drops them from the band."""
         n = bottom - self.top
         scores, weight, valid = self.scores[:, :n], self.weight[:n], self.valid[:n]
         covered = weight > 0
         mean = scores / torch.where(covered, weight, torch.ones_like(weight))
+        if on_scores is not None:
+            on_scores(self.top, mean.numpy())
         labels = mean.argmax(0).numpy().astype(np.uint8)
         ok = valid & covered.numpy()
         labels[~ok] = NODATA
