@@ -313,6 +313,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")
         sys.exit(130)
+    except OSError as exc:  # disk full, permission denied, ...: the outputs were cleaned up
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        sys.exit(1)
     except Exception as exc:  # click usage errors carry their own exit code
         import click
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasterio.errors import NotGeoreferencedWarning
 
 from crossearth.errors import InputError
 from crossearth.fileio import atomic_path
@@ -103,8 +105,20 @@ def predict_raster(
 
     `progress(done, total)` is called after every batch of windows.
     """
-    options = options or PredictOptions()
-    image, output = Path(image), Path(output)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
+        return _predict_raster(
+            model, Path(image), Path(output), options or PredictOptions(), progress
+        )
+
+
+def _predict_raster(
+    model: Any,
+    image: Path,
+    output: Path,
+    options: PredictOptions,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     with RasterSource.open(image, model.config.bands, options.bands, options.scale) as source:
         png = options.png if options.png is not None else not source.georeferenced
