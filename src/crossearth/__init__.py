@@ -1,6 +1,7 @@
 """crossearth: CrossEarth domain-generalizable remote-sensing segmentation in pure PyTorch."""
 
 from crossearth.config import ModelConfig
+from crossearth.geo.predict import PredictOptions, predict_raster
 from crossearth.inference import Prediction
 from crossearth.models import CrossEarth, get_preset
 from crossearth.weights import ZOO, load_model, save_model
@@ -17,9 +18,11 @@ __all__ = [
     "ZOO",
     "CrossEarth",
     "ModelConfig",
+    "PredictOptions",
     "Prediction",
     "create_model",
     "get_preset",
     "load_model",
+    "predict_raster",
     "save_model",
 ]

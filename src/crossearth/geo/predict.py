@@ -22,7 +22,7 @@ import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
 
 from crossearth.errors import InputError
-from crossearth.fileio import atomic_path
+from crossearth.fileio import atomic_path, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
@@ -121,7 +121,7 @@ def _predict_raster(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     with RasterSource.open(image, model.config.bands, options.bands, options.scale) as source:
-        png = options.png if options.png is not None else not source.georeferenced
+        png = _wants_png(output, options, source)
         paths = OutputPaths.for_input(image, output, options, png)
         _check_outputs(paths, options, source)
         resampler = GsdResampler.create(source, model, options.match_gsd)
@@ -143,10 +143,16 @@ def _predict_raster(
             if progress is not None:
                 progress(done[0], total)
 
-        target = resampler.model_grid_path(paths.classes) if resampler else paths.classes
+        if resampler:
+            target = resampler.model_grid_path(paths.classes)
+        elif png:  # the PNG is re-encoded from a hidden intermediate GeoTIFF
+            target = temp_beside(paths.classes, ".tif")
+            target.unlink()
+        else:
+            target = paths.classes
         grid = resampler.grid if resampler else _grid_of(source)
         writer = ClassMapWriter(
-            target.with_suffix(".tif") if png and not resampler else target,
+            target,
             height=reader.height,
             width=reader.width,
             crs=grid["crs"],
@@ -176,6 +182,16 @@ def _predict_raster(
         )
         _write_companions(classes_file, source, model, options, paths, summary)
     return summary
+
+
+def _wants_png(output: Path, options: PredictOptions, source: RasterSource) -> bool:
+    """PNG class map: asked by the output name or option, else for inputs without georeferencing."""
+    suffix = output.suffix.lower()
+    if suffix == ".png":
+        return True
+    if suffix in {".tif", ".tiff"}:
+        return False
+    return options.png if options.png is not None else not source.georeferenced
 
 
 def _grid_of(source: RasterSource) -> dict[str, Any]:

@@ -81,8 +81,12 @@ class GsdResampler:
         """Nearest-neighbour resampling of the model-grid class map onto the input grid."""
         ds = self.source.dataset
         png = final.suffix.lower() == ".png"
+        target = final
+        if png:  # re-encoded as PNG from a hidden intermediate GeoTIFF
+            target = temp_beside(final, ".tif")
+            target.unlink()
         writer = ClassMapWriter(
-            final.with_suffix(".tif") if png else final,
+            target,
             height=ds.height,
             width=ds.width,
             crs=ds.crs,
