@@ -111,19 +111,21 @@ def predict_array(
     image: np.ndarray,
     *,
     test_resize: int | bool | None = True,
+    keep_ratio: bool = True,
     batch_size: int = 4,
 ) -> Prediction:
     """Segment an H x W x 3 uint8 RGB array with the model's official test protocol.
 
     `test_resize=True` applies the model config's test resize (if it has one); an int sets the long
-    edge explicitly; False/None disables it. Scores are returned at the input size.
+    edge explicitly; False/None disables it; `keep_ratio=False` resizes to S x S instead (the
+    official CASID TemMs pipeline). Scores are returned at the input size.
     """
     cfg = model.config.inference
     pixels = to_tensor(image).to(model.device)
     height, width = pixels.shape[-2:]
     long_edge = cfg.test_resize if test_resize is True else (test_resize or None)
     if long_edge:
-        size = rescale_size(height, width, long_edge)
+        size = rescale_size(height, width, long_edge) if keep_ratio else (long_edge, long_edge)
         if size != (height, width):
             # cv2 INTER_LINEAR on uint8 (the official backend): bilinear, no antialias, rounded.
             pixels = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False)

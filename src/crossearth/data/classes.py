@@ -1,8 +1,8 @@
 """Class sets of the benchmark datasets: names and palettes in the official index order.
 
 Palettes are RGB and come from the official dataset classes (`rs_dataset/`); the LoveDA palette is
-mmseg's. For the binary sets (WHU, DeepGlobe, Massachusetts) the official names put the object first
-(index 0); the raw masks mark the object white. See the benchmark docs for how labels are mapped.
+mmseg's. For the binary sets (WHU, DeepGlobe, Massachusetts) index 1 is the object (white in the
+masks); see `crossearth.data.catalog` for how labels are decoded.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ LOVEDA = ClassSet(
         (255, 195, 128),
     ),
 )
-BUILDING = ClassSet(("building", "background"), ((0, 0, 0), (255, 255, 255)))
-ROAD = ClassSet(("road", "background"), ((0, 0, 0), (255, 255, 255)))
+# Binary sets: index = mask value after dividing by 255 (black background 0, white object 1). The
+# official configs name index 0 "Building"/"Road"; with masks divided by 255 that name is swapped.
+BUILDING = ClassSet(("background", "building"), ((0, 0, 0), (255, 255, 255)))
+ROAD = ClassSet(("background", "road"), ((0, 0, 0), (255, 255, 255)))
 
 
 def default_palette(num_classes: int) -> tuple[tuple[int, int, int], ...]:
