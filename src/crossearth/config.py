@@ -129,6 +129,18 @@ class ModelConfig:
                 raise ValueError(f"unknown model config key {key!r}")
         return cls(**kwargs)
 
+    def with_display_defaults(self) -> ModelConfig:
+        """Fill missing class names ("class_i") and palette (well-separated colours)."""
+        from crossearth.data.classes import default_palette
+
+        cfg = self
+        n = self.num_classes
+        if cfg.class_names is None or len(cfg.class_names) != n:
+            cfg = dataclasses.replace(cfg, class_names=tuple(f"class_{i}" for i in range(n)))
+        if cfg.palette is None or len(cfg.palette) != n:
+            cfg = dataclasses.replace(cfg, palette=default_palette(n))
+        return cfg
+
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
 

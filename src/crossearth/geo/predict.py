@@ -180,7 +180,13 @@ def _predict_raster(
         summary = _summary(
             image, classes_file, source, model, options, stats, counts, started, resampler
         )
-        _write_companions(classes_file, source, model, options, paths, summary)
+        created = [classes_file] + ([paths.confidence] if options.confidence else [])
+        try:
+            _write_companions(classes_file, source, model, options, paths, summary, created)
+        except BaseException:  # the outputs of one input are a unit: all of them or none
+            for path in created:
+                path.unlink(missing_ok=True)
+            raise
     return summary
 
 
@@ -252,7 +258,7 @@ def _summary(
         },
         "windows": stats.windows,
         "skipped_windows": stats.skipped_windows,
-        "nodata_pixels": int(stats.nodata_pixels),
+        "nodata_pixels": int(ds.height * ds.width - counts.sum()),
         "classes": area_table(counts, areas, model.config.class_names),
         "seconds": {
             "total": seconds,
@@ -264,14 +270,17 @@ def _summary(
     }
 
 
-def _write_companions(classes_file, source, model, options, paths, summary) -> None:
+def _write_companions(classes_file, source, model, options, paths, summary, created) -> None:
+    """Preview, overlay, polygons and summary; every file written is appended to `created`."""
     palette = model.config.palette
     if options.preview:
-        write_preview(classes_file, palette, paths.preview)
+        created.append(write_preview(classes_file, palette, paths.preview))
         summary["preview"] = str(paths.preview)
     if options.overlay:
         h, w = decimated_shape(source.height, source.width, 2048)
-        write_overlay(source.read_decimated(h, w), classes_file, palette, paths.overlay)
+        created.append(
+            write_overlay(source.read_decimated(h, w), classes_file, palette, paths.overlay)
+        )
         summary["overlay"] = str(paths.overlay)
     if options.vector:
         from crossearth.geo.vectorize import vectorize_class_map
@@ -279,11 +288,13 @@ def _write_companions(classes_file, source, model, options, paths, summary) -> N
         summary["polygons"] = vectorize_class_map(
             classes_file, paths.vector, model.config.class_names
         )
+        created.append(paths.vector)
         summary["vector"] = str(paths.vector)
     if options.confidence:
         summary["confidence"] = str(paths.confidence)
     with atomic_path(paths.summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
+    created.append(paths.summary)
 
 
 def _json_default(value: Any) -> Any:

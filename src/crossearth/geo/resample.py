@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -55,7 +56,7 @@ class GsdResampler:
         if abs(factor - 1) < 0.01:
             return None
         height, width = max(1, round(ds.height * factor)), max(1, round(ds.width * factor))
-        transform = ds.transform * ds.transform.scale(ds.width / width, ds.height / height)
+        transform = ds.transform @ Affine.scale(ds.width / width, ds.height / height)
         vrt = WarpedVRT(
             ds,
             crs=ds.crs,

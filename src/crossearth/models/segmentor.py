@@ -25,7 +25,7 @@ class CrossEarth(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = config.with_display_defaults()
         self.backbone = ReinDinoBackbone(config.backbone, config.rein)
         if config.head.num_queries != config.rein.token_length:
             raise ValueError(

@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 from crossearth.config import ModelConfig
-from crossearth.data.classes import default_palette
 from crossearth.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
@@ -136,10 +135,4 @@ def _with_metadata(cfg: ModelConfig, entry: ZooEntry | None) -> ModelConfig:
             bands=entry.bands,
             gsd_m=entry.gsd_m,
         )
-    if cfg.class_names is None or len(cfg.class_names) != cfg.num_classes:
-        cfg = dataclasses.replace(
-            cfg, class_names=tuple(f"class_{i}" for i in range(cfg.num_classes))
-        )
-    if cfg.palette is None or len(cfg.palette) != cfg.num_classes:
-        cfg = dataclasses.replace(cfg, palette=default_palette(cfg.num_classes))
-    return cfg
+    return cfg.with_display_defaults()

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -106,6 +107,11 @@ class Source:
     def read_bytes(self, name: str) -> bytes:
         path, archive, inner = self._members[name]
         return path.read_bytes() if path is not None else archive.read(inner)
+
+    def open(self, name: str) -> BinaryIO:
+        """A binary file object for a member, read lazily (e.g. to peek at an image header)."""
+        path, archive, inner = self._members[name]
+        return path.open("rb") if path is not None else archive.open(inner)
 
     def read_image(self, name: str) -> np.ndarray:
         """Pixels of an image member (PNG/JPEG/TIFF) as a NumPy array (H x W or H x W x C)."""

@@ -1,0 +1,681 @@
+"""ISPRS Potsdam and Vaihingen: raw archives -> 512² PNG crops, identical to the standard converters.
+
+The published CrossEarth numbers were measured on folders made by the standard (mmseg) converters
+and many users already have such folders, so these converters reproduce them file for file: same
+names, same crops, same label ids. This is a reimplementation from the behaviour described in the
+project spec (`datasets.md` §1-2, `official-code.md` §4.3), not a copy.
+
+Functions
+---------
+- `prepare_potsdam(raw, out, options)` -> reports for `potsdam-irrg` and/or `potsdam-rgb`
+  (`out/potsdam/IRRG`, `out/potsdam/RGB`): one per image band found.
+- `prepare_potsdam_rescue(raw, out, options)` -> the same crops with RescueNet classes
+  (`potsdam-rescue-irrg` / `-rgb`: `out/potsdam_rescue/IRRG`, `out/potsdam_rescue/RGB`).
+- `prepare_vaihingen(raw, out, options)` -> report for `vaihingen` (`out/vaihingen`).
+
+Each domain folder holds `img_dir/{train,val}` (RGB PNG: the three bands in file order, so IR-R-G
+for IRRG and Vaihingen) and `ann_dir/{train,val}` (single-channel PNG of label ids) with the same
+file names.
+
+Raw input
+---------
+`raw` is a folder holding the archives as distributed, their unpacked folders, or one outer zip
+holding the inner zips (`Potsdam.zip` -> `Potsdam/2_Ortho_RGB.zip` ...); files are matched by name:
+
+- Potsdam images `top_potsdam_<r>_<c>_RGB.tif` (`2_Ortho_RGB.zip`) and `top_potsdam_<r>_<c>_IRRG.tif`
+  (`3_Ortho_IRRG.zip`); either band alone is fine. RGBIR and DSM files are not used.
+- Potsdam labels `top_potsdam_<r>_<c>_label_noBoundary.tif` (`5_Labels_all_noBoundary.zip`: the
+  eroded labels the benchmark uses). Only when no noBoundary label exists at all are the full labels
+  `top_potsdam_<r>_<c>_label.tif` (`5_Labels_all.zip`) used, with a note in the report.
+- Vaihingen images `top/top_mosaic_09cm_area<N>.tif` (`ISPRS_semantic_labeling_Vaihingen.zip`) and
+  labels `top_mosaic_09cm_area<N>_noBoundary.tif`
+  (`ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip`). Only eroded labels are
+  used. The non-eroded `..._ground_truth_COMPLETE.zip` and the data zip's `gts_for_participants/`
+  hold label files with the *same base name as the images*; the mmseg converter takes every
+  non-`noBoundary` file for an image, so with such a zip in the folder it writes label colours as
+  images. Here an image is a `top_mosaic_09cm_area<N>.tif` in a folder named `top`; only for an area
+  with no such file, one outside any ground-truth archive or folder (a path part containing
+  `ground_truth` or starting with `gts`) is accepted. The eroded zip also holds an `area9` label
+  with no image; it is ignored with a note (the standard converter drops it too).
+
+Splits (tile ids parsed from the names: `top_potsdam_2_10_RGB.tif` -> `2_10`): Potsdam 24 train /
+14 val tiles, Vaihingen 16 train / 17 val areas (lists below). Tiles outside the lists are ignored
+with a note. A tile is converted only when it has both its label and its image.
+
+Tiling
+------
+Crop size 512. Per image side of `size` pixels the standard converter makes
+`n = ceil((size - 512) / 256) + 1` boxes (256 is its "stride", used only for this count); box `k`
+starts at `k * 512`, and a box that would cross the border is shifted to end at it:
+`start = min(k * 512, size - 512)`, `end = start + 512`. Boxes repeated by the shift are written
+once (the standard converter overwrites them). So the crops are the non-overlapping 512-pixel grid
+plus one last row/column flush with the border, i.e. `ceil(size / 512)` per side: a 6000² Potsdam
+tile gives starts 0, 512, ..., 5120 and 5488, 12 x 12 = 144 crops (24 x 144 = 3456 train,
+14 x 144 = 2016 val); a Vaihingen side of 2555 gives 0, 512, 1024, 1536 and 2043. A side shorter
+than 512 (no ISPRS tile has one) gives one crop of the whole side.
+
+Names: `{r}_{c}_{x1}_{y1}_{x2}_{y2}.png` (Potsdam) and `area{N}_{x1}_{y1}_{x2}_{y2}.png`
+(Vaihingen), where x is the column and y the row, (x1, y1) the top-left pixel of the crop and
+(x2, y2) = (x1 + 512, y1 + 512) the **exclusive** end: the crop is `array[y1:y2, x1:x2]`, and the
+last crop of a 6000² tile is `..._5488_5488_6000_6000.png` (the names in existing mmseg folders,
+e.g. `7_8_5488_512_6000_1024.png`, `area33_0_2043_512_2555.png`).
+
+Labels
+------
+Colour -> id: black (0,0,0) 0 = ignore (eroded boundaries), white 1 impervious surface, blue
+(0,0,255) 2 building, cyan (0,255,255) 3 low vegetation, green (0,255,0) 4 tree, yellow (255,255,0)
+5 car, red (255,0,0) 6 clutter; the domains use reduce_zero_label (0 -> ignore, k -> k - 1).
+Pixels of other colours get 0 (ignore) and are counted in `report.unknown_colours`.
+
+For identical output the standard converter's matching is reproduced exactly: it compares the
+weighted sum `4 R + 3 G + 2 B` of each pixel (its (2, 3, 4) coefficients on BGR) with that of the
+palette colours, so the rare off-palette colour with the same sum as a class colour (e.g. (0,170,0),
+sum 510 like blue) gets that class instead of ignore. Clean label files contain palette colours only
+and are unaffected; when it happens, the report says how many pixels (they are not in
+`unknown_colours`, which lists only pixels written as ignore).
+
+Known broken Potsdam labels (`datasets.md` §1): `4_12` is a lossy re-encode (thousands of colours
+near the palette) and most cars of `6_7` are (252,255,0). By default they decode as the standard
+converter decodes them: mostly ignore, listed in `unknown_colours` and in a note naming the tile.
+`options.nearest_colour=True` decodes every label pixel by its nearest palette colour (Euclidean in
+RGB; black included): it recovers 4_12 and the 6_7 cars, but also turns anti-aliased or noisy
+pixels, which the standard converter ignores, into a class, so the labels then differ from the
+published setup.
+
+RescueNet classes (`prepare_potsdam_rescue`): the Potsdam ids are relabelled to the 5 classes of
+RescueNet (`crossearth.data.classes.RESCUE`): impervious 1 -> 1 impervious surface, building 2 -> 2
+building, low vegetation 3 and tree 4 -> 3 vegetation, car 5 -> 4 car, clutter 6 -> 5 clutter,
+ignore/boundary 0 -> 0. Ids are 0..5 with 0 = ignore (reduce_zero_label). Images and crops are the
+same as for `prepare_potsdam`.
+
+Re-runs and reports
+-------------------
+Outputs that exist are kept and counted in `skipped_existing` (writes are atomic, so an existing
+file is complete); a re-run after an interruption writes the rest. Tile sizes are read from the file
+headers, so a tile whose crops all exist is not decoded. Each report compares the image/label pairs
+now present per split with the full dataset (Potsdam 3456 / 2016, Vaihingen 344 / 398) and lists
+the source tiles that lack an image or a label. `options.limit` converts only the first N tiles
+(train list first, in list order).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image
+
+from crossearth.data.catalog import get_domain
+from crossearth.data.prepare.common import (
+    PrepareOptions,
+    PrepareReport,
+    Source,
+    basename,
+    nearest_colours_to_ids,
+    track,
+    write_png,
+)
+from crossearth.errors import InputError
+
+__all__ = [
+    "ISPRS_COLOURS",
+    "POTSDAM_SPLITS",
+    "RESCUE_FROM_ISPRS",
+    "VAIHINGEN_SPLITS",
+    "crop_boxes",
+    "decode_isprs_label",
+    "prepare_potsdam",
+    "prepare_potsdam_rescue",
+    "prepare_vaihingen",
+]
+
+CLIP = 512  # crop size of the standard converters
+STRIDE = 256  # their `stride_size`: only used to count boxes
+
+POTSDAM_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": (
+        "2_10", "2_11", "2_12", "3_10", "3_11", "3_12", "4_10", "4_11", "4_12", "5_10", "5_11",
+        "5_12", "6_7", "6_8", "6_9", "6_10", "6_11", "6_12", "7_7", "7_8", "7_9", "7_10", "7_11",
+        "7_12",
+    ),
+    "val": (
+        "2_13", "2_14", "3_13", "3_14", "4_13", "4_14", "4_15", "5_13", "5_14", "5_15", "6_13",
+        "6_14", "6_15", "7_13",
+    ),
+}  # fmt: skip
+VAIHINGEN_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": tuple(
+        f"area{n}" for n in (1, 3, 5, 7, 11, 13, 15, 17, 21, 23, 26, 28, 30, 32, 34, 37)
+    ),
+    "val": tuple(
+        f"area{n}" for n in (2, 4, 6, 8, 10, 12, 14, 16, 20, 22, 24, 27, 29, 31, 33, 35, 38)
+    ),
+}
+
+# Label colours in id order (0 = ignore / eroded boundary, 1..6 the ISPRS classes).
+ISPRS_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0),
+    (255, 255, 255),  # 1 impervious surface
+    (0, 0, 255),  # 2 building
+    (0, 255, 255),  # 3 low vegetation
+    (0, 255, 0),  # 4 tree
+    (255, 255, 0),  # 5 car
+    (255, 0, 0),  # 6 clutter
+)
+# ISPRS id -> RescueNet id (0 ignore, 1 impervious, 2 building, 3 vegetation, 4 car, 5 clutter).
+RESCUE_FROM_ISPRS = np.array([0, 1, 2, 3, 3, 4, 5], dtype=np.uint8)
+
+_PALETTE = {colour: idx for idx, colour in enumerate(ISPRS_COLOURS)}
+_PALETTE_ARRAY = np.array(ISPRS_COLOURS, dtype=np.uint8)
+_WEIGHTS = (4, 3, 2)  # the standard converter's (2, 3, 4) on B, G, R, written for R, G, B
+_SUM_TO_ID = np.zeros(255 * sum(_WEIGHTS) + 1, dtype=np.uint8)
+for _idx, _colour in enumerate(ISPRS_COLOURS):
+    _SUM_TO_ID[sum(w * v for w, v in zip(_WEIGHTS, _colour, strict=True))] = _idx
+
+_KNOWN_DEFECTS = {
+    "4_12": "known defect: this label file is a lossy re-encode",
+    "6_7": "known defect: most cars of this label file are (252, 255, 0)",
+}
+_NOTE_FRACTION = 1e-4  # note a tile whose off-palette pixels reach this share (or a known tile)
+
+_POTSDAM_BANDS = ("IRRG", "RGB")
+_POTSDAM_IMAGE = re.compile(r"top_potsdam_(\d+)_(\d+)_(RGB|IRRG)\.tif")
+_POTSDAM_LABEL = re.compile(r"top_potsdam_(\d+)_(\d+)_label(_noBoundary)?\.tif")
+_VAIHINGEN_FILE = re.compile(r"top_mosaic_09cm_area(\d+)(_noBoundary)?\.tif")
+
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiling and label decoding
+
+
+def _starts(size: int) -> list[int]:
+    if size <= CLIP:
+        return [0]
+    count = math.ceil((size - CLIP) / STRIDE) + 1  # boxes per side in the standard converter
+    return sorted({min(k * CLIP, size - CLIP) for k in range(count)})
+
+
+def crop_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The standard converters' crops of a `width` x `height` image as (x1, y1, x2, y2), x2/y2
+    exclusive, row by row; duplicates removed. 144 for 6000 x 6000."""
+    return [
+        (x, y, min(x + CLIP, width), min(y + CLIP, height))
+        for y in _starts(height)
+        for x in _starts(width)
+    ]
+
+
+def decode_isprs_label(rgb: np.ndarray, nearest: bool = False) -> tuple[np.ndarray, Counter, int]:
+    """RGB label colours -> ids 0..6 as the standard converter decodes them (see module docs).
+
+    Returns (ids, unknown, collided): `unknown` counts the off-palette colours written as ignore,
+    `collided` the off-palette pixels that got a class (through the standard converter's colour
+    sums, or by nearest colour when `nearest`).
+    """
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    sums = rgb[..., 0].astype(np.int32) * _WEIGHTS[0]
+    sums += rgb[..., 1].astype(np.int32) * _WEIGHTS[1]
+    sums += rgb[..., 2].astype(np.int32) * _WEIGHTS[2]
+    ids = _SUM_TO_ID[sums]
+    del sums
+    off = (_PALETTE_ARRAY[ids] != rgb).any(axis=-1)  # colour is not exactly its id's colour
+    if not off.any():
+        return ids, Counter(), 0
+    if nearest:
+        ids[off] = nearest_colours_to_ids(rgb[off][None], _PALETTE)[0]
+        return ids, Counter(), int(off.sum())
+    to_ignore = off & (ids == 0)
+    collided = int(off.sum() - to_ignore.sum())
+    unknown: Counter = Counter()
+    if to_ignore.any():
+        flat = rgb[to_ignore].astype(np.int64)
+        keys = (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
+        values, counts = np.unique(keys, return_counts=True)
+        for v, n in zip(values.tolist(), counts.tolist(), strict=True):
+            unknown[((v >> 16) & 255, (v >> 8) & 255, v & 255)] += n
+    return ids, unknown, collided
+
+
+# --------------------------------------------------------------------------------------------
+# The conversion engine shared by Potsdam and Vaihingen
+
+
+@dataclass
+class _Tile:
+    key: str  # "2_10" / "area1": split lists and name prefix
+    split: str
+    label: str  # Source member names
+    images: dict[str, str]  # band -> member
+
+
+@dataclass
+class _Target:
+    report: PrepareReport
+    band: str  # which of the tile's images goes here
+    lut: np.ndarray | None = None  # ISPRS id -> output id
+    tiles_with_notes: set[str] = field(default_factory=set)
+
+
+def _open_source(raw: Path) -> Source:
+    try:
+        return Source(raw)
+    except InputError:
+        raise
+    except _READ_ERRORS as exc:
+        bad = [p.name for p in sorted(raw.rglob("*.zip")) if not zipfile.is_zipfile(p)]
+        which = f" ({', '.join(bad)} is not a readable zip file)" if bad else ""
+        raise InputError(f"cannot read the archives in {raw}{which}: {exc}") from None
+
+
+def _peek_size(source: Source, name: str) -> tuple[int, int] | None:
+    """(width, height) from the image header, without decoding the pixels; None if unknown."""
+    try:
+        with source.open(name) as fh, Image.open(fh) as img:
+            return img.size
+    except Exception:
+        return None
+
+
+def _read_rgb(source: Source, name: str) -> np.ndarray:
+    """A 3-band uint8 image as H x W x 3, bands in file order (as the standard converters read)."""
+    try:
+        data = source.read_bytes(name)
+    except _READ_ERRORS as exc:
+        raise InputError(f"cannot read {name} from its archive ({exc})") from None
+    arr = None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.mode in ("P", "L", "1", "LA", "RGBA", "RGBX"):
+                img = img.convert("RGB")
+            if img.mode == "RGB":
+                arr = np.asarray(img)
+    except Exception:
+        arr = None
+    if arr is None:
+        arr = source.read_image(name)  # PIL or rasterio; raises InputError if neither reads it
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise InputError(
+            f"{name}: expected a 3-band 8-bit image, got shape {arr.shape} of {arr.dtype}"
+        )
+    return arr[..., :3]
+
+
+def _pairs_present(root: Path, split: str) -> int:
+    img_dir, ann_dir = root / "img_dir" / split, root / "ann_dir" / split
+    if not img_dir.is_dir() or not ann_dir.is_dir():
+        return 0
+    labels = {p.name for p in ann_dir.glob("*.png")}
+    return sum(1 for p in img_dir.glob("*.png") if p.name in labels)
+
+
+def _label_note(
+    tile: str, shape: tuple[int, ...], unknown: Counter, collided: int, nearest: bool
+) -> str | None:
+    total = shape[0] * shape[1]
+    ignored = sum(unknown.values())
+    defect = _KNOWN_DEFECTS.get(tile)
+    if nearest:
+        if not collided:
+            return None
+        return (
+            f"label {tile}: {collided} px ({100 * collided / total:.2f} %) of colours outside the "
+            "palette decoded by nearest colour" + (f" ({defect})" if defect else "")
+        )
+    if not ignored and not collided:
+        return None
+    if defect is None and (ignored + collided) < _NOTE_FRACTION * total:
+        return None
+    parts = []
+    if ignored:
+        parts.append(
+            f"{ignored} px ({100 * ignored / total:.2f} %) have colours outside the palette and "
+            "were written as ignore"
+        )
+    if collided:
+        parts.append(
+            f"{collided} px of colours outside the palette got a class through the standard "
+            "converter's colour sums (reproduced)"
+        )
+    text = f"label {tile}: " + "; ".join(parts)
+    if defect:
+        text += f" ({defect}; nearest_colour=True recovers it)"
+    return text
+
+
+def _convert(
+    source: Source,
+    tiles: list[_Tile],
+    targets: list[_Target],
+    options: PrepareOptions,
+    description: str,
+) -> None:
+    """Crop every tile into every target whose band the tile has; skip existing outputs."""
+    for tile in track(tiles, len(tiles), description, options.quiet):
+        wanted = [t for t in targets if t.band in tile.images]
+        if not wanted:
+            continue
+        size = _peek_size(source, tile.label)
+        label = None
+        if size is None:  # header not readable on its own: decode now
+            label = _read_rgb(source, tile.label)
+            size = (label.shape[1], label.shape[0])
+        for band in {t.band for t in wanted}:
+            image_size = _peek_size(source, tile.images[band])
+            if image_size is not None and image_size != size:
+                raise _size_error(tile, band, image_size, size)
+        boxes = crop_boxes(*size)
+        names = [f"{tile.key}_{x1}_{y1}_{x2}_{y2}.png" for x1, y1, x2, y2 in boxes]
+
+        # what is missing, per target
+        todo: list[tuple[_Target, list[int], list[int]]] = []
+        for target in wanted:
+            root = target.report.out_dir
+            img_dir = root / "img_dir" / tile.split
+            ann_dir = root / "ann_dir" / tile.split
+            need_img = [i for i, n in enumerate(names) if not (img_dir / n).exists()]
+            need_ann = [i for i, n in enumerate(names) if not (ann_dir / n).exists()]
+            target.report.skipped_existing += 2 * len(names) - len(need_img) - len(need_ann)
+            if need_img or need_ann:
+                todo.append((target, need_img, need_ann))
+        if not todo:
+            continue
+
+        ids = None
+        if any(need_ann for _, _, need_ann in todo):
+            if label is None:
+                label = _read_rgb(source, tile.label)
+            if (label.shape[1], label.shape[0]) != size:
+                raise InputError(f"{tile.label}: header and pixels disagree on the size")
+            ids, unknown, collided = decode_isprs_label(label, options.nearest_colour)
+            note = _label_note(tile.key, label.shape, unknown, collided, options.nearest_colour)
+            for target, _, need_ann in todo:
+                if need_ann:
+                    target.report.unknown_colours.update(unknown)
+                    if note and tile.key not in target.tiles_with_notes:
+                        target.report.notes.append(note)
+                        target.tiles_with_notes.add(tile.key)
+        label = None
+
+        images: dict[str, np.ndarray] = {}
+        for target, need_img, need_ann in todo:
+            root = target.report.out_dir
+            if need_img:
+                band = target.band
+                if band not in images:
+                    images[band] = _read_rgb(source, tile.images[band])
+                    shape = images[band].shape
+                    if (shape[1], shape[0]) != size:
+                        raise _size_error(tile, band, (shape[1], shape[0]), size)
+                for i in need_img:
+                    x1, y1, x2, y2 = boxes[i]
+                    crop = np.ascontiguousarray(images[band][y1:y2, x1:x2])
+                    write_png(root / "img_dir" / tile.split / names[i], crop)
+                    target.report.written += 1
+            if need_ann:
+                out_ids = ids if target.lut is None else target.lut[ids]
+                for i in need_ann:
+                    x1, y1, x2, y2 = boxes[i]
+                    crop = np.ascontiguousarray(out_ids[y1:y2, x1:x2])
+                    write_png(root / "ann_dir" / tile.split / names[i], crop)
+                    target.report.written += 1
+
+
+def _size_error(
+    tile: _Tile, band: str, image: tuple[int, int], label: tuple[int, int]
+) -> InputError:
+    return InputError(
+        f"{tile.images[band]} is {image[0]} x {image[1]} pixels but its label {tile.label} is "
+        f"{label[0]} x {label[1]}: image and label must have the same size"
+    )
+
+
+def _finish(targets: Iterable[_Target]) -> None:
+    for target in targets:
+        report = target.report
+        report.found = {split: _pairs_present(report.out_dir, split) for split in report.expected}
+
+
+def _split_of(key: str, splits: dict[str, tuple[str, ...]]) -> str | None:
+    return next((split for split, keys in splits.items() if key in keys), None)
+
+
+def _ordered(keys: Iterable[str], splits: dict[str, tuple[str, ...]]) -> list[str]:
+    order = [k for keys_ in splits.values() for k in keys_]
+    present = set(keys)
+    return [k for k in order if k in present]
+
+
+def _limit_note(options: PrepareOptions, tiles: list[_Tile]) -> tuple[list[_Tile], str | None]:
+    if options.limit is None or options.limit >= len(tiles):
+        return tiles, None
+    kept = tiles[: max(options.limit, 0)]
+    return kept, f"limit={options.limit}: converted {len(kept)} of {len(tiles)} available tiles"
+
+
+# --------------------------------------------------------------------------------------------
+# Potsdam
+
+
+def _potsdam_key(r: str, c: str) -> str:
+    return f"{int(r)}_{int(c)}"
+
+
+def _first(found: dict[str, list[str]]) -> dict[str, str]:
+    return {key: names[0] for key, names in found.items()}
+
+
+def _potsdam_sources(source: Source, raw: Path) -> tuple[dict, dict, list[str]]:
+    """Images per band (tile -> member), labels (tile -> member), notes."""
+    notes: list[str] = []
+    images: dict[str, dict[str, list[str]]] = {band: {} for band in _POTSDAM_BANDS}
+    eroded: dict[str, list[str]] = {}
+    full: dict[str, list[str]] = {}
+    for name in sorted(source.names()):
+        base = basename(name)
+        if m := _POTSDAM_IMAGE.fullmatch(base):
+            images[m[3]].setdefault(_potsdam_key(m[1], m[2]), []).append(name)
+        elif m := _POTSDAM_LABEL.fullmatch(base):
+            (eroded if m[3] else full).setdefault(_potsdam_key(m[1], m[2]), []).append(name)
+    if not any(images.values()) and not eroded and not full:
+        raise InputError(
+            f"no ISPRS Potsdam archives found in {raw}: expected 2_Ortho_RGB.zip and/or "
+            "3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_RGB.tif / _IRRG.tif) and "
+            "5_Labels_all_noBoundary.zip (top_potsdam_<r>_<c>_label_noBoundary.tif), their "
+            "unpacked folders, or a Potsdam.zip holding them; is this another dataset?"
+        )
+    if eroded:
+        labels = eroded
+    else:
+        labels = full
+        if full:
+            notes.append(
+                "no eroded labels (5_Labels_all_noBoundary.zip, *_label_noBoundary.tif) found: "
+                "using the full labels (*_label.tif); the benchmark and the standard converter "
+                "use the eroded ones, so boundary pixels are labelled instead of ignored"
+            )
+    if not labels:
+        raise InputError(
+            f"no Potsdam labels found in {raw}: expected 5_Labels_all_noBoundary.zip "
+            "(top_potsdam_<r>_<c>_label_noBoundary.tif) or its unpacked folder"
+        )
+    if not any(images.values()):
+        raise InputError(
+            f"no Potsdam image tiles found in {raw}: expected 2_Ortho_RGB.zip "
+            "(top_potsdam_<r>_<c>_RGB.tif) and/or 3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_IRRG.tif)"
+        )
+    known = set(POTSDAM_SPLITS["train"]) | set(POTSDAM_SPLITS["val"])
+    strays = sorted(
+        {k for k in labels if k not in known}
+        | {k for band in images.values() for k in band if k not in known}
+    )
+    if strays:
+        notes.append(f"tiles outside the standard split ignored: {', '.join(strays)}")
+    return {b: _first(v) for b, v in images.items()}, _first(labels), notes
+
+
+def _prepare_potsdam(
+    raw: Path, out: Path, options: PrepareOptions, rescue: bool
+) -> list[PrepareReport]:
+    raw, out = Path(raw), Path(out)
+    source = _open_source(raw)
+    images, labels, notes = _potsdam_sources(source, raw)
+    bands = [band for band in _POTSDAM_BANDS if images[band]]
+    targets = []
+    for band in bands:
+        domain = get_domain(f"potsdam-{'rescue-' if rescue else ''}{band.lower()}")
+        report = PrepareReport(domain.key, out / domain.folder, expected=dict(domain.expected))
+        report.notes.extend(notes)
+        for other in _POTSDAM_BANDS:
+            if other not in bands:
+                zip_name = "2_Ortho_RGB.zip" if other == "RGB" else "3_Ortho_IRRG.zip"
+                report.notes.append(f"no {other} images ({zip_name}) found: {other} not written")
+        if options.nearest_colour:
+            report.notes.append(
+                "nearest_colour: labels decoded by nearest palette colour (differs from the "
+                "standard converter where label files hold colours outside the palette)"
+            )
+        targets.append(_Target(report, band, RESCUE_FROM_ISPRS if rescue else None))
+
+    all_keys = _ordered(set(labels) | {k for b in bands for k in images[b]}, POTSDAM_SPLITS)
+    for target in targets:
+        for key in POTSDAM_SPLITS["train"] + POTSDAM_SPLITS["val"]:
+            if key not in labels:
+                target.report.missing.append(f"{key} label")
+            if key not in images[target.band]:
+                target.report.missing.append(f"{key} {target.band} image")
+    tiles = [
+        _Tile(key, split, labels[key], {b: images[b][key] for b in bands if key in images[b]})
+        for key in all_keys
+        if (split := _split_of(key, POTSDAM_SPLITS)) and key in labels
+    ]
+    tiles = [t for t in tiles if t.images]
+    tiles, limit_note = _limit_note(options, tiles)
+    for target in targets:
+        if limit_note:
+            target.report.notes.append(limit_note)
+    _convert(source, tiles, targets, options, "Potsdam tiles")
+    _finish(targets)
+    return [t.report for t in targets]
+
+
+def prepare_potsdam(raw: Path, out: Path, options: PrepareOptions) -> list[PrepareReport]:
+    """ISPRS Potsdam -> `out/potsdam/{IRRG,RGB}` (domains `potsdam-irrg`, `potsdam-rgb`).
+
+    One report per image band found in `raw` (IRRG first). See the module docs for the layout,
+    tiling, names and label decoding.
+    """
+    return _prepare_potsdam(raw, out, options, rescue=False)
+
+
+def prepare_potsdam_rescue(raw: Path, out: Path, options: PrepareOptions) -> list[PrepareReport]:
+    """ISPRS Potsdam with RescueNet's 5 classes -> `out/potsdam_rescue/{IRRG,RGB}` (domains
+    `potsdam-rescue-irrg`, `potsdam-rescue-rgb`): the crops of `prepare_potsdam`, labels relabelled
+    impervious 1, building 2, low vegetation + tree 3 (vegetation), car 4, clutter 5, ignore 0.
+    """
+    return _prepare_potsdam(raw, out, options, rescue=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Vaihingen
+
+
+def _in_ground_truth(name: str) -> bool:
+    """Whether a folder or zip on the member's path is a ground-truth one."""
+    containers = [part.lower() for part in re.split(r"[/!]", name)[:-1]]
+    return any("ground_truth" in part or part.startswith("gts") for part in containers)
+
+
+def _in_top_folder(name: str) -> bool:
+    return PurePosixPath(name.split("!")[-1]).parent.name == "top"
+
+
+def prepare_vaihingen(raw: Path, out: Path, options: PrepareOptions) -> PrepareReport:
+    """ISPRS Vaihingen -> `out/vaihingen` (domain `vaihingen`). See the module docs."""
+    raw, out = Path(raw), Path(out)
+    source = _open_source(raw)
+    domain = get_domain("vaihingen")
+    report = PrepareReport(domain.key, out / domain.folder, expected=dict(domain.expected))
+
+    labels: dict[str, list[str]] = {}
+    top: dict[str, list[str]] = {}
+    loose: dict[str, list[str]] = {}
+    gt_named = 0  # label-like files with the image name (non-eroded ground truth)
+    for name in sorted(source.names()):
+        m = _VAIHINGEN_FILE.fullmatch(basename(name))
+        if not m:
+            continue
+        key = f"area{int(m[1])}"
+        if m[2]:
+            labels.setdefault(key, []).append(name)
+        elif _in_top_folder(name):
+            top.setdefault(key, []).append(name)
+        elif _in_ground_truth(name):
+            gt_named += 1
+        else:
+            loose.setdefault(key, []).append(name)
+    if not labels and not top and not loose:
+        raise InputError(
+            f"no ISPRS Vaihingen archives found in {raw}: expected "
+            "ISPRS_semantic_labeling_Vaihingen.zip (top/top_mosaic_09cm_area<N>.tif) and "
+            "ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip "
+            "(top_mosaic_09cm_area<N>_noBoundary.tif), or their unpacked folders; "
+            "is this another dataset?"
+        )
+    if not labels:
+        raise InputError(
+            f"no eroded Vaihingen labels found in {raw}: expected "
+            "ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip "
+            "(top_mosaic_09cm_area<N>_noBoundary.tif); the non-eroded ground truth is not used"
+        )
+    images = {**_first(loose), **_first(top)}  # a `top/` file wins over a loose one
+    if not images:
+        raise InputError(
+            f"no Vaihingen images found in {raw}: expected ISPRS_semantic_labeling_Vaihingen.zip "
+            "(top/top_mosaic_09cm_area<N>.tif)"
+        )
+    if gt_named:
+        report.notes.append(
+            f"{gt_named} non-eroded ground-truth files named like images were recognised and "
+            "not used"
+        )
+    known = set(VAIHINGEN_SPLITS["train"]) | set(VAIHINGEN_SPLITS["val"])
+    for key in sorted(set(labels) - set(images), key=lambda k: int(k[4:])):
+        report.notes.append(f"label {key} has no image: ignored")
+    strays = sorted((set(images) - known) - set(labels), key=lambda k: int(k[4:]))
+    if strays:
+        report.notes.append(f"areas outside the standard split ignored: {', '.join(strays)}")
+    if options.nearest_colour:
+        report.notes.append(
+            "nearest_colour: labels decoded by nearest palette colour (differs from the "
+            "standard converter where label files hold colours outside the palette)"
+        )
+    for key in VAIHINGEN_SPLITS["train"] + VAIHINGEN_SPLITS["val"]:
+        if key not in images:
+            report.missing.append(f"{key} image")
+        if key not in labels:
+            report.missing.append(f"{key} label")
+
+    tiles = [
+        _Tile(key, split, labels[key][0], {"top": images[key]})
+        for key in _ordered(set(labels) & set(images), VAIHINGEN_SPLITS)
+        if (split := _split_of(key, VAIHINGEN_SPLITS))
+    ]
+    tiles, limit_note = _limit_note(options, tiles)
+    if limit_note:
+        report.notes.append(limit_note)
+    target = _Target(report, "top")
+    _convert(source, tiles, [target], options, "Vaihingen areas")
+    _finish([target])
+    return report

@@ -1,0 +1,319 @@
+"""`crossearth predict` on GeoTIFFs: sharding over processes, and clean failures on bad input.
+
+Bad input must end with exit code != 0, one `error:` line on stderr, no traceback, and nothing
+left in the output folder (not even a hidden temporary file).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+import crossearth
+import crossearth.cli
+import crossearth.geo.render
+import crossearth.geo.writer
+from crossearth.cli import main
+from crossearth.geo.stream import StreamingSegmenter
+
+UTM = CRS.from_epsg(32632)
+FAST = ("--precision", "fp32", "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def model_file(varied_model, tmp_path_factory):
+    net = copy.deepcopy(varied_model)
+    net.config = dataclasses.replace(
+        net.config,
+        class_names=("water", "road", "tree", "roof", "grass"),
+        palette=((0, 0, 255), (128, 128, 128), (0, 128, 0), (200, 0, 0), (120, 220, 90)),
+    )
+    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
+    crossearth.save_model(net, path)
+    return path
+
+
+def pixels(height: int, width: int, bands: int = 3, seed: int = 0, dtype=np.uint8) -> np.ndarray:
+    """[bands, h, w] values 1..255 in 16 x 16 blocks."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(1, 256, (bands, height // 16 + 1, width // 16 + 1))
+    return np.kron(base, np.ones((1, 16, 16), np.int64))[:, :height, :width].astype(dtype)
+
+
+def write_tif(path: Path, data: np.ndarray, nodata=None, crs=UTM) -> Path:
+    count, height, width = data.shape
+    profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=data.dtype.name)
+    if crs is not None:
+        profile.update(crs=crs, transform=from_origin(500_000.0, 5_800_000.0, 0.3, 0.3))
+    with rasterio.open(path, "w", nodata=nodata, **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def run(monkeypatch, *args) -> int:
+    """Run the CLI in-process; returns its exit code."""
+    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+        raise SystemExit(0)
+    return exit_info.value.code
+
+
+def assert_failed_cleanly(code, stderr: str, out_dir: Path, *needles: str) -> None:
+    assert code not in (0, None), stderr
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    for needle in needles:
+        assert needle in errors[0], stderr
+    if out_dir.exists():
+        assert os.listdir(out_dir) == [], "outputs or temporary files were left behind"
+
+
+# ---------------------------------------------------------------------------------------------
+# happy paths
+
+
+def test_cli_writes_exactly_the_requested_files(monkeypatch, tmp_path, model_file):
+    data = pixels(120, 150, seed=1)
+    data[:, :, :20] = 0
+    src = write_tif(tmp_path / "scene.tif", data, nodata=0)
+    out = tmp_path / "out"
+    code = run(
+        monkeypatch, "predict", src, "-m", model_file, "-o", out, *FAST, "-q",
+        "--confidence", "--vector", "gpkg", "--cog", "--tile", "128", "--stride", "100",
+    )  # fmt: skip
+    assert code == 0
+    assert sorted(os.listdir(out)) == [
+        "scene.gpkg",
+        "scene_classes.tif",
+        "scene_confidence.tif",
+        "scene_overlay.png",
+        "scene_preview.png",
+        "scene_summary.json",
+    ]
+    with rasterio.open(out / "scene_classes.tif") as result:
+        assert result.crs == UTM and result.shape == (120, 150)
+        labels = result.read(1)
+    assert (labels[:, :20] == 255).all() and (labels[:, 20:] < 5).all()
+
+
+def test_two_processes_write_what_one_process_writes(tmp_path, model_file):
+    """RANK/WORLD_SIZE share the files out: same bytes, every file handled by exactly one rank."""
+    files = []
+    for i in range(4):
+        data = pixels(48 + 8 * i, 64 + 16 * i, seed=10 + i)
+        files.append(write_tif(tmp_path / f"f{i + 1}.tif", data))
+    base_env = {
+        k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK"}
+    }
+    base_env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    base_env.pop("SLURM_PROCID", None)
+    base_env.pop("SLURM_NTASKS", None)
+
+    def start(out: Path, quiet: bool, **env: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "crossearth", "predict", *map(str, files)]
+        cmd += ["-m", str(model_file), "-o", str(out), *FAST, *(["-q"] if quiet else [])]
+        return subprocess.Popen(
+            cmd, env={**base_env, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    single_out, shared_out = tmp_path / "OUT", tmp_path / "OUT2"
+    procs = [
+        start(single_out, True),
+        # not quiet, so each rank names the files it wrote
+        start(shared_out, False, RANK="0", WORLD_SIZE="2"),
+        start(shared_out, False, RANK="1", WORLD_SIZE="2"),
+    ]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
+    results = [(code, out, err) for out, err, code in results]
+    for code, _, err in results:
+        assert code == 0, err
+        assert "Traceback" not in err
+
+    written = {}
+    for rank, (_, out, err) in enumerate(results[1:]):
+        # each rank's own stderr names the files it wrote: "<input> -> <class map> (...)"
+        for line in (out + err).splitlines():
+            match = re.search(r"(\S+\.tif) -> ", line)
+            if match:
+                name = Path(match.group(1)).name
+                assert name not in written, f"{name} written by ranks {written[name]} and {rank}"
+                written[name] = rank
+    assert sorted(written) == [f.name for f in files]
+    assert set(written.values()) == {0, 1}
+
+    assert sorted(os.listdir(single_out)) == sorted(os.listdir(shared_out))
+    assert len(os.listdir(single_out)) == 4 * 4  # class map, preview, overlay, summary
+    for f in files:
+        name = f"{f.stem}_classes.tif"
+        with rasterio.open(single_out / name) as a, rasterio.open(shared_out / name) as b:
+            assert a.profile == b.profile
+            assert a.read(1).tobytes() == b.read(1).tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# bad inputs
+
+
+def test_corrupt_tiff(monkeypatch, capsys, tmp_path, model_file):
+    bad = tmp_path / "noise.tif"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    code = run(monkeypatch, "predict", bad, "-m", model_file, "-o", out, *FAST)
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "noise.tif")
+
+
+def test_truncated_tiff(monkeypatch, capsys, tmp_path, model_file):
+    """Its header is intact, so it fails only while pixels are read, after the model loaded."""
+    whole = write_tif(tmp_path / "whole.tif", pixels(300, 200, seed=2))
+    cut = tmp_path / "cut.tif"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    out.mkdir()
+    code = run(monkeypatch, "predict", cut, "-m", model_file, "-o", out, *FAST, "-q")
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "cut.tif")
+
+
+def test_corrupt_tiff_in_a_subprocess(tmp_path, model_file):
+    """The real stderr of the command: one error line, no traceback, nothing written."""
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00" + bytes(range(256)) * 8)  # a TIFF signature, then garbage
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "crossearth", "predict", str(bad), "-m", str(model_file)]
+    proc = subprocess.run(
+        [*cmd, "-o", str(out), *FAST],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_failed_cleanly(proc.returncode, proc.stderr, out, "broken.tif")
+
+
+def test_band_out_of_range(monkeypatch, capsys, tmp_path, model_file):
+    src = write_tif(tmp_path / "rgb.tif", pixels(40, 40))
+    out = tmp_path / "out"
+    out.mkdir()
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", out, "--bands", "1,2,9", *FAST)
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "9")
+
+
+def test_two_bands_need_explicit_bands(monkeypatch, capsys, tmp_path, model_file):
+    src = write_tif(tmp_path / "two.tif", pixels(40, 40, bands=2))
+    out = tmp_path / "out"
+    out.mkdir()
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", out, *FAST)
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "--bands")
+
+
+def test_vector_needs_georeferencing(monkeypatch, capsys, tmp_path, model_file):
+    src = tmp_path / "photo.png"
+    Image.fromarray(np.moveaxis(pixels(40, 60), 0, -1)).save(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", out, "--vector", "gpkg", *FAST)
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "--vector")
+
+
+@pytest.mark.parametrize("target", ["missing/classes.tif", "missing/folder"])
+def test_output_in_a_missing_folder(monkeypatch, capsys, tmp_path, model_file, target):
+    src = write_tif(tmp_path / "rgb.tif", pixels(40, 40))
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", tmp_path / target, *FAST)
+    assert_failed_cleanly(code, capsys.readouterr().err, tmp_path / "missing", "missing")
+    assert not (tmp_path / "missing").exists()
+
+
+def tall_scene(tmp_path: Path) -> Path:
+    """600 rows: with --batch-size 1 the class map is written in two pieces (rows 0-255, rest)."""
+    return write_tif(tmp_path / "tall.tif", pixels(600, 100, seed=3))
+
+
+def test_disk_full_while_writing(monkeypatch, capsys, tmp_path, model_file):
+    flush = crossearth.geo.writer._BandWriter._flush
+    calls = []
+
+    def failing_flush(self, n):
+        calls.append(n)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return flush(self, n)
+
+    monkeypatch.setattr(crossearth.geo.writer._BandWriter, "_flush", failing_flush)
+    src = tall_scene(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    code = run(
+        monkeypatch, "predict", src, "-m", model_file, "-o", out, "--batch-size", "1", *FAST, "-q"
+    )
+    assert len(calls) == 2, "the failure must come after a first block was written"
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "No space left on device")
+
+
+def test_disk_full_while_writing_the_preview(monkeypatch, capsys, tmp_path, model_file):
+    def no_space(rgb, out_png):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(crossearth.geo.render, "_save_png", no_space)
+    src = write_tif(tmp_path / "small.tif", pixels(64, 80, seed=4))
+    out = tmp_path / "out"
+    out.mkdir()
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", out, *FAST, "-q")
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "No space left on device")
+
+
+def test_ctrl_c_leaves_nothing(monkeypatch, capsys, tmp_path, model_file):
+    scores = StreamingSegmenter._scores
+    calls = []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 3:  # after two batches: one block of rows is already on disk
+            raise KeyboardInterrupt
+        return scores(self, *args)
+
+    monkeypatch.setattr(StreamingSegmenter, "_scores", interrupted)
+    src = tall_scene(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    run(monkeypatch, "predict", src, "-m", model_file, "-o", out, "--batch-size", "1", *FAST, "-q")
+    assert len(calls) == 3
+    assert "Traceback" not in capsys.readouterr().err
+    assert os.listdir(out) == []
+
+
+def test_ctrl_c_exits_130(monkeypatch, capsys, tmp_path, model_file):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crossearth.cli, "_probe_inputs", interrupted)
+    src = write_tif(tmp_path / "rgb.tif", pixels(40, 40))
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", tmp_path / "out", *FAST)
+    assert code == 130
+    assert "aborted" in capsys.readouterr().err
+
+
+def test_rank_is_named_in_per_file_lines(monkeypatch, capsys, tmp_path, model_file):
+    files = [write_tif(tmp_path / f"r{i}.tif", pixels(40, 40, seed=i)) for i in range(2)]
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code = run(monkeypatch, "predict", *files, "-m", model_file, "-o", tmp_path / "out", *FAST)
+    assert code == 0
+    assert sorted(os.listdir(tmp_path / "out"))[0].startswith("r1_")  # rank 1 of 2: 2nd file
+    lines = [line for line in capsys.readouterr().err.splitlines() if " -> " in line]
+    assert len(lines) == 1
+    assert lines[0].startswith("[rank 1/2] ")
