@@ -300,7 +300,7 @@ def test_ctrl_c_exits_130(monkeypatch, capsys, tmp_path, model_file):
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(crossearth.cli, "_probe_inputs", interrupted)
+    monkeypatch.setattr(crossearth.cli.predict, "_probe_inputs", interrupted)
     src = write_tif(tmp_path / "rgb.tif", pixels(40, 40))
     code = run(monkeypatch, "predict", src, "-m", model_file, "-o", tmp_path / "out", *FAST)
     assert code == 130

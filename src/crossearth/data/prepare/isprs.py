@@ -174,7 +174,7 @@ ISPRS_COLOURS: tuple[tuple[int, int, int], ...] = (
 RESCUE_FROM_ISPRS = np.array([0, 1, 2, 3, 3, 4, 5], dtype=np.uint8)
 
 _PALETTE = {colour: idx for idx, colour in enumerate(ISPRS_COLOURS)}
-_PALETTE_ARRAY = np.array(ISPRS_COLOURS, dtype=np.uint8)
+_PALETTE_KEYS = np.array([(r << 16) | (g << 8) | b for r, g, b in ISPRS_COLOURS], dtype=np.int32)
 _WEIGHTS = (4, 3, 2)  # the standard converter's (2, 3, 4) on B, G, R, written for R, G, B
 _SUM_TO_ID = np.zeros(255 * sum(_WEIGHTS) + 1, dtype=np.uint8)
 for _idx, _colour in enumerate(ISPRS_COLOURS):
@@ -222,27 +222,28 @@ def decode_isprs_label(rgb: np.ndarray, nearest: bool = False) -> tuple[np.ndarr
     `collided` the off-palette pixels that got a class (through the standard converter's colour
     sums, or by nearest colour when `nearest`).
     """
-    rgb = np.ascontiguousarray(rgb[..., :3])
-    sums = rgb[..., 0].astype(np.int32) * _WEIGHTS[0]
-    sums += rgb[..., 1].astype(np.int32) * _WEIGHTS[1]
-    sums += rgb[..., 2].astype(np.int32) * _WEIGHTS[2]
-    ids = _SUM_TO_ID[sums]
-    del sums
-    off = (_PALETTE_ARRAY[ids] != rgb).any(axis=-1)  # colour is not exactly its id's colour
+    r, g, b = (rgb[..., k].astype(np.int32) for k in range(3))
+    ids = _SUM_TO_ID[r * _WEIGHTS[0] + g * _WEIGHTS[1] + b * _WEIGHTS[2]]
+    keys = (r << 16) | (g << 8) | b
+    del r, g, b
+    off = keys != _PALETTE_KEYS[ids]  # the colour is not exactly the colour of its id
     if not off.any():
         return ids, Counter(), 0
-    if nearest:
-        ids[off] = nearest_colours_to_ids(rgb[off][None], _PALETTE)[0]
+    if nearest:  # decide once per distinct colour, then look the pixels up
+        off_keys = keys[off]
+        colours = np.flatnonzero(np.bincount(off_keys, minlength=1 << 24))
+        rgb_of = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=-1)
+        lookup = np.zeros(1 << 24, dtype=np.uint8)
+        lookup[colours] = nearest_colours_to_ids(rgb_of[None], _PALETTE)[0]
+        ids[off] = lookup[off_keys]
         return ids, Counter(), int(off.sum())
     to_ignore = off & (ids == 0)
     collided = int(off.sum() - to_ignore.sum())
     unknown: Counter = Counter()
     if to_ignore.any():
-        flat = rgb[to_ignore].astype(np.int64)
-        keys = (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
-        values, counts = np.unique(keys, return_counts=True)
-        for v, n in zip(values.tolist(), counts.tolist(), strict=True):
-            unknown[((v >> 16) & 255, (v >> 8) & 255, v & 255)] += n
+        counts = np.bincount(keys[to_ignore], minlength=1 << 24)
+        for v in np.flatnonzero(counts).tolist():
+            unknown[((v >> 16) & 255, (v >> 8) & 255, v & 255)] = int(counts[v])
     return ids, unknown, collided
 
 
@@ -312,6 +313,13 @@ def _read_rgb(source: Source, name: str) -> np.ndarray:
     return arr[..., :3]
 
 
+def _has_outputs(root: Path, tile: _Tile) -> bool:
+    return any(
+        next((root / sub / tile.split).glob(f"{tile.key}_*.png"), None) is not None
+        for sub in ("img_dir", "ann_dir")
+    )
+
+
 def _pairs_present(root: Path, split: str) -> int:
     img_dir, ann_dir = root / "img_dir" / split, root / "ann_dir" / split
     if not img_dir.is_dir() or not ann_dir.is_dir():
@@ -366,15 +374,19 @@ def _convert(
         wanted = [t for t in targets if t.band in tile.images]
         if not wanted:
             continue
-        size = _peek_size(source, tile.label)
         label = None
-        if size is None:  # header not readable on its own: decode now
+        # The crops follow from the size. With outputs of this tile present, take it from the
+        # headers (a tile with all its crops is then not decoded); otherwise decode right away.
+        fresh = not any(_has_outputs(t.report.out_dir, tile) for t in wanted)
+        size = None if fresh else _peek_size(source, tile.label)
+        if size is None:
             label = _read_rgb(source, tile.label)
             size = (label.shape[1], label.shape[0])
-        for band in {t.band for t in wanted}:
-            image_size = _peek_size(source, tile.images[band])
-            if image_size is not None and image_size != size:
-                raise _size_error(tile, band, image_size, size)
+        if not fresh:
+            for band in {t.band for t in wanted}:
+                image_size = _peek_size(source, tile.images[band])
+                if image_size is not None and image_size != size:
+                    raise _size_error(tile, band, image_size, size)
         boxes = crop_boxes(*size)
         names = [f"{tile.key}_{x1}_{y1}_{x2}_{y2}.png" for x1, y1, x2, y2 in boxes]
 

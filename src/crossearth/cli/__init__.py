@@ -1,0 +1,42 @@
+"""The `crossearth` command. It only parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from crossearth.cli import benchmark, models, predict  # noqa: F401  (registers the commands)
+from crossearth.cli.app import app, console
+from crossearth.errors import CrossEarthError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        code = app(standalone_mode=False)
+    except CrossEarthError as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("aborted")
+        sys.exit(130)
+    except OSError as exc:  # disk full, permission denied, ...: the outputs were cleaned up
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+    if isinstance(code, int) and code:  # typer turns Ctrl-C into exit code 130
+        if code == 130:
+            console.print("aborted")
+        sys.exit(code)

@@ -1,0 +1,46 @@
+"""The Typer application, its shared options and console (the commands live in sibling modules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="CrossEarth: domain-generalizable remote-sensing segmentation, in pure PyTorch.",
+)
+console = Console(stderr=True)
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Zoo name, official .pth or our .safetensors.")
+]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Preset name, our JSON config, or the official model config (JSON or dumped .py)."
+    ),
+]
+BackboneOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Converted DINOv2 backbone for checkpoints that hold only Rein+head weights."
+    ),
+]
+DownloadOpt = Annotated[
+    bool, typer.Option(help="Allow downloading zoo files from the Hugging Face Hub.")
+]
+
+
+def _report_load(net) -> None:
+    report = getattr(net, "load_report", None)
+    if report is None:
+        return
+    console.print(f"model loaded: {report.summary()}; {net.config.num_classes} classes")
+    for note in report.notes:
+        console.print(f"  note: {note}")
+    for key in report.unexpected:
+        console.print(f"  [yellow]warning[/]: unexpected key ignored: {key}")

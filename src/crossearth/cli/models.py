@@ -1,0 +1,70 @@
+"""`crossearth models`, `convert` and `demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, _report_load, app, console
+from crossearth.errors import InputError
+
+
+@app.command()
+def models() -> None:
+    """List the model zoo: names, classes, input bands, source domain, files."""
+    from crossearth.weights.zoo import ZOO, checkpoint_dir
+
+    table = Table(title=f"CrossEarth model zoo (files go in {checkpoint_dir()})")
+    for column in ("name", "classes", "bands", "crop", "source domain", "file"):
+        table.add_column(column)
+    for entry in ZOO.values():
+        crop = entry.preset.split("-")[-1]
+        table.add_row(
+            entry.name,
+            f"{entry.num_classes}: {', '.join(entry.classes.names)}",
+            entry.bands,
+            crop,
+            entry.source_domain,
+            entry.filename,
+        )
+    Console().print(table)
+
+
+@app.command()
+def convert(
+    checkpoint: Annotated[str, typer.Argument(help="Official .pth (or zoo name) to convert.")],
+    output: Annotated[
+        Path, typer.Option("--output", "--out", "-o", help="Output .safetensors file.")
+    ],
+    config: ConfigOpt = None,
+    backbone: BackboneOpt = None,
+    download: DownloadOpt = False,
+) -> None:
+    """Convert an official checkpoint (plus backbone) into one self-describing .safetensors file."""
+    from crossearth.weights import load_model, save_model
+
+    if output.suffix != ".safetensors":
+        raise InputError(f"output {output} must end in .safetensors")
+    net = load_model(checkpoint, config=config, backbone=backbone, download=download)
+    _report_load(net)
+    save_model(net, output)
+    console.print(f"wrote {output}")
+
+
+@app.command()
+def demo(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the demo outputs.")
+    ] = Path("demo_output"),
+    reference: Annotated[
+        Path | None, typer.Option(help="Official reference tensors (default: ../shared/reference).")
+    ] = None,
+) -> None:
+    """Parity against the official reference tensors, then a prediction on a generated scene."""
+    from crossearth.demo import run_demo
+
+    run_demo(output, reference, console=Console())

@@ -1,0 +1,166 @@
+"""`crossearth eval` end to end on generated data in the benchmark layout, plus its failure modes."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import crossearth
+from crossearth.benchmark import SETTINGS, get_setting
+from crossearth.cli import main
+from crossearth.evaluate import evaluate_setting, read_label
+from crossearth.metrics import ConfusionMatrix, scores
+
+
+def run(monkeypatch, *args) -> int:
+    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+        raise SystemExit(0)
+    return info.value.code
+
+
+@pytest.fixture(scope="module")
+def tiny6(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "tiny6.safetensors"
+    crossearth.save_model(crossearth.create_model("vit-tiny-256", num_classes=6), path)
+    return path
+
+
+def make_vaihingen(root, n=3, size=(32, 64)):
+    """A Vaihingen val split as the mmseg converter lays it out: labels 0..6, 0 = ignore."""
+    rng = np.random.default_rng(0)
+    img_dir, ann_dir = root / "vaihingen/img_dir/val", root / "vaihingen/ann_dir/val"
+    img_dir.mkdir(parents=True)
+    ann_dir.mkdir(parents=True)
+    for k in range(n):
+        name = f"area{k + 2}_0_0_{size[1]}_{size[0]}.png"
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(img_dir / name)
+        Image.fromarray(rng.integers(0, 7, size, dtype=np.uint8)).save(ann_dir / name)
+    return root
+
+
+def test_every_setting_is_consistent():
+    assert len(SETTINGS) == 29 and sum(s.in_domain for s in SETTINGS.values()) == 4
+    for s in SETTINGS.values():
+        for t in s.targets:
+            target = crossearth.data.catalog.DOMAINS[t.domain]
+            assert target.classes == s.source_domain.classes, s.name
+            assert t.split in target.splits
+        if s.model is not None:
+            assert crossearth.ZOO[s.model].classes == s.source_domain.classes, s.name
+    assert get_setting("p(i)2v").paper_miou == 67.5  # the paper's table
+
+
+def test_eval_end_to_end_report(monkeypatch, tmp_path, tiny6):
+    data = make_vaihingen(tmp_path / "data")
+    out = tmp_path / "report"
+    code = run(monkeypatch, "eval", "--setting", "P(i)2V", "--model", tiny6, "--data-root", data,
+               "--out", out, "--device", "cpu", "-q")  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "eval_Pi2V.json").read_text())
+    target = report["targets"]["vaihingen"]
+    for key in ("mIoU", "mF1", "mAcc", "OA", "pixels", "per_class", "images", "split"):
+        assert key in target
+    assert target["images"] == 3
+    assert set(target["per_class"]) == set(crossearth.data.classes.ISPRS.names)
+    assert report["paper_mIoU"] == 67.5 and "delta_vs_paper" in report
+    assert (out / "eval_Pi2V.md").read_text().startswith("# P(i)2V")
+    assert Image.open(out / "confusion_Pi2V_vaihingen.png").size[0] > 100
+    # the confusion matrix equals one computed here from the model's own predictions
+    model = crossearth.load_model(tiny6)
+    cm = ConfusionMatrix(6)
+    for img_path in sorted((data / "vaihingen/img_dir/val").iterdir()):
+        label = np.asarray(Image.open(data / "vaihingen/ann_dir/val" / img_path.name)).astype(int)
+        label = np.where(label == 0, 255, label - 1).astype(np.uint8)
+        pred = model.predict(np.asarray(Image.open(img_path)), test_resize=512).labels
+        cm.update(pred, label)
+    assert np.array_equal(np.load(out / "confusion_Pi2V_vaihingen.npy"), cm.matrix)
+    assert target["mIoU"] == pytest.approx(scores(cm.matrix).miou, abs=1e-3)
+
+
+def test_eval_resumes_after_interruption(tmp_path, tiny6, monkeypatch):
+    import crossearth.evaluate as ev
+
+    data = make_vaihingen(tmp_path / "data", n=5)
+    model = crossearth.load_model(tiny6)
+    monkeypatch.setattr(ev, "SAVE_EVERY", 2)
+    calls = []
+    original = model.predict
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "predict", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_setting(model, get_setting("P(i)2V"), data, tmp_path / "out")
+    monkeypatch.setattr(model, "predict", original)
+    done = []
+    evaluate_setting(
+        model,
+        get_setting("P(i)2V"),
+        data,
+        tmp_path / "out",
+        progress=lambda d, i, n: done.append(i),
+    )
+    assert done[0] == 3  # images 1-2 were saved; it continued with image 3 of 5
+    fresh = evaluate_setting(model, get_setting("P(i)2V"), data, tmp_path / "fresh")
+    resumed = json.loads((tmp_path / "out/eval_Pi2V.json").read_text())
+    assert resumed["targets"]["vaihingen"]["mIoU"] == fresh["targets"]["vaihingen"]["mIoU"]
+
+
+def test_label_conventions(tmp_path):
+    from crossearth.data.catalog import DOMAINS
+
+    path = tmp_path / "l.png"
+    Image.fromarray(np.array([[0, 1, 6, 255]], np.uint8)).save(path)
+    assert read_label(path, DOMAINS["vaihingen"].labels, 6).tolist() == [[255, 0, 5, 255]]
+    Image.fromarray(np.array([[0, 255, 1, 0]], np.uint8)).save(path)
+    assert read_label(path, DOMAINS["whu-aerial"].labels, 2).tolist() == [[0, 1, 1, 0]]
+    Image.fromarray(np.array([[1, 5, 3, 2]], np.uint8)).save(path)
+    assert read_label(path, DOMAINS["casid-subms"].labels, 5, one_based=True).tolist() == [
+        [0, 4, 2, 1]
+    ]
+
+
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("wrong-folder", "not found"),
+        ("missing-split", "not found"),
+        ("bad-label", "out of range"),
+        ("wrong-classes", "classes"),
+    ],
+)
+def test_bad_inputs(monkeypatch, capsys, tmp_path, tiny6, case, needle):
+    data = tmp_path / "data"
+    model = tiny6
+    if case == "wrong-folder":
+        data.mkdir()
+    elif case == "missing-split":
+        make_vaihingen(data)
+        (data / "vaihingen/img_dir/val").rename(data / "vaihingen/img_dir/train")
+    elif case == "bad-label":
+        make_vaihingen(data, n=1)
+        label = next((data / "vaihingen/ann_dir/val").iterdir())
+        Image.fromarray(np.full((32, 64), 9, np.uint8)).save(label)
+    elif case == "wrong-classes":
+        make_vaihingen(data, n=1)
+        model = tmp_path / "tiny2.safetensors"
+        crossearth.save_model(crossearth.create_model("vit-tiny-256", num_classes=2), model)
+    out = tmp_path / "out"
+    code = run(monkeypatch, "eval", "--setting", "P(i)2V", "--model", model, "--data-root", data,
+               "--out", out, "--device", "cpu", "-q")  # fmt: skip
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "error" in err and needle in err and "Traceback" not in err
+    assert not list(out.glob("eval_*")) if out.exists() else True
