@@ -381,6 +381,7 @@ def test_potsdam_bad_input(potsdam, tmp_path):
     shutil.copy(potsdam["raw"] / "5_Labels_all_noBoundary.zip", mismatch)
     with pytest.raises(InputError, match="same size"):
         prepare_potsdam(mismatch, tmp_path / "out", QUIET)
+    assert not list((tmp_path / "out").rglob("*.png"))  # checked before anything is written
 
     labels_only = tmp_path / "labels_only"
     labels_only.mkdir()

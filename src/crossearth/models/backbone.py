@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from crossearth.config import BackboneConfig, ReinConfig
 from crossearth.models.rein import build_reins
@@ -23,6 +24,7 @@ class ReinDinoBackbone(DinoVisionTransformer):
         if any(not 0 <= i < cfg.depth for i in cfg.out_indices):
             raise ValueError(f"out_indices {cfg.out_indices} outside 0..{cfg.depth - 1}")
         self.reins = build_reins(rein_cfg, cfg.embed_dim, cfg.depth, cfg.patch_size)
+        self.gradient_checkpointing = False  # recompute blocks in backward to save memory (training)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Post-Rein, pre-norm tokens of the `out_indices` blocks as [B, C, H/16, W/16] maps."""
@@ -30,8 +32,13 @@ class ReinDinoBackbone(DinoVisionTransformer):
         grid_h, grid_w = x.shape[-2] // self.cfg.patch_size, x.shape[-1] // self.cfg.patch_size
         tokens = self.prepare_tokens(x.to(self.cls_token.dtype))
         outs = []
+        checkpointing = self.gradient_checkpointing and torch.is_grad_enabled()
         for idx, block in enumerate(self.blocks):
-            tokens = self.reins(block(tokens), idx)
+            if checkpointing:
+                tokens = torch.utils.checkpoint.checkpoint(block, tokens, use_reentrant=False)
+            else:
+                tokens = block(tokens)
+            tokens = self.reins(tokens, idx)
             if idx in self.cfg.out_indices:
                 outs.append(
                     tokens[:, 1:].transpose(1, 2).reshape(b, -1, grid_h, grid_w).contiguous()

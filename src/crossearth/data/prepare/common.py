@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import shutil
+import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -77,6 +79,7 @@ class Source:
         if not root.is_dir():
             raise InputError(f"{root} is not a folder (give the folder that holds the archives)")
         self.root = root
+        self._spills: list = []
         self._members: dict[str, tuple[Path | None, zipfile.ZipFile | None, str]] = {}
         for path in sorted(root.rglob("*")):
             if path.is_file():
@@ -92,8 +95,14 @@ class Source:
                 continue
             name = info.filename
             if name.lower().endswith(".zip"):
-                inner = zipfile.ZipFile(io.BytesIO(archive.read(name)))
-                self._add_zip(inner, prefix=f"{prefix}{name}!")
+                # inner archives (e.g. Potsdam.zip holding 2_Ortho_RGB.zip) can be many GB: spill
+                # them to a temporary file instead of holding them in memory
+                spill = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the Source)
+                with archive.open(name) as src:
+                    shutil.copyfileobj(src, spill, 16 << 20)
+                spill.seek(0)
+                self._spills.append(spill)
+                self._add_zip(zipfile.ZipFile(spill), prefix=f"{prefix}{name}!")
             else:
                 self._members[f"{prefix}{name}"] = (None, archive, name)
 

@@ -1,4 +1,4 @@
-"""ISPRS Potsdam and Vaihingen: raw archives -> 512² PNG crops, identical to the standard converters.
+"""ISPRS Potsdam and Vaihingen: raw archives -> 512² PNG crops identical to the standard converters.
 
 The published CrossEarth numbers were measured on folders made by the standard (mmseg) converters
 and many users already have such folders, so these converters reproduce them file for file: same
@@ -22,8 +22,9 @@ Raw input
 `raw` is a folder holding the archives as distributed, their unpacked folders, or one outer zip
 holding the inner zips (`Potsdam.zip` -> `Potsdam/2_Ortho_RGB.zip` ...); files are matched by name:
 
-- Potsdam images `top_potsdam_<r>_<c>_RGB.tif` (`2_Ortho_RGB.zip`) and `top_potsdam_<r>_<c>_IRRG.tif`
-  (`3_Ortho_IRRG.zip`); either band alone is fine. RGBIR and DSM files are not used.
+- Potsdam images `top_potsdam_<r>_<c>_RGB.tif` (`2_Ortho_RGB.zip`) and
+  `top_potsdam_<r>_<c>_IRRG.tif` (`3_Ortho_IRRG.zip`); either band alone is fine. RGBIR and DSM
+  files are not used.
 - Potsdam labels `top_potsdam_<r>_<c>_label_noBoundary.tif` (`5_Labels_all_noBoundary.zip`: the
   eroded labels the benchmark uses). Only when no noBoundary label exists at all are the full labels
   `top_potsdam_<r>_<c>_label.tif` (`5_Labels_all.zip`) used, with a note in the report.
@@ -91,11 +92,12 @@ same as for `prepare_potsdam`.
 Re-runs and reports
 -------------------
 Outputs that exist are kept and counted in `skipped_existing` (writes are atomic, so an existing
-file is complete); a re-run after an interruption writes the rest. Tile sizes are read from the file
-headers, so a tile whose crops all exist is not decoded. Each report compares the image/label pairs
-now present per split with the full dataset (Potsdam 3456 / 2016, Vaihingen 344 / 398) and lists
-the source tiles that lack an image or a label. `options.limit` converts only the first N tiles
-(train list first, in list order).
+file is complete); a re-run after an interruption writes the rest. For a tile with outputs already
+present the size comes from the file headers, so a tile whose crops all exist is not decoded.
+Image and label sizes are checked before anything of a tile is written. Each report compares the
+image/label pairs now present per split with the full dataset (Potsdam 3456 / 2016, Vaihingen
+344 / 398) and lists the source tiles that lack an image or a label. `options.limit` converts only
+the first N tiles (train list first, in list order).
 """
 
 from __future__ import annotations
@@ -420,19 +422,19 @@ def _convert(
                         target.tiles_with_notes.add(tile.key)
         label = None
 
-        images: dict[str, np.ndarray] = {}
+        images: dict[str, np.ndarray] = {}  # read (and size-checked) before writing anything
+        for band in dict.fromkeys(target.band for target, need_img, _ in todo if need_img):
+            images[band] = _read_rgb(source, tile.images[band])
+            height, width = images[band].shape[:2]
+            if (width, height) != size:
+                raise _size_error(tile, band, (width, height), size)
+
         for target, need_img, need_ann in todo:
             root = target.report.out_dir
             if need_img:
-                band = target.band
-                if band not in images:
-                    images[band] = _read_rgb(source, tile.images[band])
-                    shape = images[band].shape
-                    if (shape[1], shape[0]) != size:
-                        raise _size_error(tile, band, (shape[1], shape[0]), size)
                 for i in need_img:
                     x1, y1, x2, y2 = boxes[i]
-                    crop = np.ascontiguousarray(images[band][y1:y2, x1:x2])
+                    crop = np.ascontiguousarray(images[target.band][y1:y2, x1:x2])
                     write_png(root / "img_dir" / tile.split / names[i], crop)
                     target.report.written += 1
             if need_ann:
@@ -665,7 +667,7 @@ def prepare_vaihingen(raw: Path, out: Path, options: PrepareOptions) -> PrepareR
     known = set(VAIHINGEN_SPLITS["train"]) | set(VAIHINGEN_SPLITS["val"])
     for key in sorted(set(labels) - set(images), key=lambda k: int(k[4:])):
         report.notes.append(f"label {key} has no image: ignored")
-    strays = sorted((set(images) - known) - set(labels), key=lambda k: int(k[4:]))
+    strays = sorted(set(images) - known, key=lambda k: int(k[4:]))
     if strays:
         report.notes.append(f"areas outside the standard split ignored: {', '.join(strays)}")
     if options.nearest_colour:

@@ -1,0 +1,1 @@
+"""Training: losses, data pipeline and the Lightning module."""

@@ -1,0 +1,133 @@
+"""Training configuration: one YAML per benchmark setting (configs/), overridable on the command line.
+
+Defaults follow the official configs (spec §6): AdamW lr 1e-4 (512 settings) / 6e-5 (1024), weight
+decay 0.05, betas (0.9, 0.999); no decay for norms, Rein tokens and scale, level embeddings;
+poly schedule (power 0.9) defined over 40k iterations and stopped at 30k; the 1024 settings warm
+up linearly over 10k iterations first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossearth.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    setting: str | None = None  # benchmark setting: source domain to train on, targets to validate
+    preset: str = "vitl-512"
+    init: str | None = None  # weights to start from: zoo name, official .pth or our .safetensors
+    backbone: str | None = None  # DINOv2 backbone file (converted or original patch-14)
+    data_root: str | None = None
+    out_dir: str = "runs/crossearth"
+    # optimisation
+    max_steps: int = 30000
+    schedule_steps: int = 40000  # the poly curve is defined over this many steps (official quirk)
+    warmup_steps: int = 0
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    poly_power: float = 0.9
+    batch_size: int = 2  # per device
+    # data
+    crop: int = 512
+    scales: tuple[int, ...] = (256, 307, 358, 409, 460, 512, 563, 614, 665, 716, 768, 819, 870, 921, 972, 1024)
+    max_size: int = 2048
+    cat_max_ratio: float = 0.75
+    num_workers: int = 2
+    train_limit: int | None = None
+    val_limit: int | None = None  # images per target domain at validation
+    # model
+    freeze_backbone: bool = True  # official Rein PEFT: only Rein and the head train
+    gradient_checkpointing: bool = False
+    # loss (Mask2Former)
+    class_weight: float = 2.0
+    mask_weight: float = 5.0
+    dice_weight: float = 5.0
+    no_object_weight: float = 0.1
+    num_points: int = 12544
+    # runtime
+    precision: str = "bf16-mixed"
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    seed: int = 42
+    val_every: int = 10000
+    checkpoint_every: int = 10000
+    log_every: int = 50
+    extra: dict[str, Any] = field(default_factory=dict)  # for method extensions (ESI, MTT)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown training config keys: {', '.join(unknown)} (known: {', '.join(known)})")
+        values = {}
+        for key, value in data.items():
+            default = getattr(cls(), key)
+            values[key] = tuple(value) if isinstance(default, tuple) and value is not None else value
+        return cls(**values)
+
+    def override(self, items: list[str]) -> TrainConfig:
+        """Apply `key=value` overrides (values parsed as YAML: numbers, lists, true/false, null)."""
+        import yaml
+
+        data = self.to_dict()
+        for item in items:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise ConfigError(f"--set needs key=value, got {item!r}")
+            if key not in data:
+                raise ConfigError(f"unknown training config key {key!r}")
+            data[key] = yaml.safe_load(raw)
+        return TrainConfig.from_dict(data)
+
+
+def default_config(setting_name: str | None) -> TrainConfig:
+    """The official hyper-parameters for a setting (512 vs 1024 crop config)."""
+    if setting_name is None:
+        return TrainConfig()
+    from crossearth.benchmark import get_setting
+
+    try:
+        setting = get_setting(setting_name)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    if setting.preset == "vitl-1024":
+        scales = tuple(int(1024 * r / 10) for r in range(5, 21))
+        return TrainConfig(
+            setting=setting.name, preset="vitl-1024", lr=6e-5, warmup_steps=10000, crop=1024,
+            scales=scales, max_size=4096,
+        )  # fmt: skip
+    return TrainConfig(setting=setting.name, preset=setting.preset)
+
+
+def load_config(path: str | Path | None, setting: str | None) -> TrainConfig:
+    """A YAML file (keys of TrainConfig) on top of the setting's defaults."""
+    cfg = default_config(setting)
+    if path is None:
+        return cfg
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"training config {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys")
+    merged = cfg.to_dict() | data
+    if setting is not None and data.get("setting") not in (None, setting):
+        raise ConfigError(f"{path} is for setting {data['setting']!r}, not {setting!r}")
+    return TrainConfig.from_dict(merged)

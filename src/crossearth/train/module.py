@@ -1,0 +1,171 @@
+"""The LightningModule around a plain CrossEarth `nn.Module`: PEFT freezing, losses, schedule, metrics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from crossearth.errors import CrossEarthError
+from crossearth.inference import normalize
+from crossearth.metrics import ConfusionMatrix, scores
+from crossearth.models.segmentor import CrossEarth
+from crossearth.train.config import TrainConfig
+from crossearth.train.losses import Mask2FormerLoss
+
+# Official paramwise custom_keys with decay_mult 0 (substring match), plus every norm layer.
+NO_DECAY_KEYS = ("norm", "query_embed", "level_embed", "learnable_tokens", "reins.scale")
+NORM_TYPES = (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm2d)
+
+
+class NonFiniteLossError(CrossEarthError):
+    """The loss became NaN or Inf: training stops before a poisoned checkpoint is written."""
+
+
+def trainable_names(model: CrossEarth, freeze_backbone: bool) -> list[str]:
+    return [n for n, _ in model.named_parameters() if not (freeze_backbone and _is_frozen(n))]
+
+
+def _is_frozen(name: str) -> bool:
+    return name.startswith("backbone.") and ".reins." not in name and not name.startswith("backbone.reins")
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups as the official optimizer wrapper builds them (trainable parameters only)."""
+    norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_TYPES) for p in m.parameters()}
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if id(p) in norm_params or any(k in name for k in NO_DECAY_KEYS):
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up (from 1e-6) then poly decay to 0 at `schedule_steps`."""
+    if step < cfg.warmup_steps:
+        return 1e-6 + (1 - 1e-6) * step / cfg.warmup_steps
+    span = max(cfg.schedule_steps - cfg.warmup_steps, 1)
+    progress = min((step - cfg.warmup_steps) / span, 1.0)
+    return (1 - progress) ** cfg.poly_power
+
+
+class CrossEarthModule(L.LightningModule):
+    """Trains Rein + head (or everything) with the Mask2Former criterion; validates per target domain."""
+
+    def __init__(self, model: CrossEarth, cfg: TrainConfig, val_domains: list[str] | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self.val_domains = val_domains or []
+        self.criterion = Mask2FormerLoss(
+            model.num_classes,
+            class_weight=cfg.class_weight,
+            mask_weight=cfg.mask_weight,
+            dice_weight=cfg.dice_weight,
+            no_object_weight=cfg.no_object_weight,
+            num_points=cfg.num_points,
+        )
+        for name, p in model.named_parameters():
+            p.requires_grad_(not (cfg.freeze_backbone and _is_frozen(name)))
+        model.backbone.gradient_checkpointing = cfg.gradient_checkpointing
+        self._confusions: dict[int, ConfusionMatrix] = {}
+        self.last_val: dict[str, float] = {}
+
+    # -- what trains ---------------------------------------------------------------------------
+    def trainable_summary(self) -> str:
+        groups: dict[str, int] = {}
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                key = ".".join(name.split(".")[:2])
+                groups[key] = groups.get(key, 0) + p.numel()
+        total = sum(p.numel() for p in self.model.parameters())
+        train = sum(groups.values())
+        parts = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in sorted(groups.items()))
+        return f"trainable {train / 1e6:.2f}M of {total / 1e6:.2f}M parameters: {parts}"
+
+    def train(self, mode: bool = True) -> CrossEarthModule:
+        super().train(mode)
+        if mode and self.cfg.freeze_backbone:  # the frozen backbone stays in eval mode
+            for name, child in self.model.backbone.named_children():
+                if name != "reins":
+                    child.eval()
+        return self
+
+    # -- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(
+            param_groups(self.model, self.cfg.weight_decay),
+            lr=self.cfg.lr,
+            betas=tuple(self.cfg.betas),
+            eps=self.cfg.eps,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, self.cfg))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        cfg = self.model.config.inference
+        x = normalize(batch["image"], cfg.mean, cfg.std)
+        out = self.model.forward_head(x, all_stages=True)
+        generators = [_generator(self.cfg.seed, int(p), self.device) for p in batch["position"]]
+        losses = self.criterion(out.class_logits, out.mask_logits, batch["label"].long(), generators=generators)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the loss is {loss.item()} at step {self.global_step}; stopping before a poisoned "
+                "checkpoint is written (lower the learning rate, or try --precision 32-true)"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=x.shape[0])
+        last = len(out.class_logits) - 1
+        for term in ("loss_cls", "loss_mask", "loss_dice"):
+            key = f"s{last}.{term}"
+            if key in losses:
+                self.log(f"train/{term}", losses[key], batch_size=x.shape[0])
+        return loss
+
+    # -- validation: the official protocol, pooled per domain -----------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._confusions = {}
+
+    def validation_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> None:
+        cm = self._confusions.setdefault(dataloader_idx, ConfusionMatrix(self.model.num_classes))
+        for sample in batch:
+            pred = self.model.predict(sample["image"], test_resize=sample.get("test_resize"),
+                                      keep_ratio=sample.get("keep_ratio", True))  # fmt: skip
+            cm.update(pred.labels, sample["label"])
+
+    def on_validation_epoch_end(self) -> None:
+        results = {}
+        for idx, cm in sorted(self._confusions.items()):
+            if self.trainer.world_size > 1:
+                matrix = torch.from_numpy(cm.matrix).to(self.device)
+                cm.matrix = self.all_gather(matrix).sum(0).cpu().numpy() if matrix.ndim == 2 else cm.matrix
+            name = self.val_domains[idx] if idx < len(self.val_domains) else f"domain{idx}"
+            miou = scores(cm.matrix).miou
+            results[name] = miou
+            self.log(f"val/{name}/mIoU", 0.0 if math.isnan(miou) else miou, sync_dist=False)
+        if results:
+            mean = float(np.nanmean(list(results.values())))
+            self.log("val/mIoU", mean)
+            self.last_val = results | {"mean": mean}
+            if self.trainer.is_global_zero:
+                parts = ", ".join(f"{k} {v:.2f}" for k, v in results.items())
+                print(f"[step {self.global_step}] val mIoU {mean:.2f} ({parts})")
+
+
+def _generator(seed: int, position: int, device: torch.device) -> torch.Generator:
+    """Point sampling randomness as a function of the sample's position in the data stream, so
+    that runs split over different numbers of devices sample the same points."""
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed((seed * 1_000_003 + position) % (2**63))
+    return gen
