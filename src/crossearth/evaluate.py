@@ -253,8 +253,11 @@ def markdown_report(report: dict[str, Any], class_names: list[str]) -> str:
             f"| {key} | {t['images']} | {_fmt(t['mIoU'])} | {_fmt(t['mF1'])} | {_fmt(t['OA'])} | {per_class} |"
         )
     paper = report.get("paper_mIoU")
-    lines += ["", f"mIoU {_fmt(report.get('mIoU'))}; paper (CrossEarth) {_fmt(paper)}"
-              + (f" from the {report['paper_source']}" if paper is not None else " (not published)")]  # fmt: skip
+    lines += [
+        "",
+        f"mIoU {_fmt(report.get('mIoU'))}; paper (CrossEarth) {_fmt(paper)}"
+        + (f" from the {report['paper_source']}" if paper is not None else " (not published)"),
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -24,7 +24,9 @@ class ReinDinoBackbone(DinoVisionTransformer):
         if any(not 0 <= i < cfg.depth for i in cfg.out_indices):
             raise ValueError(f"out_indices {cfg.out_indices} outside 0..{cfg.depth - 1}")
         self.reins = build_reins(rein_cfg, cfg.embed_dim, cfg.depth, cfg.patch_size)
-        self.gradient_checkpointing = False  # recompute blocks in backward to save memory (training)
+        self.gradient_checkpointing = (
+            False  # recompute blocks in backward to save memory (training)
+        )
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Post-Rein, pre-norm tokens of the `out_indices` blocks as [B, C, H/16, W/16] maps."""

@@ -36,7 +36,24 @@ class TrainConfig:
     batch_size: int = 2  # per device
     # data
     crop: int = 512
-    scales: tuple[int, ...] = (256, 307, 358, 409, 460, 512, 563, 614, 665, 716, 768, 819, 870, 921, 972, 1024)
+    scales: tuple[int, ...] = (
+        256,
+        307,
+        358,
+        409,
+        460,
+        512,
+        563,
+        614,
+        665,
+        716,
+        768,
+        819,
+        870,
+        921,
+        972,
+        1024,
+    )
     max_size: int = 2048
     cat_max_ratio: float = 0.75
     num_workers: int = 2
@@ -70,11 +87,15 @@ class TrainConfig:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ConfigError(f"unknown training config keys: {', '.join(unknown)} (known: {', '.join(known)})")
+            raise ConfigError(
+                f"unknown training config keys: {', '.join(unknown)} (known: {', '.join(known)})"
+            )
         values = {}
         for key, value in data.items():
             default = getattr(cls(), key)
-            values[key] = tuple(value) if isinstance(default, tuple) and value is not None else value
+            values[key] = (
+                tuple(value) if isinstance(default, tuple) and value is not None else value
+            )
         return cls(**values)
 
     def override(self, items: list[str]) -> TrainConfig:

@@ -124,12 +124,8 @@ def pairwise_sigmoid_bce_cost(pred_logits: Tensor, targets: Tensor) -> Tensor:
     ``pred_logits [N, P]``, ``targets [K, P]`` in {0, 1} → ``[N, K]``.
     """
     p = pred_logits.shape[1]
-    pos = F.binary_cross_entropy_with_logits(
-        pred_logits, torch.ones_like(pred_logits), reduction="none"
-    )
-    neg = F.binary_cross_entropy_with_logits(
-        pred_logits, torch.zeros_like(pred_logits), reduction="none"
-    )
+    pos = F.softplus(-pred_logits)  # BCE-with-logits against target 1
+    neg = pos + pred_logits  # ... against target 0: softplus(x) = softplus(-x) + x
     return (pos @ targets.T + neg @ (1.0 - targets).T) / p
 
 
@@ -191,6 +187,14 @@ class HungarianMatcher:
         ``class_logits [Q, C+1]``, ``mask_logits [Q, h, w]``, ``tgt_classes [K]``,
         ``tgt_masks [K, H, W]``; ``point_coords [P, 2]`` overrides the random points.
         """
+        with torch.autocast(mask_logits.device.type, enabled=False):  # fp32 costs under AMP
+            return self._cost_matrix(
+                class_logits, mask_logits, tgt_classes, tgt_masks, point_coords, generator
+            )
+
+    def _cost_matrix(
+        self, class_logits, mask_logits, tgt_classes, tgt_masks, point_coords, generator
+    ):
         if point_coords is None:
             point_coords = _rand((self.num_points, 2), mask_logits.device, generator)
         coords = point_coords.to(mask_logits.device, torch.float32).unsqueeze(0)
@@ -365,9 +369,10 @@ class Mask2FormerLoss(nn.Module):
         for s, (cls_logits, msk_logits) in enumerate(
             zip(class_logits_per_stage, mask_logits_per_stage, strict=True)
         ):
-            loss_cls, loss_mask, loss_dice = self.stage_losses(
-                cls_logits, msk_logits, targets, generator
-            )
+            with torch.autocast(labels.device.type, enabled=False):  # losses in fp32 under AMP
+                loss_cls, loss_mask, loss_dice = self.stage_losses(
+                    cls_logits, msk_logits, targets, generator
+                )
             out[f"s{s}.loss_cls"] = loss_cls
             out[f"s{s}.loss_mask"] = loss_mask
             out[f"s{s}.loss_dice"] = loss_dice

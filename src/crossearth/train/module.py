@@ -31,12 +31,18 @@ def trainable_names(model: CrossEarth, freeze_backbone: bool) -> list[str]:
 
 
 def _is_frozen(name: str) -> bool:
-    return name.startswith("backbone.") and ".reins." not in name and not name.startswith("backbone.reins")
+    return (
+        name.startswith("backbone.")
+        and ".reins." not in name
+        and not name.startswith("backbone.reins")
+    )
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups as the official optimizer wrapper builds them (trainable parameters only)."""
-    norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_TYPES) for p in m.parameters()}
+    norm_params = {
+        id(p) for m in model.modules() if isinstance(m, NORM_TYPES) for p in m.parameters()
+    }
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -63,7 +69,9 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
 class CrossEarthModule(L.LightningModule):
     """Trains Rein + head (or everything) with the Mask2Former criterion; validates per target domain."""
 
-    def __init__(self, model: CrossEarth, cfg: TrainConfig, val_domains: list[str] | None = None) -> None:
+    def __init__(
+        self, model: CrossEarth, cfg: TrainConfig, val_domains: list[str] | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.cfg = cfg
@@ -110,15 +118,22 @@ class CrossEarthModule(L.LightningModule):
             betas=tuple(self.cfg.betas),
             eps=self.cfg.eps,
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, self.cfg))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, self.cfg)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         cfg = self.model.config.inference
         x = normalize(batch["image"], cfg.mean, cfg.std)
         out = self.model.forward_head(x, all_stages=True)
         generators = [_generator(self.cfg.seed, int(p), self.device) for p in batch["position"]]
-        losses = self.criterion(out.class_logits, out.mask_logits, batch["label"].long(), generators=generators)
+        losses = self.criterion(
+            out.class_logits, out.mask_logits, batch["label"].long(), generators=generators
+        )
         loss = losses["loss"]
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -149,7 +164,9 @@ class CrossEarthModule(L.LightningModule):
         for idx, cm in sorted(self._confusions.items()):
             if self.trainer.world_size > 1:
                 matrix = torch.from_numpy(cm.matrix).to(self.device)
-                cm.matrix = self.all_gather(matrix).sum(0).cpu().numpy() if matrix.ndim == 2 else cm.matrix
+                cm.matrix = (
+                    self.all_gather(matrix).sum(0).cpu().numpy() if matrix.ndim == 2 else cm.matrix
+                )
             name = self.val_domains[idx] if idx < len(self.val_domains) else f"domain{idx}"
             miou = scores(cm.matrix).miou
             results[name] = miou

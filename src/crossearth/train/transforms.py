@@ -61,7 +61,9 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
 
 def _check(image: torch.Tensor, label: torch.Tensor) -> None:
     if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a uint8 [3, H, W] image, got {image.dtype} {tuple(image.shape)}")
+        raise ValueError(
+            f"expected a uint8 [3, H, W] image, got {image.dtype} {tuple(image.shape)}"
+        )
     if label.dtype != torch.uint8 or label.shape != image.shape[1:]:
         raise ValueError(
             f"expected a uint8 [H, W] label matching the image {tuple(image.shape[1:])}, "
@@ -86,7 +88,9 @@ def shortest_edge_size(height: int, width: int, short: int, max_size: int) -> tu
         shrink = max_size / max(new_h, new_w)
         new_h, new_w = new_h * shrink, new_w * shrink
     target_h, target_w = int(new_h + 0.5), int(new_w + 0.5)
-    factor = min(max(target_h, target_w) / max(height, width), min(target_h, target_w) / min(height, width))
+    factor = min(
+        max(target_h, target_w) / max(height, width), min(target_h, target_w) / min(height, width)
+    )
     return int(height * factor + 0.5), int(width * factor + 0.5)
 
 
@@ -231,7 +235,9 @@ class RandomHorizontalFlip:
 _HSV_SHIFT = 12
 _STEPS = torch.arange(256, dtype=torch.float64)
 _SDIV = torch.where(_STEPS > 0, torch.round((255 << _HSV_SHIFT) / _STEPS.clamp(min=1)), 0).long()
-_HDIV = torch.where(_STEPS > 0, torch.round((180 << _HSV_SHIFT) / (6 * _STEPS.clamp(min=1))), 0).long()
+_HDIV = torch.where(
+    _STEPS > 0, torch.round((180 << _HSV_SHIFT) / (6 * _STEPS.clamp(min=1))), 0
+).long()
 # sector -> which of (v, v(1-s), v(1-s f), v(1-s(1-f))) each of r, g, b takes (OpenCV sector_data)
 _SECTOR_R = torch.tensor([0, 2, 1, 1, 3, 0])
 _SECTOR_G = torch.tensor([3, 0, 0, 2, 1, 1])

@@ -1,0 +1,80 @@
+"""`crossearth train`: Rein PEFT (or full fine-tuning) with the Mask2Former losses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from crossearth.cli.app import app
+from crossearth.errors import InputError
+
+
+@app.command()
+def train(
+    setting: Annotated[
+        str | None, typer.Option(help='Benchmark setting to train on, e.g. "P(i)2V".')
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML training config (configs/<setting>.yaml).")
+    ] = None,
+    data_root: Annotated[
+        Path | None, typer.Option(help="Data root prepared by `crossearth data prepare`.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (checkpoints, logs, weights).")
+    ] = None,
+    init: Annotated[
+        str | None, typer.Option(help="Start from these weights (zoo name or file).")
+    ] = None,
+    backbone: Annotated[
+        Path | None, typer.Option(help="DINOv2 backbone (converted or original patch 14).")
+    ] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1)] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Per device.")] = None,
+    devices: Annotated[int | None, typer.Option(min=1)] = None,
+    num_nodes: Annotated[int | None, typer.Option(min=1)] = None,
+    accelerator: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="bf16-mixed (default), 32-true, 16-mixed.")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue a run from its checkpoints/last.ckpt.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any config key: key=value.")
+    ] = None,
+    dump_config: Annotated[
+        bool, typer.Option(help="Print the resolved config as YAML and exit.")
+    ] = False,
+) -> None:
+    """Train on a setting's source domain and validate on its targets (iteration-based, resumable)."""
+    import yaml
+
+    from crossearth.train.config import load_config
+
+    cfg = load_config(config, setting)
+    direct = {
+        "data_root": str(data_root) if data_root else None, "out_dir": str(out) if out else None,
+        "init": init, "backbone": str(backbone) if backbone else None, "max_steps": max_steps,
+        "batch_size": batch_size, "devices": devices, "num_nodes": num_nodes,
+        "accelerator": accelerator, "precision": precision,
+    }  # fmt: skip
+    cfg = cfg.override(
+        [f"{k}={yaml.safe_dump(v).strip()}" for k, v in direct.items() if v is not None]
+    )
+    cfg = cfg.override(set_ or [])
+    if dump_config:
+        Console().print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), highlight=False)
+        return
+    if cfg.setting is None:
+        raise InputError("say what to train on: --setting NAME (see `crossearth data list`)")
+    from crossearth.train.run import build_model, fit
+    from crossearth.train.setting_data import setting_datasets
+
+    train_set, val_sets, val_names, num_classes = setting_datasets(cfg)
+    model = build_model(cfg, num_classes)
+    result = fit(cfg, train_set, val_sets, val_names, model, resume=resume)
+    Console().print(f"done at step {result['global_step']}; weights in {result['out_dir']}")

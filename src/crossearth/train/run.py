@@ -1,0 +1,210 @@
+"""Build the model, data and Lightning trainer for a `TrainConfig`, and run it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from torch.utils.data import DataLoader
+
+from crossearth.errors import CheckpointError, ConfigError, InputError
+from crossearth.models.presets import get_preset
+from crossearth.models.segmentor import CrossEarth
+from crossearth.train.config import TrainConfig
+from crossearth.train.data import (
+    StreamDataset,
+    StreamSampler,
+    ValidationSet,
+    collate_list,
+    collate_train,
+)
+from crossearth.train.module import CrossEarthModule
+
+log = logging.getLogger(__name__)
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> CrossEarth:
+    """Start from `init` (a whole model), or from the preset with an optional DINOv2 backbone."""
+    if cfg.init:
+        from crossearth.weights import load_model
+
+        model = load_model(cfg.init, backbone=cfg.backbone)
+        if model.num_classes != num_classes:
+            raise ConfigError(
+                f"--init model has {model.num_classes} classes, the setting needs {num_classes}"
+            )
+        return model.train()
+    try:
+        model = CrossEarth(get_preset(cfg.preset, num_classes))
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    if cfg.backbone:
+        from crossearth.weights.checkpoint_io import read_checkpoint
+        from crossearth.weights.state import backbone_tensors
+
+        tensors = backbone_tensors(
+            read_checkpoint(cfg.backbone).state_dict, model.config.backbone.grid_size
+        )
+        missing, _ = model.backbone.load_state_dict(tensors, strict=False)
+        missing = [k for k in missing if not k.startswith("reins.")]
+        if missing:
+            raise CheckpointError(
+                f"the backbone file lacks {len(missing)} weights, e.g. {missing[0]}"
+            )
+    elif cfg.freeze_backbone:
+        log.warning(
+            "training Rein on a frozen *random* backbone: pass --backbone (DINOv2) for real runs"
+        )
+    return model
+
+
+class StreamData(L.LightningDataModule):
+    """Training stream (positions from the restored global step) and validation sets."""
+
+    def __init__(
+        self, train: StreamDataset, val_sets: list[ValidationSet], cfg: TrainConfig
+    ) -> None:
+        super().__init__()
+        self.train_set, self.val_sets, self.cfg = train, val_sets, cfg
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        sampler = StreamSampler(
+            self.cfg.batch_size,
+            rank=trainer.global_rank if trainer else 0,
+            world=trainer.world_size if trainer else 1,
+            start_step=trainer.global_step if trainer else 0,
+        )
+        return DataLoader(
+            self.train_set, batch_size=self.cfg.batch_size, sampler=sampler, collate_fn=collate_train,
+            num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0,
+        )  # fmt: skip
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [
+            DataLoader(v, batch_size=1, collate_fn=collate_list, num_workers=0)
+            for v in self.val_sets
+        ]
+
+
+class ExportWeights(Callback):
+    """Writes best.safetensors (by mean target mIoU) and last.safetensors in our single-file format."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir, self.best = out_dir, float("-inf")
+
+    def on_validation_end(self, trainer: L.Trainer, module: CrossEarthModule) -> None:
+        score = module.last_val.get("mean")
+        if (
+            trainer.is_global_zero
+            and score is not None
+            and score > self.best
+            and not trainer.sanity_checking
+        ):
+            from crossearth.weights import save_model
+
+            self.best = score
+            save_model(module.model, self.out_dir / "best.safetensors")
+
+    def on_train_end(self, trainer: L.Trainer, module: CrossEarthModule) -> None:
+        if trainer.is_global_zero:
+            from crossearth.weights import save_model
+
+            save_model(module.model, self.out_dir / "last.safetensors")
+
+
+def check_resume(path: Path, module: CrossEarthModule) -> None:
+    """Refuse a resume checkpoint of another architecture with a message naming the first mismatch."""
+    if not path.is_file():
+        raise CheckpointError(f"resume checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path} is not a crossearth training checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    expected = module.state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            raise CheckpointError(
+                f"{path} lacks {key}: it is a checkpoint of another model or config"
+            )
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise CheckpointError(
+                f"{path}: {key} has shape {list(state[key].shape)}, this run expects {list(value.shape)} "
+                "(another architecture, preset or class count)"
+            )
+
+
+def fit(
+    cfg: TrainConfig,
+    train_set: StreamDataset,
+    val_sets: list[ValidationSet],
+    val_names: list[str],
+    model: CrossEarth,
+    *,
+    resume: str | Path | None = None,
+    enable_progress_bar: bool = True,
+) -> dict[str, Any]:
+    """Train; returns the final validation results and the output paths."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = CrossEarthModule(model, cfg, val_names)
+    if resume is not None:
+        check_resume(Path(resume), module)
+    multi = cfg.devices * cfg.num_nodes > 1
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy="ddp" if multi else "auto",
+        precision=cfg.precision,
+        max_steps=cfg.max_steps,
+        val_check_interval=cfg.val_every if val_sets else None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=cfg.val_limit,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        log_every_n_steps=cfg.log_every,
+        enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False,
+        logger=[TensorBoardLogger(out, name="tensorboard"), CSVLogger(out, name="csv")],
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=out / "checkpoints",
+                every_n_train_steps=cfg.checkpoint_every,
+                save_last=True,
+                save_top_k=0,
+            ),
+            ExportWeights(out),
+        ],
+        default_root_dir=out,
+    )
+    if trainer.is_global_zero:
+        print(module.trainable_summary())
+    data = StreamData(train_set, val_sets, cfg)
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    return {"val": module.last_val, "out_dir": str(out), "global_step": trainer.global_step}
+
+
+def with_updates(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    return dataclasses.replace(cfg, **changes)
+
+
+def require_data_root(cfg: TrainConfig) -> Path:
+    if not cfg.data_root:
+        raise InputError(
+            "no data root: pass --data-root (the folder `crossearth data prepare` wrote)"
+        )
+    root = Path(cfg.data_root)
+    if not root.is_dir():
+        raise InputError(f"data root {root} does not exist")
+    return root
