@@ -120,11 +120,22 @@ def _casid_pairs() -> list[tuple[str, str]]:
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _settings()}
 
+# SynthEarth (procedural data, `crossearth synth`): train on urban aerial RGB, test on the shifts.
+SYNTH_SETTINGS: dict[str, Setting] = {
+    "SynthEarth": Setting(
+        "SynthEarth", "synthearth-urban-aerial-rgb",
+        tuple(Target(f"synthearth-{n}", "val") for n in ("urban-aerial-rgb", "urban-aerial-irrg",
+              "rural-aerial-rgb", "urban-satellite-rgb", "urban-autumn-rgb")),
+        None, "vit-tiny-256", None, None, notes="procedural data; source domain listed first",
+    ),
+}  # fmt: skip
+
 
 def get_setting(name: str) -> Setting:
-    if name in SETTINGS:
-        return SETTINGS[name]
-    folded = {k.lower(): v for k, v in SETTINGS.items()}
+    every = SETTINGS | SYNTH_SETTINGS
+    if name in every:
+        return every[name]
+    folded = {k.lower(): v for k, v in every.items()}
     if name.lower() in folded:
         return folded[name.lower()]
     raise KeyError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")

@@ -303,3 +303,30 @@ def test_all_ignore_image_gives_finite_loss():
     out = crit([class_logits], [mask_logits], labels, generator=torch.Generator().manual_seed(0))
     assert all(torch.isfinite(v) for v in out.values())
     assert out["s0.loss_mask"] > 0 and out["s0.loss_dice"] > 0
+
+
+def test_per_image_generators_make_terms_independent_of_the_batch():
+    c, q = 3, 5
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, c, (1, 16, 16), generator=g)
+    class_logits = torch.randn(1, q, c + 1, generator=g)
+    mask_logits = torch.randn(1, q, 4, 4, generator=g)
+    crit = Mask2FormerLoss(num_classes=c, num_points=48)
+
+    def gen():
+        return torch.Generator().manual_seed(7)
+
+    single = crit([class_logits] * 2, [mask_logits] * 2, labels, generators=[gen()])
+    # the same image twice, each with an identically seeded generator: same means
+    double = crit(
+        [class_logits.repeat(2, 1, 1)] * 2,
+        [mask_logits.repeat(2, 1, 1, 1)] * 2,
+        labels.repeat(2, 1, 1),
+        generators=[gen(), gen()],
+    )
+    for k in single:
+        assert torch.allclose(single[k], double[k], atol=1e-6), k
+    with pytest.raises(ValueError, match="either"):
+        crit([class_logits], [mask_logits], labels, generator=gen(), generators=[gen()])
+    with pytest.raises(ValueError, match="generators for a batch"):
+        crit([class_logits], [mask_logits], labels, generators=[gen(), gen()])

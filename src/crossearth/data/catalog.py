@@ -141,6 +141,24 @@ DOMAINS: dict[str, Domain] = {
 }  # fmt: skip
 
 
+def _synthearth_domains() -> dict[str, Domain]:
+    """SynthEarth domains (`crossearth synth`), laid out like a prepared ISPRS dataset."""
+    from crossearth.data.synthetic import DOMAINS as SPECS
+
+    return {
+        f"synthearth-{name}": Domain(
+            f"synthearth-{name}", f"SynthEarth {name}", f"synthearth/{name}", ISPRS,
+            LabelSpec(reduce_zero_label=True),
+            {s: SplitLayout(f"img_dir/{s}", f"ann_dir/{s}", ".tif", ".png") for s in ("train", "val")},
+            {}, spec.bands, spec.gsd_m, test_resize=0,
+        )
+        for name, spec in SPECS.items()
+    }  # fmt: skip
+
+
+DOMAINS.update(_synthearth_domains())
+
+
 def get_domain(key: str) -> Domain:
     try:
         return DOMAINS[key]

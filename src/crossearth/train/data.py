@@ -106,6 +106,10 @@ class ArraySource:
     def __len__(self) -> int:
         return len(self.images)
 
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The image (H x W x 3 uint8) and label as stored (for validation sets)."""
+        return self.images[index], self.labels[index]
+
     def load(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image = torch.from_numpy(np.ascontiguousarray(self.images[index])).permute(2, 0, 1)
         return image, torch.from_numpy(np.ascontiguousarray(self.labels[index]))

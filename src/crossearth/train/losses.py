@@ -13,7 +13,10 @@ Reimplemented from the description of the standard Mask2Former loss as configure
 Normalisations (as mmdet's ``Mask2FormerHead``):
 
 * ``loss_cls = Σ_q w[t_q]·CE_q / Σ_q w[t_q]`` over all queries of all images of the batch, where
-  ``t_q`` is the matched class or ``C`` (no object) and ``w = [1]*C + [no_object_weight]``.
+  ``t_q`` is the matched class or ``C`` (no object) and ``w = [1]*C + [no_object_weight]``. The
+  denominator is averaged across processes like the mask count (mmdet does not average it): with
+  DDP's gradient averaging, a run split over W devices then computes exactly the loss of one
+  process with the W-times larger batch.
 * ``loss_mask = Σ_{m,p} BCE_{m,p} / (M·P)`` and ``loss_dice = Σ_m dice_m / M`` where ``M`` is
   the number of matched masks over the whole batch (averaged across processes when
   ``torch.distributed`` is initialised, then clamped to at least 1) and ``P = num_points``.
@@ -73,7 +76,9 @@ def point_sample(input: Tensor, coords: Tensor) -> Tensor:
     """Bilinearly sample ``input [B, C, H, W]`` at ``coords [B, P, 2]`` → ``[B, C, P]``.
 
     ``coords`` are ``(x, y)`` in ``[0, 1]`` over the whole image extent (``align_corners=False``:
-    ``(0.5/W, 0.5/H)`` is the centre of the top-left pixel); outside points read zeros.
+    ``(0.5/W, 0.5/H)`` is the centre of the top-left pixel). Zero padding, as in Mask2Former: a
+    point within half a pixel of the border blends with 0, so sampling low-resolution logits at
+    high-resolution pixel centres differs from ``F.interpolate`` at the border.
     """
     grid = (2.0 * coords - 1.0).unsqueeze(2).to(input.dtype)  # [B, P, 1, 2]
     return F.grid_sample(input, grid, mode="bilinear", align_corners=False).squeeze(3)
@@ -125,7 +130,7 @@ def pairwise_sigmoid_bce_cost(pred_logits: Tensor, targets: Tensor) -> Tensor:
     """
     p = pred_logits.shape[1]
     pos = F.softplus(-pred_logits)  # BCE-with-logits against target 1
-    neg = pos + pred_logits  # ... against target 0: softplus(x) = softplus(-x) + x
+    neg = F.softplus(pred_logits)  # ... against target 0
     return (pos @ targets.T + neg @ (1.0 - targets).T) / p
 
 
@@ -237,22 +242,47 @@ class HungarianMatcher:
         mask_logits: Tensor,
         targets: Sequence[tuple[Tensor, Tensor]],
         generator: torch.Generator | None = None,
+        *,
+        generators: Sequence[torch.Generator | None] | None = None,
     ) -> list[tuple[Tensor, Tensor]]:
         """Match a batch: ``class_logits [B, Q, C+1]``, ``mask_logits [B, Q, h, w]``,
-        ``targets`` = per image ``(classes [K], masks [K, H, W])``."""
+        ``targets`` = per image ``(classes [K], masks [K, H, W])``.
+
+        Random points come from ``generators[i]`` for image ``i`` when given, otherwise every
+        image draws from ``generator`` in turn (global RNG when both are ``None``)."""
+        gens = _per_image(generator, generators, len(targets))
         return [
-            self.match_single(class_logits[i], mask_logits[i], cls, masks, generator=generator)
+            self.match_single(class_logits[i], mask_logits[i], cls, masks, generator=gens[i])
             for i, (cls, masks) in enumerate(targets)
         ]
 
 
+def _per_image(
+    generator: torch.Generator | None,
+    generators: Sequence[torch.Generator | None] | None,
+    batch: int,
+) -> list[torch.Generator | None]:
+    if generators is None:
+        return [generator] * batch
+    if generator is not None:
+        raise ValueError("pass either generator or generators, not both")
+    if len(generators) != batch:
+        raise ValueError(f"{len(generators)} generators for a batch of {batch}")
+    return list(generators)
+
+
 def _num_masks_across_processes(num: int, device: torch.device) -> float:
     """Mean over processes of the number of matched masks (mmdet's ``reduce_mean``), ≥ 1."""
-    value = torch.tensor(float(num), device=device)
+    return _mean_across_processes(torch.tensor(float(num), device=device), floor=1.0)
+
+
+def _mean_across_processes(value: Tensor, floor: float) -> float:
+    """Mean of a scalar over the processes of a distributed run (itself otherwise), ≥ floor."""
+    value = value.detach().float().clone()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(value)
         value = value / torch.distributed.get_world_size()
-    return max(float(value), 1.0)
+    return max(float(value), floor)
 
 
 class Mask2FormerLoss(nn.Module):
@@ -311,12 +341,18 @@ class Mask2FormerLoss(nn.Module):
         mask_logits: Tensor,
         targets: Sequence[tuple[Tensor, Tensor]],
         generator: torch.Generator | None = None,
+        *,
+        generators: Sequence[torch.Generator | None] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Unweighted ``(loss_cls, loss_mask, loss_dice)`` of one stage."""
+        """Unweighted ``(loss_cls, loss_mask, loss_dice)`` of one stage.
+
+        Image ``i`` draws its matching and loss points from ``generators[i]`` when given (so its
+        terms do not depend on the rest of the batch), else from the shared ``generator``."""
         b, q, c1 = class_logits.shape
         if c1 != self.num_classes + 1:
             raise ValueError(f"class_logits has {c1} classes, expected {self.num_classes + 1}")
-        matches = self.matcher(class_logits, mask_logits, targets, generator=generator)
+        gens = _per_image(generator, generators, b)
+        matches = self.matcher(class_logits, mask_logits, targets, generators=gens)
 
         cls_target = torch.full(
             (b, q), self.num_classes, dtype=torch.long, device=class_logits.device
@@ -334,7 +370,7 @@ class Mask2FormerLoss(nn.Module):
             weight=weight,
             reduction="sum",
         )
-        loss_cls = ce / weight[cls_target].sum()
+        loss_cls = ce / _mean_across_processes(weight[cls_target].sum().detach(), floor=1e-6)
 
         num_matched = sum(int(t.shape[0]) for t in tgt_masks)
         # Every process must take part in the reduction, even one without any target.
@@ -344,7 +380,14 @@ class Mask2FormerLoss(nn.Module):
             return loss_cls, zero, zero.clone()
         preds = torch.cat(pred_masks).float()  # [M, h, w]
         tgts = torch.cat(tgt_masks).float().to(preds.device)  # [M, H, W]
-        coords = self.sample_points(preds.detach(), generator)
+        detached = preds.detach()
+        coords, start = [], 0
+        for gen, masks in zip(gens, pred_masks, strict=True):  # points per image, own generator
+            n = masks.shape[0]
+            if n:
+                coords.append(self.sample_points(detached[start : start + n], gen))
+            start += n
+        coords = torch.cat(coords)
         with torch.no_grad():
             tgt_points = point_sample(tgts.unsqueeze(1), coords)[:, 0]
         pred_points = point_sample(preds.unsqueeze(1), coords)[:, 0]
@@ -358,7 +401,13 @@ class Mask2FormerLoss(nn.Module):
         mask_logits_per_stage: Sequence[Tensor],
         labels: Tensor,
         generator: torch.Generator | None = None,
+        *,
+        generators: Sequence[torch.Generator | None] | None = None,
     ) -> dict[str, Tensor]:
+        """Losses for ``labels [B, H, W]`` (``ignore_index`` pixels excluded).
+
+        Randomness: ``generators`` (one per image, any device) or one shared ``generator``;
+        both ``None`` uses the global RNG. Each generator is consumed stage after stage."""
         if len(class_logits_per_stage) != len(mask_logits_per_stage):
             raise ValueError("class and mask logits must have the same number of stages")
         if labels.ndim != 3:
@@ -371,7 +420,7 @@ class Mask2FormerLoss(nn.Module):
         ):
             with torch.autocast(labels.device.type, enabled=False):  # losses in fp32 under AMP
                 loss_cls, loss_mask, loss_dice = self.stage_losses(
-                    cls_logits, msk_logits, targets, generator
+                    cls_logits, msk_logits, targets, generator, generators=generators
                 )
             out[f"s{s}.loss_cls"] = loss_cls
             out[f"s{s}.loss_mask"] = loss_mask

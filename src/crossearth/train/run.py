@@ -150,6 +150,8 @@ def fit(
     *,
     resume: str | Path | None = None,
     enable_progress_bar: bool = True,
+    callbacks: list[Callback] | None = None,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """Train; returns the final validation results and the output paths."""
     out = Path(cfg.out_dir)
@@ -165,7 +167,7 @@ def fit(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         num_nodes=cfg.num_nodes,
-        strategy="ddp" if multi else "auto",
+        strategy=strategy or ("ddp" if multi else "auto"),
         precision=cfg.precision,
         max_steps=cfg.max_steps,
         val_check_interval=cfg.val_every if val_sets else None,
@@ -185,6 +187,7 @@ def fit(
                 save_top_k=0,
             ),
             ExportWeights(out),
+            *(callbacks or []),
         ],
         default_root_dir=out,
     )

@@ -16,11 +16,12 @@ The official pipeline (512 config; the 1024 config doubles every size)::
 
 Differences from mmseg/OpenCV, all at the level of a grey value or a rounding:
 - Bilinear resizing uses torchvision (half-pixel centres, no antialiasing, like ``cv2.resize``
-  with INTER_LINEAR, which mmcv calls); OpenCV's uint8 path uses 11-bit fixed-point weights, so a
-  pixel may differ by 1. Nearest resizing of labels uses the same source pixel as INTER_NEAREST.
-- The HSV conversions reproduce OpenCV's 8-bit ones (H in 0..179, fixed-point RGB -> HSV, float
-  HSV -> RGB, rounding); torchvision's ``adjust_saturation`` (blend with grey) and ``adjust_hue``
-  (float HSV) are different operations and are not used.
+  with INTER_LINEAR, which mmcv calls); OpenCV's uint8 path rounds differently, so about a quarter
+  of the pixels differ by 1 (never more, against opencv-python 4.10). Nearest resizing of labels uses the same source pixel as INTER_NEAREST.
+- The HSV conversions reproduce OpenCV's 8-bit ones bit for bit (H in 0..179, fixed-point
+  RGB -> HSV, float32 HSV -> RGB truncated), checked against opencv-python 4.10 on every colour;
+  torchvision's ``adjust_saturation`` (blend with grey) and ``adjust_hue`` (float HSV) are
+  different operations and are not used.
 - mmseg pads in the data preprocessor, after normalising, with 0: padded pixels become the mean
   colour. `TrainPipeline` pads last, in uint8, with the mean colour rounded (`MEAN_PAD`), which
   normalises to within 0.006 of 0; `RandomCropCatMax(pad=True)` on its own pads with ``pad_value``
@@ -234,10 +235,10 @@ class RandomHorizontalFlip:
 # OpenCV's 8-bit HSV conversions (color_hsv.simd.hpp), H in 0..179 (2 degrees per step).
 _HSV_SHIFT = 12
 _STEPS = torch.arange(256, dtype=torch.float64)
-_SDIV = torch.where(_STEPS > 0, torch.round((255 << _HSV_SHIFT) / _STEPS.clamp(min=1)), 0).long()
+_SDIV = torch.where(_STEPS > 0, torch.round((255 << _HSV_SHIFT) / _STEPS.clamp(min=1)), 0).int()
 _HDIV = torch.where(
     _STEPS > 0, torch.round((180 << _HSV_SHIFT) / (6 * _STEPS.clamp(min=1))), 0
-).long()
+).int()
 # sector -> which of (v, v(1-s), v(1-s f), v(1-s(1-f))) each of r, g, b takes (OpenCV sector_data)
 _SECTOR_R = torch.tensor([0, 2, 1, 1, 3, 0])
 _SECTOR_G = torch.tensor([3, 0, 0, 2, 1, 1])
@@ -246,7 +247,7 @@ _SECTOR_B = torch.tensor([1, 1, 3, 0, 0, 2])
 
 def rgb_to_hsv_cv2(image: torch.Tensor) -> torch.Tensor:
     """uint8 [3, H, W] RGB -> uint8 HSV as ``cv2.cvtColor(.., COLOR_RGB2HSV)`` (H 0..179)."""
-    r, g, b = image.long().unbind(0)
+    r, g, b = image.int().unbind(0)  # int32 is enough: products stay below 2**29
     v = torch.maximum(torch.maximum(r, g), b)
     diff = v - torch.minimum(torch.minimum(r, g), b)
     half = 1 << (_HSV_SHIFT - 1)
@@ -258,19 +259,27 @@ def rgb_to_hsv_cv2(image: torch.Tensor) -> torch.Tensor:
 
 
 def hsv_to_rgb_cv2(hsv: torch.Tensor) -> torch.Tensor:
-    """uint8 [3, H, W] HSV (H 0..179) -> uint8 RGB as ``cv2.cvtColor(.., COLOR_HSV2RGB)``."""
+    """uint8 [3, H, W] HSV (H 0..179) -> uint8 RGB as ``cv2.cvtColor(.., COLOR_HSV2RGB)``.
+
+    Bit-exact with OpenCV's vectorised 8-bit path (opencv-python 4.10, x86-64): float32 maths,
+    ``1 - s * f`` as one fused multiply-add, and truncation (not rounding) back to uint8.
+    """
     h = hsv[0].float() * (6.0 / 180.0)
     s = hsv[1].float() * (1.0 / 255.0)
     v = hsv[2].float() * (1.0 / 255.0)
-    h = torch.remainder(h, 6.0)
-    sector = h.floor().long().clamp(0, 5)
+    sector = h.trunc()
     f = h - sector
-    tab = torch.stack([v, v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))])
-    rgb = torch.stack(
-        [tab.gather(0, table[sector][None])[0] for table in (_SECTOR_R, _SECTOR_G, _SECTOR_B)]
+    tab = torch.stack(
+        [v, v * (1 - s), v * _one_minus_product(s, f), v * _one_minus_product(s, 1 - f)]
     )
-    rgb = torch.where(s == 0, v, rgb)
-    return torch.round(rgb * 255.0).clamp(0, 255).to(torch.uint8)
+    index = sector.long()[None]
+    rgb = torch.cat([tab.gather(0, table[index]) for table in (_SECTOR_R, _SECTOR_G, _SECTOR_B)])
+    return (rgb * 255.0).trunc().clamp(0, 255).to(torch.uint8)
+
+
+def _one_minus_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """float32 ``1 - a * b`` rounded once, as a fused multiply-add (the float64 product is exact)."""
+    return (1.0 - a.double() * b.double()).float()
 
 
 def _convert(values: torch.Tensor, alpha: float = 1.0, beta: float = 0.0) -> torch.Tensor:
