@@ -14,8 +14,12 @@ from crossearth.errors import InputError
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Data root; domains go to OUT/synthearth/<name>.")],
-    domains: Annotated[list[str] | None, typer.Option("--domain", help="Domain names (default: all).")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Data root; domains go to OUT/synthearth/<name>.")
+    ],
+    domains: Annotated[
+        list[str] | None, typer.Option("--domain", help="Domain names (default: all).")
+    ] = None,
     train: Annotated[int, typer.Option(min=0, help="Training tiles per domain.")] = 64,
     val: Annotated[int, typer.Option(min=0, help="Validation tiles per domain.")] = 16,
     size: Annotated[int, typer.Option(min=32, help="Tile side in pixels.")] = 256,

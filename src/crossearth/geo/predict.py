@@ -31,6 +31,7 @@ from crossearth.geo.stream import StreamingSegmenter
 from crossearth.geo.writer import ClassMapWriter, tif_to_png
 
 VECTOR_FORMATS = {"gpkg": ".gpkg", "geojson": ".geojson"}
+GDAL_CACHE_MB = 64
 
 
 @dataclass
@@ -105,7 +106,10 @@ def predict_raster(
 
     `progress(done, total)` is called after every batch of windows.
     """
-    with warnings.catch_warnings():
+    import rasterio
+
+    # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
+    with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
         return _predict_raster(
             model, Path(image), Path(output), options or PredictOptions(), progress

@@ -145,7 +145,9 @@ class StreamingSegmenter:
         stats = StreamStats(
             windows=len(windows), pixel_counts=np.zeros((height, num_classes), np.int64)
         )
-        band = _ScoreBand(num_classes, width)
+        rows_per_batch = -(-self.batch_size // len({w[2] for w in windows})) + 1
+        capacity = min(height, win_h + self.stride[0] * rows_per_batch)
+        band = _ScoreBand(num_classes, width, capacity)
         batches = [
             windows[i : i + self.batch_size] for i in range(0, len(windows), self.batch_size)
         ]
@@ -219,27 +221,36 @@ class StreamingSegmenter:
 
 
 class _ScoreBand:
-    """Score sums and weights for the rows [top, top + rows) of the scene."""
+    """Score sums and weights for the rows [top, top + rows) of the scene.
 
-    def __init__(self, num_classes: int, width: int) -> None:
+    The buffers are allocated once (`capacity` rows, grown only if a batch ever needs more) and
+    finished rows are dropped by shifting the rest up in place, in chunks, so memory stays at
+    about C x capacity x W floats with no transient copies of the whole band.
+    """
+
+    CHUNK = 64  # rows per step when finishing or shifting (bounds temporaries)
+
+    def __init__(self, num_classes: int, width: int, capacity: int) -> None:
         self.num_classes, self.width = num_classes, width
         self.top = 0
-        self.scores = torch.zeros((num_classes, 0, width))
-        self.weight = torch.zeros((0, width))
-        self.valid = np.zeros((0, width), dtype=bool)
+        self.rows = 0
+        self._allocate(capacity)
 
-    @property
-    def rows(self) -> int:
-        return self.weight.shape[0]
+    def _allocate(self, capacity: int) -> None:
+        scores = torch.zeros((self.num_classes, capacity, self.width))
+        weight = torch.zeros((capacity, self.width))
+        valid = np.zeros((capacity, self.width), dtype=bool)
+        if self.rows:
+            scores[:, : self.rows] = self.scores[:, : self.rows]
+            weight[: self.rows] = self.weight[: self.rows]
+            valid[: self.rows] = self.valid[: self.rows]
+        self.scores, self.weight, self.valid = scores, weight, valid
 
     def extend_to(self, bottom: int) -> None:
-        extra = bottom - (self.top + self.rows)
-        if extra > 0:
-            self.scores = torch.cat(
-                (self.scores, torch.zeros((self.num_classes, extra, self.width))), 1
-            )
-            self.weight = torch.cat((self.weight, torch.zeros((extra, self.width))), 0)
-            self.valid = np.concatenate((self.valid, np.zeros((extra, self.width), dtype=bool)), 0)
+        need = bottom - self.top
+        if need > self.weight.shape[0]:
+            self._allocate(need)
+        self.rows = max(self.rows, need)
 
     def add(
         self, y1: int, y2: int, x1: int, x2: int, scores: torch.Tensor, weights: torch.Tensor
@@ -252,25 +263,42 @@ class _ScoreBand:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels (and confidence) of rows [top, bottom); drops them from the band."""
         n = bottom - self.top
-        scores, weight, valid = self.scores[:, :n], self.weight[:n], self.valid[:n]
-        covered = weight > 0
-        mean = scores / torch.where(covered, weight, torch.ones_like(weight))
-        if on_scores is not None:
-            on_scores(self.top, mean.numpy())
-        labels = mean.argmax(0).numpy().astype(np.uint8)
-        ok = valid & covered.numpy()
-        labels[~ok] = NODATA
-        conf = None
-        if confidence:
-            total = mean.sum(0)
-            share = mean.max(0).values / torch.where(total > 0, total, torch.ones_like(total))
-            conf = np.where(ok, np.round(share.numpy() * 100), NODATA).astype(np.uint8)
+        labels = np.empty((n, self.width), dtype=np.uint8)
+        conf = np.empty((n, self.width), dtype=np.uint8) if confidence else None
+        for r0 in range(0, n, self.CHUNK):
+            r1 = min(r0 + self.CHUNK, n)
+            weight = self.weight[r0:r1]
+            covered = weight > 0
+            mean = self.scores[:, r0:r1] / torch.where(covered, weight, torch.ones_like(weight))
+            if on_scores is not None:
+                on_scores(self.top + r0, mean.numpy())
+            chunk = mean.argmax(0).numpy().astype(np.uint8)
+            ok = self.valid[r0:r1] & covered.numpy()
+            chunk[~ok] = NODATA
+            labels[r0:r1] = chunk
+            if conf is not None:
+                total = mean.sum(0)
+                share = mean.max(0).values / torch.where(total > 0, total, torch.ones_like(total))
+                conf[r0:r1] = np.where(ok, np.round(share.numpy() * 100), NODATA).astype(np.uint8)
+            stats.nodata_pixels += int((~ok).sum())
         rows = np.arange(self.top, bottom)
         for c in range(self.num_classes):
             stats.pixel_counts[rows, c] = (labels == c).sum(axis=1)
-        stats.nodata_pixels += int((~ok).sum())
-        self.scores = self.scores[:, n:].clone()
-        self.weight = self.weight[n:].clone()
-        self.valid = self.valid[n:].copy()
+        self._drop(n)
         self.top = bottom
         return labels, conf
+
+    def _drop(self, n: int) -> None:
+        """Shift rows [n, rows) to the top; destination rows lie above their sources, so copying
+        chunks of at most n rows in ascending order never overwrites rows not yet moved."""
+        rest = self.rows - n
+        step = max(1, min(self.CHUNK, n))
+        for r0 in range(0, rest, step):
+            r1 = min(r0 + step, rest)
+            self.scores[:, r0:r1] = self.scores[:, n + r0 : n + r1]
+            self.weight[r0:r1] = self.weight[n + r0 : n + r1]
+            self.valid[r0:r1] = self.valid[n + r0 : n + r1]
+        self.scores[:, rest : self.rows] = 0
+        self.weight[rest : self.rows] = 0
+        self.valid[rest : self.rows] = False
+        self.rows = rest
