@@ -68,6 +68,23 @@ class TrainConfig:
     dice_weight: float = 5.0
     no_object_weight: float = 0.1
     num_points: int = 12544
+    # Earth-Style Injection (the paper's ESI; off for plain Rein training)
+    esi: bool = False
+    esi_prob: float = 0.1  # chance per iteration that the whole batch is stylised
+    esi_alpha: float = 0.1  # weight of the sampled Earth style against the image's own style
+    esi_block: int = 64  # stylised pixels replace the original in blocks of this size
+    esi_fraction: float = 0.7  # share of blocks that are stylised
+    earth_style: str | None = None  # .npz from `crossearth style fit`
+    stylizer: str = "spectral"  # "spectral" (no pretrained network) or "neural"
+    style_predictor: str | None = None  # neural stylizer checkpoints
+    style_transformer: str | None = None
+    # Multi-Task Training (masked image modelling beside segmentation)
+    mtt: bool = False
+    mim_ratio: float = 0.1  # share of masked blocks
+    mim_block: int = 64
+    mim_weight: float = 1.0  # weight of the whole reconstruction loss
+    # Geospatial Semantic Extractor + injectors (our design from the paper's figure; off by default)
+    gse: bool = False
     # runtime
     precision: str = "bf16-mixed"
     accelerator: str = "auto"
