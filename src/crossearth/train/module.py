@@ -18,7 +18,9 @@ from crossearth.train.config import TrainConfig
 from crossearth.train.losses import Mask2FormerLoss
 
 # Official paramwise custom_keys with decay_mult 0 (substring match), plus every norm layer.
-NO_DECAY_KEYS = ("norm", "query_embed", "level_embed", "learnable_tokens", "reins.scale")
+NO_DECAY_KEYS = (
+    "norm", "query_embed", "level_embed", "learnable_tokens", "reins.scale", "mask_token", "gate",
+)  # fmt: skip
 NORM_TYPES = (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm2d)
 
 
@@ -70,12 +72,32 @@ class CrossEarthModule(L.LightningModule):
     """Trains Rein + head (or everything) with the Mask2Former criterion; validates per target domain."""
 
     def __init__(
-        self, model: CrossEarth, cfg: TrainConfig, val_domains: list[str] | None = None
+        self,
+        model: CrossEarth,
+        cfg: TrainConfig,
+        val_domains: list[str] | None = None,
+        earth_style: tuple | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.cfg = cfg
         self.val_domains = val_domains or []
+        # The paper's training-only parts; none of them is part of `model` or its checkpoints.
+        self.esi = build_style_injection(cfg, earth_style) if cfg.esi else None
+        self.mtt = None
+        if cfg.mtt:
+            from crossearth.models.mim import MultiTaskHead
+
+            self.mtt = MultiTaskHead(
+                model.config.backbone.embed_dim, token_size=cfg.crop, mask_ratio=cfg.mim_ratio,
+                block_size=cfg.mim_block,
+            )  # fmt: skip
+        self.gse = None
+        if cfg.gse:
+            from crossearth.models.gse import GSEInjection, install
+
+            self.gse = GSEInjection.for_backbone(model)
+            self._gse_handle = install(model.backbone, self.gse, auto_image=True)
         self.criterion = Mask2FormerLoss(
             model.num_classes,
             class_weight=cfg.class_weight,
@@ -113,7 +135,7 @@ class CrossEarthModule(L.LightningModule):
     # -- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(
-            param_groups(self.model, self.cfg.weight_decay),
+            param_groups(self, self.cfg.weight_decay),  # the model and the training-only heads
             lr=self.cfg.lr,
             betas=tuple(self.cfg.betas),
             eps=self.cfg.eps,
@@ -128,13 +150,33 @@ class CrossEarthModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         cfg = self.model.config.inference
-        x = normalize(batch["image"], cfg.mean, cfg.std)
-        out = self.model.forward_head(x, all_stages=True)
+        images = batch["image"]
+        step_gen = _generator(self.cfg.seed + 7, int(batch["position"][0]), self.device)
+        styled = False
+        if self.esi is not None:  # Earth-Style Injection: sometimes the whole batch is restyled
+            stylised, styled = self.esi(images, step_gen)
+            if styled:
+                self.log("train/esi_fired", 1.0, batch_size=images.shape[0])
+        x_clean = normalize(images, cfg.mean, cfg.std)
+        x = normalize(stylised, cfg.mean, cfg.std) if styled else x_clean
+        feats, queries = self.model.backbone(x.to(self.model.dtype))
+        out = self.model.decode_head(feats, queries, all_stages=True)
         generators = [_generator(self.cfg.seed, int(p), self.device) for p in batch["position"]]
         losses = self.criterion(
             out.class_logits, out.mask_logits, batch["label"].long(), generators=generators
         )
         loss = losses["loss"]
+        if (
+            self.mtt is not None
+        ):  # Multi-Task Training: reconstruct the clean image from a masked view
+            x_masked, _ = self.mtt.masked_view(x_clean, step_gen)
+            masked_feats, _ = self.model.backbone(x_masked.to(self.model.dtype))
+            size = tuple(x.shape[-2:])
+            recon_masked = self.mtt.reconstruct(masked_feats, size)
+            recon_styled = self.mtt.reconstruct(feats, size) if styled else None
+            mim = self.mtt.losses(recon_masked, x_clean, recon_styled)
+            loss = loss + self.cfg.mim_weight * mim["loss"]
+            self.log("train/mim", mim["loss"], batch_size=images.shape[0])
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"the loss is {loss.item()} at step {self.global_step}; stopping before a poisoned "
@@ -178,6 +220,31 @@ class CrossEarthModule(L.LightningModule):
             if self.trainer.is_global_zero:
                 parts = ", ".join(f"{k} {v:.2f}" for k, v in results.items())
                 print(f"[step {self.global_step}] val mIoU {mean:.2f} ({parts})")
+
+
+def build_style_injection(cfg: TrainConfig, earth_style: tuple | None):
+    """ESI from an (EarthStyle, stylizer) pair, or from the config's files."""
+    from crossearth.train.style import EarthStyle, EarthStyleInjection, SpectralStylizer
+
+    if earth_style is not None:
+        earth, stylizer = earth_style
+    else:
+        if not cfg.earth_style:
+            raise CrossEarthError(
+                "--set esi=true needs an Earth style file: --set earth_style=PATH (make one with "
+                "`crossearth style fit IMAGE_FOLDER -o earth_style.npz`)"
+            )
+        earth = EarthStyle.load(cfg.earth_style)
+        if cfg.stylizer == "neural":
+            from crossearth.train.style import NeuralStylizer
+
+            stylizer = NeuralStylizer.from_checkpoints(cfg.style_predictor, cfg.style_transformer)
+        else:
+            stylizer = SpectralStylizer()
+    return EarthStyleInjection(
+        stylizer, earth, prob=cfg.esi_prob, alpha=cfg.esi_alpha, block=cfg.esi_block,
+        stylized_fraction=cfg.esi_fraction,
+    )  # fmt: skip
 
 
 def _generator(seed: int, position: int, device: torch.device) -> torch.Generator:

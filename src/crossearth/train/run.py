@@ -152,12 +152,13 @@ def fit(
     enable_progress_bar: bool = True,
     callbacks: list[Callback] | None = None,
     strategy: str | None = None,
+    earth_style: tuple | None = None,
 ) -> dict[str, Any]:
     """Train; returns the final validation results and the output paths."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = CrossEarthModule(model, cfg, val_names)
+    module = CrossEarthModule(model, cfg, val_names, earth_style=earth_style)
     if resume is not None:
         check_resume(Path(resume), module)
     multi = cfg.devices * cfg.num_nodes > 1
