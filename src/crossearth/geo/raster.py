@@ -38,6 +38,35 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
         raise InputError(f"{path} is not a readable image or raster ({exc})") from None
 
 
+def read_nearest(
+    dataset: rasterio.io.DatasetReader,
+    indexes: list[int],
+    height: int,
+    width: int,
+    block_rows: int = 512,
+) -> np.ndarray:
+    """Bands nearest-resampled to height x width, reading full-resolution rows in blocks.
+
+    One sequential pass with memory bounded by the block: GDAL's own decimated read
+    (`out_shape=`) re-decodes compressed tiles many times on files without overviews (measured:
+    108 s instead of 2 s for a 4000² deflate GeoTIFF).
+    """
+    rows = np.minimum(
+        (np.arange(height) + 0.5) * dataset.height / height, dataset.height - 1
+    ).astype(int)
+    cols = np.minimum((np.arange(width) + 0.5) * dataset.width / width, dataset.width - 1).astype(
+        int
+    )
+    out = np.zeros((len(indexes), height, width), dtype=dataset.dtypes[indexes[0] - 1])
+    for y0 in range(0, dataset.height, block_rows):
+        y1 = min(y0 + block_rows, dataset.height)
+        wanted = np.nonzero((rows >= y0) & (rows < y1))[0]
+        if wanted.size:
+            block = dataset.read(indexes, window=Window(0, y0, dataset.width, y1 - y0))
+            out[:, wanted] = block[:, rows[wanted] - y0][:, :, cols]
+    return out
+
+
 @dataclass
 class RasterSource:
     """Reads windows of 3 scaled bands plus validity from an open dataset."""
@@ -101,11 +130,10 @@ class RasterSource:
         return self.scaling.apply(pixels), valid
 
     def read_decimated(self, height: int, width: int) -> np.ndarray:
-        """The three bands scaled to uint8, resampled (nearest) to height x width: for previews."""
+        """The three bands scaled to uint8, nearest-resampled to height x width (for previews)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            raw = self.dataset.read(list(self.bands), out_shape=(3, height, width))
-        pixels = np.moveaxis(raw, 0, -1)
+            pixels = np.moveaxis(read_nearest(self.dataset, list(self.bands), height, width), 0, -1)
         if np.issubdtype(pixels.dtype, np.floating):
             pixels = np.nan_to_num(pixels)
         return self.scaling.apply(pixels)

@@ -93,8 +93,9 @@ def write_overlay(
 def read_decimated_labels(class_map: str | Path, max_size: int) -> np.ndarray:
     """Band 1 of the class map, nearest-neighbour decimated to `decimated_shape`."""
     import rasterio
-    from rasterio.enums import Resampling
     from rasterio.errors import RasterioIOError
+
+    from crossearth.geo.raster import read_nearest
 
     path = Path(class_map)
     if not path.is_file():
@@ -102,7 +103,7 @@ def read_decimated_labels(class_map: str | Path, max_size: int) -> np.ndarray:
     try:
         with rasterio.open(path) as src:
             shape = decimated_shape(src.height, src.width, max_size)
-            return src.read(1, out_shape=shape, resampling=Resampling.nearest)
+            return read_nearest(src, [1], *shape)[0]
     except RasterioIOError as exc:
         raise InputError(f"cannot read class map {path}: {exc}") from None
 
