@@ -63,10 +63,14 @@ def reference_parity(reference: Path) -> dict[str, dict[str, float]]:
 
     from crossearth.weights import load_model
 
-    model = load_model(reference / f"{REFERENCE_NAME}.pth", config=reference / f"{REFERENCE_NAME}_config.json")
+    model = load_model(
+        reference / f"{REFERENCE_NAME}.pth", config=reference / f"{REFERENCE_NAME}_config.json"
+    )
     results = {}
     for tag in ("a", "b"):
-        image = np.asarray(Image.open(reference / f"{REFERENCE_NAME}_input_{tag}.png").convert("RGB"))
+        image = np.asarray(
+            Image.open(reference / f"{REFERENCE_NAME}_input_{tag}.png").convert("RGB")
+        )
         expected = np.load(reference / f"{REFERENCE_NAME}_{tag}_seg_logits.npy")
         official_pred = np.asarray(Image.open(reference / f"{REFERENCE_NAME}_{tag}_pred.png"))
         ours = model.predict(image)
@@ -86,7 +90,7 @@ def _domain_arrays(name: str, count: int, size: int, offset: int) -> tuple[list,
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def _earth_style(budget: DemoBudget, seed: int):  # noqa: ANN202
+def _earth_style(budget: DemoBudget, seed: int):
     """The 'Earth' style distribution: embeddings of a diverse pool of RGB scenes with random light,
     haze, blur, season and resolution (a stand-in for Million-AID, which is also RGB only). No
     target-domain image is used."""
@@ -108,7 +112,7 @@ def _earth_style(budget: DemoBudget, seed: int):  # noqa: ANN202
     return EarthStyle.fit([stylizer.embed(batch)]), stylizer
 
 
-def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None):  # noqa: ANN001, ANN201
+def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None):
     from crossearth.train.config import TrainConfig
     from crossearth.train.data import ArraySource, StreamDataset, ValidationSet
     from crossearth.train.run import build_model, fit
@@ -133,7 +137,7 @@ def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path
     return model.eval()
 
 
-def evaluate(model, data: dict) -> dict[str, float]:  # noqa: ANN001
+def evaluate(model, data: dict) -> dict[str, float]:
     from crossearth.metrics import ConfusionMatrix, scores
 
     out = {}
@@ -167,7 +171,9 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     console.print(f"[bold]2. SynthEarth:[/] source {SOURCE}, targets {', '.join(TARGETS)}")
     data = {}
     for k, name in enumerate((SOURCE, *TARGETS)):
-        data[name] = {"val": _domain_arrays(name, budget.val_tiles, budget.tile, 500_000 + 1000 * k)}
+        data[name] = {
+            "val": _domain_arrays(name, budget.val_tiles, budget.tile, 500_000 + 1000 * k)
+        }
     data[SOURCE]["train"] = _domain_arrays(SOURCE, budget.train_tiles, budget.tile, 0)
     results: dict[str, list[dict[str, float]]] = {"baseline": [], "crossearth": []}
     models = {}
@@ -176,7 +182,9 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
         for method in (False, True):
             key = "crossearth" if method else "baseline"
             t0 = time.perf_counter()
-            model = train_one(method, seed, budget, data, output / "runs", earth if method else None)
+            model = train_one(
+                method, seed, budget, data, output / "runs", earth if method else None
+            )
             results[key].append(evaluate(model, data))
             models[key] = model
             console.print(f"   trained {key} (seed {seed}) in {time.perf_counter() - t0:.0f} s: "
@@ -207,11 +215,15 @@ def _table(results: dict) -> Table:
         b = _stats([r[name] for r in results["baseline"]])
         c = _stats([r[name] for r in results["crossearth"]])
         label = name + (" (source)" if name == SOURCE else "")
-        table.add_row(label, f"{b[0]:.1f} ± {b[1]:.1f}", f"{c[0]:.1f} ± {c[1]:.1f}", f"{c[0] - b[0]:+.1f}")
+        table.add_row(
+            label, f"{b[0]:.1f} ± {b[1]:.1f}", f"{c[0]:.1f} ± {c[1]:.1f}", f"{c[0] - b[0]:+.1f}"
+        )
     return table
 
 
-def _write_outputs(output: Path, models: dict, data: dict, results: dict, summary: dict, budget) -> None:  # noqa: ANN001
+def _write_outputs(
+    output: Path, models: dict, data: dict, results: dict, summary: dict, budget
+) -> None:
     from PIL import Image
 
     from crossearth.data.classes import ISPRS
@@ -253,7 +265,9 @@ def _write_outputs(output: Path, models: dict, data: dict, results: dict, summar
     for name in (SOURCE, *TARGETS):
         b = _stats([r[name] for r in results["baseline"]])
         c = _stats([r[name] for r in results["crossearth"]])
-        lines.append(f"| {name} | {b[0]:.1f} ± {b[1]:.1f} | {c[0]:.1f} ± {c[1]:.1f} | {c[0] - b[0]:+.1f} |")
+        lines.append(
+            f"| {name} | {b[0]:.1f} ± {b[1]:.1f} | {c[0]:.1f} ± {c[1]:.1f} | {c[0] - b[0]:+.1f} |"
+        )
     lines += ["", "![image / truth / baseline / CrossEarth](figure.png)", "",
               "`scene_classes.tif` is a georeferenced prediction of a satellite-domain scene "
               "(`scene.tif`), with `scene_preview.png` and `scene_overlay.png`."]  # fmt: skip

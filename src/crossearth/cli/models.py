@@ -63,8 +63,11 @@ def demo(
     reference: Annotated[
         Path | None, typer.Option(help="Official reference tensors (default: ../shared/reference).")
     ] = None,
+    quick: Annotated[
+        bool, typer.Option(help="A tiny budget (seconds): checks the pipeline only.")
+    ] = False,
 ) -> None:
-    """Parity against the official reference tensors, then a prediction on a generated scene."""
-    from crossearth.demo import run_demo
+    """Parity with the official code, then train/evaluate Rein vs CrossEarth on SynthEarth domains."""
+    from crossearth.demo import QUICK, run_demo
 
-    run_demo(output, reference, console=Console())
+    run_demo(output, reference, console=Console(), budget=QUICK if quick else None)

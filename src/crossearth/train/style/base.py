@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import functools
+from collections.abc import Callable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -25,6 +27,22 @@ class Stylizer(Protocol):
     def embed(self, images: Tensor) -> Tensor: ...
 
     def stylize(self, images: Tensor, embeddings: Tensor) -> Tensor: ...
+
+
+_Method = TypeVar("_Method", bound=Callable)
+
+
+def no_grad_fp32(method: _Method) -> _Method:
+    """Run a stylizer method without gradients and outside autocast (in float32): mixed-precision
+    training must not turn the statistics and style networks into bf16/fp16 arithmetic."""
+
+    @functools.wraps(method)
+    def wrapper(self, images, *args, **kwargs):
+        device = getattr(images, "device", torch.device("cpu"))
+        with torch.no_grad(), torch.autocast(device.type, enabled=False):
+            return method(self, images, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def stylizer_name(stylizer: object) -> str:

@@ -64,7 +64,9 @@ class RunningMoments:
         total = self.count + n_b
         delta = mean_b - self.mean
         self.mean = self.mean + delta * (n_b / total)
-        self.scatter = self.scatter + scatter_b + np.outer(delta, delta) * (self.count * n_b / total)
+        self.scatter = (
+            self.scatter + scatter_b + np.outer(delta, delta) * (self.count * n_b / total)
+        )
         self.count = total
 
     def covariance(self) -> np.ndarray:

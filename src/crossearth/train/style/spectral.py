@@ -45,7 +45,7 @@ import math
 import torch
 from torch import Tensor
 
-from crossearth.train.style.base import check_embeddings, check_images
+from crossearth.train.style.base import check_embeddings, check_images, no_grad_fp32
 
 BAND_PAIRS = ((0, 1), (0, 2), (1, 2))
 COMPONENT_NAMES = (
@@ -58,6 +58,7 @@ COMPONENT_NAMES = (
 )
 F_LOW, F_MID, F_HIGH = 1 / 64, 1 / 8, 1 / 2  # cycles per pixel
 BINS_PER_RANGE = 8
+MAX_DARK = 0.95  # the dark-channel level is clamped to this share of the airlight
 
 
 class SpectralStylizer:
@@ -92,66 +93,64 @@ class SpectralStylizer:
         self.eps = eps
         self._grids: dict[tuple, _FrequencyGrid] = {}
 
-    @torch.no_grad()
+    @no_grad_fp32
     def embed(self, images: Tensor) -> Tensor:
         x = check_images(images, self.min_size) / 255
         return self._analyse(x)[0]
 
-    @torch.no_grad()
+    @no_grad_fp32
     def stylize(self, images: Tensor, embeddings: Tensor) -> Tensor:
         x = check_images(images, self.min_size) / 255
         b, _, h, w = x.shape
         target = check_embeddings(embeddings, b, self.embedding_dim).to(x.device)
-        own, dehazed, spectrum, smooth = self._analyse(x)
+        own, trans_s, spectrum, smooth = self._analyse(x)
         grid = self._grid(h, w, x.device)
 
         # texture / sharpness: radial log-linear gain on the periodic component's spectrum
-        delta = (target[:, 10:] - own[:, 10:]).view(b, 2, 3).transpose(1, 2)  # b, band, range
-        delta = delta.clamp(-self.max_slope_change, self.max_slope_change)
-        slope = torch.where(grid.is_low, delta[..., :1], delta[..., 1:])  # b, 3, F
-        gain = torch.exp(slope * grid.log_offset).view(b, 3, *spectrum.shape[-2:])
-        gain[..., 0, 0] = 1.0
-        filtered = torch.fft.irfft2(gain * (spectrum - smooth) + smooth, s=(h, w))
+        delta = (target[:, 10:] - own[:, 10:]).view(b, 2, 3)
+        delta = delta.clamp(-self.max_slope_change, self.max_slope_change)[..., None]
+        log_gain = delta[:, 0] * grid.low_offset + delta[:, 1] * grid.high_offset  # b, 3, F
+        gain = torch.exp(log_gain).view(b, 3, *spectrum.shape[-2:])
+        filtered = torch.fft.irfft2(gain * (spectrum - smooth) + smooth, s=(h, w)).flatten(2)
+        mean_f, cov_f = _moments(filtered)
 
-        # band levels and mixing: whitening-colouring on the 3 x 3 band covariance
-        flat = filtered.flatten(2).double()
-        mean_s = flat.mean(2)
-        centred = flat - mean_s[..., None]
-        cov_s = centred @ centred.transpose(1, 2) / centred.shape[-1]
+        # band levels and mixing: whitening-colouring of the dehazed image J = (x - A(1-t)) / t
+        # (on the 3 x 3 band covariance), then the target haze: out = J'·t' + A(1 - t'),
+        # all folded into one affine map per image: out = M·x_f + c
         t = target.double()
         mean_t, std_t = t[:, 0:3].exp(), t[:, 3:6].exp()
         corr_t = _correlation_matrix(torch.tanh(t[:, 6:9]))
         cov_t = corr_t * std_t[:, :, None] * std_t[:, None, :]
+        trans_s = trans_s.double()[:, None, None]
+        trans_t = torch.exp(-t[:, 9].clamp(min=0)).clamp(min=1 - MAX_DARK)[:, None, None]
         eye = torch.eye(3, dtype=torch.float64, device=x.device) * self.eps**2
-        transform = _matrix_power(cov_t + eye, 0.5) @ _matrix_power(cov_s + eye, -0.5)
-        recoloured = (transform @ centred + mean_t[..., None]).float().view(b, 3, h, w)
-
-        # haze: x = J·t + A·(1 - t) with the target's transmission
-        trans = torch.exp(-target[:, 9].clamp(min=0)).clamp(min=1 - 0.95)[:, None, None, None]
-        out = recoloured * trans + self.airlight * (1 - trans)
-        return out.clamp(0, 1) * 255
+        whiten = _matrix_power(cov_f / trans_s**2 + eye, -0.5)
+        transform = _matrix_power(cov_t + eye, 0.5) @ whiten * (trans_t / trans_s)
+        offset = trans_t * mean_t[..., None] - transform @ mean_f[..., None]
+        offset = offset + self.airlight * (1 - trans_t)
+        out = torch.baddbmm(offset.float(), transform.float(), filtered)
+        return (out.clamp(0, 1) * 255).view(b, 3, h, w)
 
     def _analyse(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Embedding, dehazed image J, and rfft2 of J and of its smooth component."""
-        b, _, h, w = x.shape
+        """Embedding, haze transmission, and the rfft2 of x and of its smooth component."""
+        h, w = x.shape[-2:]
         dark = x.amin(1).flatten(1)
         k = max(1, round(self.dark_quantile * dark.shape[1]))
-        level = dark.kthvalue(k, dim=1).values.clamp(0, 0.95 * self.airlight)
+        level = dark.kthvalue(k, dim=1).values.double().clamp(0, MAX_DARK * self.airlight)
         trans = 1 - level / self.airlight
-        tau = -torch.log(trans)
-        dehazed = (x - (self.airlight - self.airlight * trans)[:, None, None, None]) / trans[
-            :, None, None, None
-        ]
 
-        flat = dehazed.flatten(2).double()
-        mean = flat.mean(2)
-        centred = flat - mean[..., None]
-        cov = centred @ centred.transpose(1, 2) / centred.shape[-1]
+        # statistics of the dehazed image J = (x - A(1-t)) / t, an affine map of x
+        mean_x, cov_x = _moments(x.flatten(2))
+        mean = (mean_x - self.airlight * (1 - trans[:, None])) / trans[:, None]
+        cov = cov_x / trans[:, None, None] ** 2
         std = cov.diagonal(dim1=1, dim2=2).clamp(min=0).sqrt()
-        pairs = [cov[:, i, j] / (std[:, i] * std[:, j]).clamp(min=self.eps**2) for i, j in BAND_PAIRS]
+        pairs = [
+            cov[:, i, j] / (std[:, i] * std[:, j]).clamp(min=self.eps**2) for i, j in BAND_PAIRS
+        ]
         corr = torch.stack(pairs, 1).clamp(-self.corr_limit, self.corr_limit)
 
-        spectrum, smooth = _periodic_smooth_spectra(dehazed)
+        # spectral slopes do not depend on the affine dehazing: measure them on x
+        spectrum, smooth = _periodic_smooth_spectra(x, self._grid(h, w, x.device))
         grid = self._grid(h, w, x.device)
         amplitude = (spectrum - smooth).abs().flatten(2)  # b, 3, F
         binned = torch.log((amplitude @ grid.bin_weights.T).clamp(min=1e-12))  # b, 3, bins
@@ -162,13 +161,13 @@ class SpectralStylizer:
                 mean.clamp(min=self.eps).log(),
                 std.clamp(min=self.eps).log(),
                 torch.atanh(corr),
-                tau.double()[:, None],
-                slopes[..., 0].double(),
-                slopes[..., 1].double(),
+                -torch.log(trans)[:, None],
+                slopes[..., 0],
+                slopes[..., 1],
             ],
             1,
         ).float()
-        return embedding, dehazed, spectrum, smooth
+        return embedding, trans.float(), spectrum, smooth
 
     def _grid(self, h: int, w: int, device: torch.device) -> _FrequencyGrid:
         key = (h, w, str(device))
@@ -209,16 +208,29 @@ class _FrequencyGrid:
         counts = bins.sum(1)
         self.bin_weights = (bins / counts.clamp(min=1e-12)[:, None]).float().to(device)
         filled = (counts > 0).double()
-        self.fit_weights = torch.stack([filled[:BINS_PER_RANGE], filled[BINS_PER_RANGE:]]).to(device)
+        self.fit_weights = torch.stack([filled[:BINS_PER_RANGE], filled[BINS_PER_RANGE:]]).to(
+            device
+        )
         self.centres = torch.stack([centres[:BINS_PER_RANGE], centres[BINS_PER_RANGE:]]).to(device)
 
         # the gain of a frequency uses its bin's centre, so measured slopes shift exactly
         nearest = index.clone()
         nearest[(index < 0) & (freq <= f_low)] = 0
         nearest[(index < 0) & (freq > F_HIGH)] = nbins - 1
-        pivot = math.log(F_MID)
-        self.log_offset = (centres[nearest] - pivot).float().to(device)
-        self.is_low = (nearest < BINS_PER_RANGE).to(device)
+        offset = centres[nearest] - math.log(F_MID)
+        offset[0] = 0.0  # DC: the mean is kept
+        low = nearest < BINS_PER_RANGE
+        self.low_offset = torch.where(low, offset, 0.0).float().to(device)
+        self.high_offset = torch.where(low, 0.0, offset).float().to(device)
+
+        # Moisan's smooth component: factors of the border jumps' spectrum and 1 / Laplacian
+        q = torch.arange(h, dtype=torch.float64)[:, None]
+        r = torch.arange(w // 2 + 1, dtype=torch.float64)[None, :]
+        laplacian = 2 * torch.cos(2 * math.pi * q / h) + 2 * torch.cos(2 * math.pi * r / w) - 4
+        laplacian[0, 0] = math.inf  # the smooth component has zero mean
+        self.inv_laplacian = (1 / laplacian).float().to(device)
+        self.row_factor = (1 - torch.exp(2j * math.pi * q / h)).to(torch.complex64).to(device)
+        self.col_factor = (1 - torch.exp(2j * math.pi * r / w)).to(torch.complex64).to(device)
 
     def slopes(self, log_amplitude: Tensor) -> Tensor:
         """Weighted least-squares slope of log amplitude vs log frequency on each range."""
@@ -231,25 +243,26 @@ class _FrequencyGrid:
         return num / den
 
 
-def _periodic_smooth_spectra(u: Tensor) -> tuple[Tensor, Tensor]:
+def _periodic_smooth_spectra(u: Tensor, grid: _FrequencyGrid) -> tuple[Tensor, Tensor]:
     """rfft2 of `u` and of its smooth component s (Moisan's decomposition u = p + s).
 
     s solves the periodic discrete Poisson equation Δs = v, where v holds the jumps across the
-    opposite image borders; p = u - s is periodic-like, so its spectrum has no border cross.
+    opposite image borders (v = a on the first row, -a on the last, with a = last - first row;
+    likewise for the columns); p = u - s is periodic-like, so its spectrum has no border cross.
+    v is zero inside, so its spectrum is a sum of two outer products of 1-D FFTs.
     """
-    h, w = u.shape[-2:]
-    v = torch.zeros_like(u)
-    v[..., 0, :] += u[..., -1, :] - u[..., 0, :]
-    v[..., -1, :] += u[..., 0, :] - u[..., -1, :]
-    v[..., :, 0] += u[..., :, -1] - u[..., :, 0]
-    v[..., :, -1] += u[..., :, 0] - u[..., :, -1]
-    q = torch.arange(h, device=u.device, dtype=torch.float64)[:, None]
-    r = torch.arange(w // 2 + 1, device=u.device, dtype=torch.float64)[None, :]
-    laplacian = 2 * torch.cos(2 * math.pi * q / h) + 2 * torch.cos(2 * math.pi * r / w) - 4
-    laplacian[0, 0] = 1.0
-    smooth = torch.fft.rfft2(v) / laplacian.float()
-    smooth[..., 0, 0] = 0
-    return torch.fft.rfft2(u), smooth
+    rows = torch.fft.rfft(u[..., -1, :] - u[..., 0, :])  # ..., W/2+1
+    cols = torch.fft.fft(u[..., :, -1] - u[..., :, 0])  # ..., H
+    jumps = rows[..., None, :] * grid.row_factor + cols[..., :, None] * grid.col_factor
+    return torch.fft.rfft2(u), jumps * grid.inv_laplacian
+
+
+def _moments(flat: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-image band means (B x 3) and covariances (B x 3 x 3, float64) of B x 3 x N pixels."""
+    mean = flat.mean(2, keepdim=True)
+    centred = flat - mean
+    cov = (centred @ centred.transpose(1, 2)).double() / flat.shape[-1]
+    return mean.squeeze(2).double(), cov
 
 
 def _correlation_matrix(pairs: Tensor) -> Tensor:
