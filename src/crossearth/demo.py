@@ -34,7 +34,7 @@ class DemoBudget:
     tile: int = 128
     train_tiles: int = 48
     val_tiles: int = 12
-    steps: int = 300
+    steps: int = 250
     batch: int = 4
     crop: int = 96
     seeds: tuple[int, ...] = (0, 1)
@@ -125,6 +125,7 @@ def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path
         num_workers=0, precision="32-true", accelerator="cpu", val_every=budget.steps, log_every=10,
         checkpoint_every=budget.steps, num_points=1024, lr=budget.lr, freeze_backbone=False, seed=seed,
         out_dir=str(out / f"{name}_seed{seed}"), esi=method, esi_block=32, mtt=method, mim_block=32,
+        mim_channels=64,
     )  # fmt: skip
     images, labels = data[SOURCE]["train"]
     pipeline = TrainPipeline(crop=cfg.crop, scales=cfg.scales, max_size=cfg.max_size)
@@ -133,7 +134,16 @@ def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path
     val = ValidationSet(ArraySource(val_images, val_labels).arrays, len(val_images), None)
     torch.manual_seed(seed)
     model = build_model(cfg, 6)
-    fit(cfg, stream, [val], [SOURCE], model, enable_progress_bar=False, earth_style=earth)
+    fit(
+        cfg,
+        stream,
+        [val],
+        [SOURCE],
+        model,
+        enable_progress_bar=False,
+        earth_style=earth,
+        verbose=False,
+    )
     return model.eval()
 
 
@@ -151,8 +161,15 @@ def evaluate(model, data: dict) -> dict[str, float]:
 
 def run_demo(output: Path, reference: Path | None = None, console: Console | None = None,
              budget: DemoBudget | None = None) -> dict:  # fmt: skip
+    import logging
+    import warnings
+
     console = console or Console()
     budget = budget or DemoBudget()
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*tensor.detach.*")
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     summary: dict = {"budget": dataclasses.asdict(budget)}

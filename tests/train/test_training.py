@@ -201,3 +201,30 @@ def test_bad_inputs(tmp_path, scenes):
     other_model = build_model(dataclasses.replace(other, preset="vits-512"), 6)
     with pytest.raises(CheckpointError, match=r"shape|lacks"):
         run(scenes, other, other_model, resume=tmp_path / "small/run/checkpoints/last.ckpt")
+
+
+def test_method_modules_train_but_stay_out_of_the_model(scenes, tmp_path):
+    """ESI + MTT (+ GSE) run inside training; exported weights keep the official key layout."""
+    from crossearth.train.style import EarthStyle, SpectralStylizer
+    from crossearth.weights.checkpoint_io import read_checkpoint
+
+    stylizer = SpectralStylizer()
+    images = torch.from_numpy(np.stack([s[0] for s in scenes[0]])).permute(0, 3, 1, 2).float()
+    earth = EarthStyle.fit([stylizer.embed(images)])
+    cfg = config(tmp_path, max_steps=3, freeze_backbone=True, esi=True, esi_prob=1.0, esi_block=32,
+                 mtt=True, mim_block=32, gse=True)  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg, 6)
+    official_keys = set(model.state_dict())
+    before = params(model)
+    run(scenes, cfg, model, earth_style=(earth, stylizer))
+    assert set(model.state_dict()) == official_keys
+    exported = read_checkpoint(tmp_path / "run/last.safetensors").state_dict
+    assert set(exported) == official_keys
+    changed = {k for k in before if not torch.equal(before[k], params(model)[k])}
+    assert any(k.startswith("backbone.reins") for k in changed)
+    import csv
+
+    with open(next((tmp_path / "run/csv").rglob("metrics.csv"))) as f:
+        rows = list(csv.DictReader(f))
+    assert any(r.get("train/mim") for r in rows) and any(r.get("train/esi_fired") for r in rows)

@@ -83,6 +83,7 @@ class TrainConfig:
     mim_ratio: float = 0.1  # share of masked blocks
     mim_block: int = 64
     mim_weight: float = 1.0  # weight of the whole reconstruction loss
+    mim_channels: int = 256  # width of the reconstruction head (ASPP)
     # Geospatial Semantic Extractor + injectors (our design from the paper's figure; off by default)
     gse: bool = False
     # runtime

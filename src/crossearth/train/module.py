@@ -89,8 +89,8 @@ class CrossEarthModule(L.LightningModule):
             from crossearth.models.mim import MultiTaskHead
 
             self.mtt = MultiTaskHead(
-                model.config.backbone.embed_dim, token_size=cfg.crop, mask_ratio=cfg.mim_ratio,
-                block_size=cfg.mim_block,
+                model.config.backbone.embed_dim, channels=cfg.mim_channels, token_size=cfg.crop,
+                mask_ratio=cfg.mim_ratio, block_size=cfg.mim_block,
             )  # fmt: skip
         self.gse = None
         if cfg.gse:
@@ -217,7 +217,7 @@ class CrossEarthModule(L.LightningModule):
             mean = float(np.nanmean(list(results.values())))
             self.log("val/mIoU", mean)
             self.last_val = results | {"mean": mean}
-            if self.trainer.is_global_zero:
+            if self.trainer.is_global_zero and self.cfg.log_every > 0:
                 parts = ", ".join(f"{k} {v:.2f}" for k, v in results.items())
                 print(f"[step {self.global_step}] val mIoU {mean:.2f} ({parts})")
 

@@ -153,6 +153,7 @@ def fit(
     callbacks: list[Callback] | None = None,
     strategy: str | None = None,
     earth_style: tuple | None = None,
+    verbose: bool = True,
 ) -> dict[str, Any]:
     """Train; returns the final validation results and the output paths."""
     out = Path(cfg.out_dir)
@@ -192,7 +193,7 @@ def fit(
         ],
         default_root_dir=out,
     )
-    if trainer.is_global_zero:
+    if trainer.is_global_zero and verbose:
         print(module.trainable_summary())
     data = StreamData(train_set, val_sets, cfg)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
