@@ -18,12 +18,9 @@ import pytest
 from PIL import Image
 
 from crossearth.data.prepare.common import PrepareOptions, Source
-from crossearth.data.prepare.isprs import (
-    crop_boxes,
-    prepare_potsdam,
-    prepare_potsdam_rescue,
-    prepare_vaihingen,
-)
+from crossearth.data.prepare.isprs import crop_boxes
+from crossearth.data.prepare.potsdam import prepare_potsdam, prepare_potsdam_rescue
+from crossearth.data.prepare.vaihingen import prepare_vaihingen
 from crossearth.errors import InputError
 
 H, W = 1100, 1300  # Potsdam fake tiles: not multiples of 512, not square

@@ -12,10 +12,11 @@ from pathlib import Path
 from crossearth.data.prepare.casid import prepare_casid
 from crossearth.data.prepare.common import PrepareOptions, PrepareReport
 from crossearth.data.prepare.deepglobe import prepare_deepglobe
-from crossearth.data.prepare.isprs import prepare_potsdam, prepare_potsdam_rescue, prepare_vaihingen
 from crossearth.data.prepare.loveda import prepare_loveda
 from crossearth.data.prepare.massachusetts import prepare_massachusetts
+from crossearth.data.prepare.potsdam import prepare_potsdam, prepare_potsdam_rescue
 from crossearth.data.prepare.rescuenet import prepare_rescuenet
+from crossearth.data.prepare.vaihingen import prepare_vaihingen
 from crossearth.data.prepare.whu import prepare_whu_aerial, prepare_whu_satellite
 
 Converter = Callable[[Path, Path, PrepareOptions], "PrepareReport | list[PrepareReport]"]

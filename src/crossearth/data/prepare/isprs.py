@@ -5,13 +5,13 @@ and many users already have such folders, so these converters reproduce them fil
 names, same crops, same label ids. This is a reimplementation from the behaviour described in the
 project spec (`datasets.md` §1-2, `official-code.md` §4.3), not a copy.
 
-Functions
+Functions (in the sibling modules `potsdam` and `vaihingen`; this one holds the shared rules)
 ---------
-- `prepare_potsdam(raw, out, options)` -> reports for `potsdam-irrg` and/or `potsdam-rgb`
+- `potsdam.prepare_potsdam(raw, out, options)` -> reports for `potsdam-irrg` and/or `potsdam-rgb`
   (`out/potsdam/IRRG`, `out/potsdam/RGB`): one per image band found.
-- `prepare_potsdam_rescue(raw, out, options)` -> the same crops with RescueNet classes
+- `potsdam.prepare_potsdam_rescue(raw, out, options)` -> the same crops with RescueNet classes
   (`potsdam-rescue-irrg` / `-rgb`: `out/potsdam_rescue/IRRG`, `out/potsdam_rescue/RGB`).
-- `prepare_vaihingen(raw, out, options)` -> report for `vaihingen` (`out/vaihingen`).
+- `vaihingen.prepare_vaihingen(raw, out, options)` -> report for `vaihingen` (`out/vaihingen`).
 
 Each domain folder holds `img_dir/{train,val}` (RGB PNG: the three bands in file order, so IR-R-G
 for IRRG and Vaihingen) and `ann_dir/{train,val}` (single-channel PNG of label ids) with the same
@@ -110,17 +110,15 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from crossearth.data.catalog import get_domain
 from crossearth.data.prepare.common import (
     PrepareOptions,
     PrepareReport,
     Source,
-    basename,
     nearest_colours_to_ids,
     track,
     write_png,
@@ -134,9 +132,6 @@ __all__ = [
     "VAIHINGEN_SPLITS",
     "crop_boxes",
     "decode_isprs_label",
-    "prepare_potsdam",
-    "prepare_potsdam_rescue",
-    "prepare_vaihingen",
 ]
 
 CLIP = 512  # crop size of the standard converters
@@ -482,214 +477,5 @@ def _limit_note(options: PrepareOptions, tiles: list[_Tile]) -> tuple[list[_Tile
 # Potsdam
 
 
-def _potsdam_key(r: str, c: str) -> str:
-    return f"{int(r)}_{int(c)}"
-
-
 def _first(found: dict[str, list[str]]) -> dict[str, str]:
     return {key: names[0] for key, names in found.items()}
-
-
-def _potsdam_sources(source: Source, raw: Path) -> tuple[dict, dict, list[str]]:
-    """Images per band (tile -> member), labels (tile -> member), notes."""
-    notes: list[str] = []
-    images: dict[str, dict[str, list[str]]] = {band: {} for band in _POTSDAM_BANDS}
-    eroded: dict[str, list[str]] = {}
-    full: dict[str, list[str]] = {}
-    for name in sorted(source.names()):
-        base = basename(name)
-        if m := _POTSDAM_IMAGE.fullmatch(base):
-            images[m[3]].setdefault(_potsdam_key(m[1], m[2]), []).append(name)
-        elif m := _POTSDAM_LABEL.fullmatch(base):
-            (eroded if m[3] else full).setdefault(_potsdam_key(m[1], m[2]), []).append(name)
-    if not any(images.values()) and not eroded and not full:
-        raise InputError(
-            f"no ISPRS Potsdam archives found in {raw}: expected 2_Ortho_RGB.zip and/or "
-            "3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_RGB.tif / _IRRG.tif) and "
-            "5_Labels_all_noBoundary.zip (top_potsdam_<r>_<c>_label_noBoundary.tif), their "
-            "unpacked folders, or a Potsdam.zip holding them; is this another dataset?"
-        )
-    if eroded:
-        labels = eroded
-    else:
-        labels = full
-        if full:
-            notes.append(
-                "no eroded labels (5_Labels_all_noBoundary.zip, *_label_noBoundary.tif) found: "
-                "using the full labels (*_label.tif); the benchmark and the standard converter "
-                "use the eroded ones, so boundary pixels are labelled instead of ignored"
-            )
-    if not labels:
-        raise InputError(
-            f"no Potsdam labels found in {raw}: expected 5_Labels_all_noBoundary.zip "
-            "(top_potsdam_<r>_<c>_label_noBoundary.tif) or its unpacked folder"
-        )
-    if not any(images.values()):
-        raise InputError(
-            f"no Potsdam image tiles found in {raw}: expected 2_Ortho_RGB.zip "
-            "(top_potsdam_<r>_<c>_RGB.tif) and/or 3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_IRRG.tif)"
-        )
-    known = set(POTSDAM_SPLITS["train"]) | set(POTSDAM_SPLITS["val"])
-    strays = sorted(
-        {k for k in labels if k not in known}
-        | {k for band in images.values() for k in band if k not in known}
-    )
-    if strays:
-        notes.append(f"tiles outside the standard split ignored: {', '.join(strays)}")
-    return {b: _first(v) for b, v in images.items()}, _first(labels), notes
-
-
-def _prepare_potsdam(
-    raw: Path, out: Path, options: PrepareOptions, rescue: bool
-) -> list[PrepareReport]:
-    raw, out = Path(raw), Path(out)
-    source = _open_source(raw)
-    images, labels, notes = _potsdam_sources(source, raw)
-    bands = [band for band in _POTSDAM_BANDS if images[band]]
-    targets = []
-    for band in bands:
-        domain = get_domain(f"potsdam-{'rescue-' if rescue else ''}{band.lower()}")
-        report = PrepareReport(domain.key, out / domain.folder, expected=dict(domain.expected))
-        report.notes.extend(notes)
-        for other in _POTSDAM_BANDS:
-            if other not in bands:
-                zip_name = "2_Ortho_RGB.zip" if other == "RGB" else "3_Ortho_IRRG.zip"
-                report.notes.append(f"no {other} images ({zip_name}) found: {other} not written")
-        if options.nearest_colour:
-            report.notes.append(
-                "nearest_colour: labels decoded by nearest palette colour (differs from the "
-                "standard converter where label files hold colours outside the palette)"
-            )
-        targets.append(_Target(report, band, RESCUE_FROM_ISPRS if rescue else None))
-
-    all_keys = _ordered(set(labels) | {k for b in bands for k in images[b]}, POTSDAM_SPLITS)
-    for target in targets:
-        for key in POTSDAM_SPLITS["train"] + POTSDAM_SPLITS["val"]:
-            if key not in labels:
-                target.report.missing.append(f"{key} label")
-            if key not in images[target.band]:
-                target.report.missing.append(f"{key} {target.band} image")
-    tiles = [
-        _Tile(key, split, labels[key], {b: images[b][key] for b in bands if key in images[b]})
-        for key in all_keys
-        if (split := _split_of(key, POTSDAM_SPLITS)) and key in labels
-    ]
-    tiles = [t for t in tiles if t.images]
-    tiles, limit_note = _limit_note(options, tiles)
-    for target in targets:
-        if limit_note:
-            target.report.notes.append(limit_note)
-    _convert(source, tiles, targets, options, "Potsdam tiles")
-    _finish(targets)
-    return [t.report for t in targets]
-
-
-def prepare_potsdam(raw: Path, out: Path, options: PrepareOptions) -> list[PrepareReport]:
-    """ISPRS Potsdam -> `out/potsdam/{IRRG,RGB}` (domains `potsdam-irrg`, `potsdam-rgb`).
-
-    One report per image band found in `raw` (IRRG first). See the module docs for the layout,
-    tiling, names and label decoding.
-    """
-    return _prepare_potsdam(raw, out, options, rescue=False)
-
-
-def prepare_potsdam_rescue(raw: Path, out: Path, options: PrepareOptions) -> list[PrepareReport]:
-    """ISPRS Potsdam with RescueNet's 5 classes -> `out/potsdam_rescue/{IRRG,RGB}` (domains
-    `potsdam-rescue-irrg`, `potsdam-rescue-rgb`): the crops of `prepare_potsdam`, labels relabelled
-    impervious 1, building 2, low vegetation + tree 3 (vegetation), car 4, clutter 5, ignore 0.
-    """
-    return _prepare_potsdam(raw, out, options, rescue=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Vaihingen
-
-
-def _in_ground_truth(name: str) -> bool:
-    """Whether a folder or zip on the member's path is a ground-truth one."""
-    containers = [part.lower() for part in re.split(r"[/!]", name)[:-1]]
-    return any("ground_truth" in part or part.startswith("gts") for part in containers)
-
-
-def _in_top_folder(name: str) -> bool:
-    return PurePosixPath(name.split("!")[-1]).parent.name == "top"
-
-
-def prepare_vaihingen(raw: Path, out: Path, options: PrepareOptions) -> PrepareReport:
-    """ISPRS Vaihingen -> `out/vaihingen` (domain `vaihingen`). See the module docs."""
-    raw, out = Path(raw), Path(out)
-    source = _open_source(raw)
-    domain = get_domain("vaihingen")
-    report = PrepareReport(domain.key, out / domain.folder, expected=dict(domain.expected))
-
-    labels: dict[str, list[str]] = {}
-    top: dict[str, list[str]] = {}
-    loose: dict[str, list[str]] = {}
-    gt_named = 0  # label-like files with the image name (non-eroded ground truth)
-    for name in sorted(source.names()):
-        m = _VAIHINGEN_FILE.fullmatch(basename(name))
-        if not m:
-            continue
-        key = f"area{int(m[1])}"
-        if m[2]:
-            labels.setdefault(key, []).append(name)
-        elif _in_top_folder(name):
-            top.setdefault(key, []).append(name)
-        elif _in_ground_truth(name):
-            gt_named += 1
-        else:
-            loose.setdefault(key, []).append(name)
-    if not labels and not top and not loose:
-        raise InputError(
-            f"no ISPRS Vaihingen archives found in {raw}: expected "
-            "ISPRS_semantic_labeling_Vaihingen.zip (top/top_mosaic_09cm_area<N>.tif) and "
-            "ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip "
-            "(top_mosaic_09cm_area<N>_noBoundary.tif), or their unpacked folders; "
-            "is this another dataset?"
-        )
-    if not labels:
-        raise InputError(
-            f"no eroded Vaihingen labels found in {raw}: expected "
-            "ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip "
-            "(top_mosaic_09cm_area<N>_noBoundary.tif); the non-eroded ground truth is not used"
-        )
-    images = {**_first(loose), **_first(top)}  # a `top/` file wins over a loose one
-    if not images:
-        raise InputError(
-            f"no Vaihingen images found in {raw}: expected ISPRS_semantic_labeling_Vaihingen.zip "
-            "(top/top_mosaic_09cm_area<N>.tif)"
-        )
-    if gt_named:
-        report.notes.append(
-            f"{gt_named} non-eroded ground-truth files named like images were recognised and "
-            "not used"
-        )
-    known = set(VAIHINGEN_SPLITS["train"]) | set(VAIHINGEN_SPLITS["val"])
-    for key in sorted(set(labels) - set(images), key=lambda k: int(k[4:])):
-        report.notes.append(f"label {key} has no image: ignored")
-    strays = sorted(set(images) - known, key=lambda k: int(k[4:]))
-    if strays:
-        report.notes.append(f"areas outside the standard split ignored: {', '.join(strays)}")
-    if options.nearest_colour:
-        report.notes.append(
-            "nearest_colour: labels decoded by nearest palette colour (differs from the "
-            "standard converter where label files hold colours outside the palette)"
-        )
-    for key in VAIHINGEN_SPLITS["train"] + VAIHINGEN_SPLITS["val"]:
-        if key not in images:
-            report.missing.append(f"{key} image")
-        if key not in labels:
-            report.missing.append(f"{key} label")
-
-    tiles = [
-        _Tile(key, split, labels[key][0], {"top": images[key]})
-        for key in _ordered(set(labels) & set(images), VAIHINGEN_SPLITS)
-        if (split := _split_of(key, VAIHINGEN_SPLITS))
-    ]
-    tiles, limit_note = _limit_note(options, tiles)
-    if limit_note:
-        report.notes.append(limit_note)
-    target = _Target(report, "top")
-    _convert(source, tiles, [target], options, "Vaihingen areas")
-    _finish([target])
-    return report
