@@ -30,7 +30,9 @@ class ConvNorm(nn.Module):
         self.act = nn.ReLU(inplace=True) if relu else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.gn(self.conv(x)))
+        # Runs in its own weights' dtype (bf16 precision casts only these convs), returns x's dtype.
+        dtype = self.conv.weight.dtype
+        return self.act(self.gn(self.conv(x.to(dtype)))).to(x.dtype)
 
 
 class FFN(nn.Module):

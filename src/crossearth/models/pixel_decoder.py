@@ -38,12 +38,14 @@ class MultiScaleDeformableAttention(nn.Module):
         value = self.value_proj(query).view(b, nq, heads, c // heads)
         offsets = self.sampling_offsets(q).view(b, nq, heads, levels, points, 2)
         weights = self.attention_weights(q).view(b, nq, heads, levels * points).softmax(-1)
+        # Sampling positions in fp32 (a bf16 position would be off by up to half a pixel).
         normalizer = torch.tensor(
-            [[w, h] for h, w in spatial_shapes], dtype=offsets.dtype, device=offsets.device
+            [[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=offsets.device
         )
-        locations = reference_points[None, :, None, None, None, :] + offsets / normalizer[
-            None, None, None, :, None, :
-        ].to(offsets.dtype)
+        locations = (
+            reference_points.float()[None, :, None, None, None, :]
+            + offsets.float() / normalizer[None, None, None, :, None, :]
+        )
         out = deformable_sample(
             value, spatial_shapes, locations, weights.view(b, nq, heads, levels, points)
         )
@@ -150,12 +152,17 @@ class MSDeformAttnPixelDecoder(nn.Module):
             positions.append(pos.flatten(2).transpose(1, 2).to(projected.dtype))
             refs.append(_reference_points(h, w, feat.device))
             shapes.append((h, w))
-        memory = self.encoder(
-            torch.cat(inputs, 1),
-            torch.cat(positions, 1),
-            torch.cat(refs, 0).to(inputs[0].dtype),
-            shapes,
+        enc_dtype = (
+            self.encoder.layers[0].ffn.layers[1].weight.dtype
+            if self.encoder.layers
+            else inputs[0].dtype
         )
+        memory = self.encoder(
+            torch.cat(inputs, 1).to(enc_dtype),
+            torch.cat(positions, 1).to(enc_dtype),
+            torch.cat(refs, 0),  # sampling positions stay fp32 whatever the compute dtype
+            shapes,
+        ).to(inputs[0].dtype)
         outs = [
             m.transpose(1, 2).reshape(b, -1, h, w)
             for m, (h, w) in zip(
@@ -168,7 +175,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
                 outs[-1], size=lateral.shape[-2:], mode="bilinear", align_corners=False
             )
             outs.append(self.output_convs[i](lateral + up))
-        return self.mask_feature(outs[-1]), outs[: self.num_levels]
+        last = outs[-1]
+        mask_features = self.mask_feature(last.to(self.mask_feature.weight.dtype)).to(last.dtype)
+        return mask_features, outs[: self.num_levels]
 
 
 def _reference_points(h: int, w: int, device: torch.device) -> torch.Tensor:
