@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from crossearth.errors import InputError
-from crossearth.imageio import atomic_path
+from crossearth.fileio import atomic_path
 
 
 def decimated_shape(height: int, width: int, max_size: int) -> tuple[int, int]:

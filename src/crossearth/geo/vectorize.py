@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from crossearth.errors import InputError
-from crossearth.imageio import atomic_path
+from crossearth.fileio import atomic_path
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from crossearth.errors import CheckpointError, ConfigError, InputError
+from crossearth.errors import CheckpointError, ConfigError
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
 from crossearth.train.config import TrainConfig
@@ -198,18 +197,3 @@ def fit(
     data = StreamData(train_set, val_sets, cfg)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
     return {"val": module.last_val, "out_dir": str(out), "global_step": trainer.global_step}
-
-
-def with_updates(cfg: TrainConfig, **changes: Any) -> TrainConfig:
-    return dataclasses.replace(cfg, **changes)
-
-
-def require_data_root(cfg: TrainConfig) -> Path:
-    if not cfg.data_root:
-        raise InputError(
-            "no data root: pass --data-root (the folder `crossearth data prepare` wrote)"
-        )
-    root = Path(cfg.data_root)
-    if not root.is_dir():
-        raise InputError(f"data root {root} does not exist")
-    return root
