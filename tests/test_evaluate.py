@@ -164,3 +164,52 @@ def test_bad_inputs(monkeypatch, capsys, tmp_path, tiny6, case, needle):
     err = capsys.readouterr().err
     assert "error" in err and needle in err and "Traceback" not in err
     assert not list(out.glob("eval_*")) if out.exists() else True
+
+
+def test_from_raw_archives_to_report(monkeypatch, tmp_path):
+    """`data prepare` on LoveDA zips in the publisher's layout, then `eval` on U2R: one path."""
+    import io
+    import zipfile
+
+    def png(array):
+        buf = io.BytesIO()
+        Image.fromarray(array).save(buf, format="PNG")
+        return buf.getvalue()
+
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for split, names in (
+        ("Train", {"Urban": [1, 2], "Rural": [3]}),
+        ("Val", {"Urban": [4], "Rural": [5, 6]}),
+    ):
+        with zipfile.ZipFile(raw / f"{split}.zip", "w") as zf:
+            for domain, ids in names.items():
+                for i in ids:
+                    zf.writestr(
+                        f"{split}/{domain}/images_png/{i}.png",
+                        png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)),
+                    )
+                    zf.writestr(f"{split}/{domain}/masks_png/{i}.png", png(rng.integers(0, 8, (32, 32), dtype=np.uint8)))  # fmt: skip
+    data = tmp_path / "rsdg"
+    assert run(monkeypatch, "data", "prepare", "loveda", raw, "--out", data, "-q") == 0
+    assert sorted(p.name for p in (data / "loveda/Val/Rural/masks_png").iterdir()) == [
+        "5.png",
+        "6.png",
+    ]
+    model = tmp_path / "tiny7.safetensors"
+    torch.manual_seed(0)
+    crossearth.save_model(crossearth.create_model("vit-tiny-256", num_classes=7), model)
+    import dataclasses
+
+    domains = crossearth.data.catalog.DOMAINS  # keep the test fast: no upscaling to S = 1024
+    monkeypatch.setitem(
+        domains, "loveda-rural", dataclasses.replace(domains["loveda-rural"], test_resize=64)
+    )
+    out = tmp_path / "report"
+    code = run(monkeypatch, "eval", "--setting", "U2R", "--model", model, "--data-root", data, "--out", out,
+               "--device", "cpu", "-q")  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "eval_U2R.json").read_text())
+    assert report["targets"]["loveda-rural"]["images"] == 2
+    assert report["paper_mIoU"] == 46.6 and report["paper_source"] == "chart"
