@@ -166,6 +166,8 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
 
     console = console or Console()
     budget = budget or DemoBudget()
+    import lightning  # noqa: F401  (it sets its loggers to INFO when imported: quiet them after)
+
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
