@@ -15,7 +15,7 @@ import crossearth
 from crossearth.weights import to_runtime
 
 
-def median_seconds(fn, x: torch.Tensor, n: int = 3) -> float:  # noqa: ANN001
+def median_seconds(fn, x: torch.Tensor, n: int = 3) -> float:
     fn(x)
     times = []
     for _ in range(n):
