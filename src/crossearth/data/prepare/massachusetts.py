@@ -33,8 +33,8 @@ from crossearth.data.prepare.pairs import (
     limited,
     members,
     new_report,
+    require_splits,
 )
-from crossearth.errors import InputError
 
 _SPLIT = {"train": "train", "val": "val", "valid": "val", "test": "test"}
 _TIF = (".tif", ".tiff")
@@ -62,18 +62,13 @@ def _label(label: np.ndarray, name: str) -> np.ndarray:
 def prepare_massachusetts(raw: Path, out: Path, options: PrepareOptions) -> PrepareReport:
     source = Source(raw)
     found, duplicates = index(members(source), _classify)
-    splits = {s for s, _, _ in found}
-    if not splits:
-        raise InputError(
-            f"no Massachusetts roads data found in {raw}: expected the Kaggle mirror's "
-            "tiff/{train,train_labels,test,test_labels} or the original "
-            "mass_roads/{train,valid,test}/{sat,map}"
-        )
-    for split in ("train", "test"):
-        if split not in splits:
-            raise InputError(
-                f"Massachusetts {split} split not found in {raw} (found {', '.join(sorted(splits))})"
-            )
+    require_splits(
+        found, ("train", "test"), raw,
+        f"no Massachusetts roads data found in {raw}: expected the Kaggle mirror's "
+        "tiff/{train,train_labels,test,test_labels} or the original "
+        "mass_roads/{train,valid,test}/{sat,map}",
+        lambda split: f"Massachusetts {split} split",
+    )  # fmt: skip
     domain = get_domain("massachusetts")
     report = new_report(domain, out)
     pairs = []

@@ -83,6 +83,26 @@ class Pair:
     split: str = ""
 
 
+def require_splits(
+    found: Iterable[tuple[str, str, str]],
+    wanted: Iterable[str],
+    raw: Path,
+    nothing_found: str,
+    missing: Callable[[str], str],
+) -> set[str]:
+    """The splits present in `found` (split, kind, stem) triples; an InputError when there are none
+    (`nothing_found`) or when a wanted split is absent (`missing(split)` names it)."""
+    present = {split for split, _, _ in found}
+    if not present:
+        raise InputError(nothing_found)
+    for split in wanted:
+        if split not in present:
+            raise InputError(
+                f"{missing(split)} not found in {raw} (found {', '.join(sorted(present))})"
+            )
+    return present
+
+
 def limited(pairs: list[Pair], options: PrepareOptions) -> list[Pair]:
     """`options.limit` applies per output split, so a quick look still has every split."""
     if options.limit is None:

@@ -52,8 +52,8 @@ from crossearth.data.prepare.pairs import (
     limited,
     members,
     new_report,
+    require_splits,
 )
-from crossearth.errors import InputError
 
 # RESCUENET_TO_CROSSEARTH[raw id] = written id (0 ignore, 1..5 = RESCUE classes + 1)
 RESCUENET_TO_CROSSEARTH = (0, 5, 2, 2, 2, 2, 4, 1, 1, 3, 5)
@@ -124,18 +124,12 @@ def prepare_rescuenet(
 ) -> PrepareReport:
     source = Source(raw)
     found, duplicates = index(members(source), _classify)
-    present = {s for s, _, _ in found}
-    if not present:
-        raise InputError(
-            f"no RescueNet data found in {raw}: expected <split>/<split>-org-img/*.jpg and "
-            "<split>/<split>-label-img/*_lab.png (split = train, val, test)"
-        )
-    for split in splits:
-        if split not in present:
-            raise InputError(
-                f"RescueNet {split} split ({split}-org-img, {split}-label-img) not found in {raw} "
-                f"(found {', '.join(sorted(present))})"
-            )
+    require_splits(
+        found, splits, raw,
+        f"no RescueNet data found in {raw}: expected <split>/<split>-org-img/*.jpg and "
+        "<split>/<split>-label-img/*_lab.png (split = train, val, test)",
+        lambda split: f"RescueNet {split} split ({split}-org-img, {split}-label-img)",
+    )  # fmt: skip
     domain = get_domain("rescuenet")
     report = new_report(domain, out)
     base = out / domain.folder
