@@ -58,29 +58,58 @@ def deformable_sample(
     locations: torch.Tensor,
     weights: torch.Tensor,
 ) -> torch.Tensor:
-    """Weighted bilinear sampling of `value` at `locations` (mmcv's pure-PyTorch MSDeformAttn).
+    """Weighted bilinear sampling of `value` at `locations` (MSDeformAttn's core), one grid_sample.
 
     value [B, S, heads, d]; locations [B, Q, heads, levels, points, 2] in [0, 1]; weights
-    [B, Q, heads, levels, points]. Zeros outside the map, align_corners=False. Returns [B, Q, heads*d].
+    [B, Q, heads, levels, points]. Zeros outside each map, align_corners=False (the semantics of
+    mmcv's pure-PyTorch version, one `grid_sample` per level). Returns [B, Q, heads*d].
+
+    All levels are packed into one zero-bordered atlas (`_level_atlas`) and sampled in a single
+    call; positions are clamped to each level's one-pixel zero border, which gives exactly the
+    zero padding of a per-level call. Samples come out as [B*heads, d, levels*points, Q] so that
+    the weighted sum is a short loop of fused multiply-adds over contiguous Q-vectors.
     """
     b, _, heads, d = value.shape
     _, nq, _, levels, points, _ = locations.shape
-    grids = (2 * locations - 1).transpose(1, 2).flatten(0, 1)  # [B*heads, Q, levels, points, 2]
-    sampled = []
-    start = 0
-    for level, (h, w) in enumerate(spatial_shapes):
-        v = value[:, start : start + h * w].permute(0, 2, 3, 1).reshape(b * heads, d, h, w)
-        start += h * w
-        grid = grids[:, :, level]
-        # grid_sample is faster in fp32 than in bf16 on CPU; sample in fp32 and cast back.
-        s = F.grid_sample(
-            v.float(), grid.float(), mode="bilinear", padding_mode="zeros", align_corners=False
-        )
-        sampled.append(s)  # [B*heads, d, Q, points]
-    stacked = torch.stack(sampled, dim=-2).flatten(-2)  # [B*heads, d, Q, levels*points]
-    w = weights.transpose(1, 2).reshape(b * heads, 1, nq, levels * points).float()
-    out = (stacked * w).sum(-1).view(b, heads * d, nq)
-    return out.transpose(1, 2).to(value.dtype)
+    atlas, origins = _level_atlas(value, spatial_shapes)  # [B*heads, d, Ha, Wa] fp32
+    sizes = torch.tensor(
+        [[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=locations.device
+    )[:, None]  # [levels, 1, 2] as (x, y)
+    pixel = locations.float() * sizes - 0.5  # align_corners=False pixel coordinates
+    pixel = torch.minimum(pixel.clamp_min(-1.0), sizes)  # stay on the level's zero border
+    atlas_size = torch.tensor(atlas.shape[:1:-1], dtype=torch.float32, device=locations.device)
+    grid = (pixel + origins[:, None] + 0.5) * (2.0 / atlas_size) - 1.0
+    grid = grid.permute(0, 2, 3, 4, 1, 5).reshape(b * heads, levels * points, nq, 2)
+    # grid_sample is faster in fp32 than in bf16 on CPU; sample in fp32 and cast back.
+    sampled = F.grid_sample(
+        atlas, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )  # [B*heads, d, levels*points, Q]
+    w = weights.float().permute(0, 2, 3, 4, 1).reshape(b * heads, 1, levels * points, nq)
+    out = sampled[:, :, 0] * w[:, :, 0]
+    for k in range(1, levels * points):
+        out.addcmul_(sampled[:, :, k], w[:, :, k])
+    return out.view(b, heads * d, nq).transpose(1, 2).to(value.dtype)
+
+
+def _level_atlas(
+    value: torch.Tensor, spatial_shapes: list[tuple[int, int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack the levels of value [B, S, heads, d] top to bottom in one fp32 map [B*heads, d, Ha, Wa],
+    each followed by a zero row and with zeros right of it (width max(w) + 1).
+
+    Returns the atlas and each level's (x, y) origin in it [levels, 2].
+    """
+    b, _, heads, d = value.shape
+    width = max(w for _, w in spatial_shapes) + 1
+    height = sum(h + 1 for h, _ in spatial_shapes)
+    atlas = value.new_zeros((b * heads, d, height, width), dtype=torch.float32)
+    origins, start, top = [], 0, 0
+    for h, w in spatial_shapes:
+        level = value[:, start : start + h * w].permute(0, 2, 3, 1)
+        atlas[:, :, top : top + h, :w] = level.reshape(b * heads, d, h, w)
+        origins.append((0.0, float(top)))
+        start, top = start + h * w, top + h + 1
+    return atlas, torch.tensor(origins, dtype=torch.float32, device=value.device)
 
 
 class DeformableEncoderLayer(nn.Module):
