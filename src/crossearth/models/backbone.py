@@ -47,12 +47,20 @@ class ReinDinoBackbone(DinoVisionTransformer):
                 )
         return outs
 
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, *, resize: bool = True
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Pyramid maps at strides 4, 8, 16, 32 and the Rein queries (the official outputs).
+
+        `resize=False` leaves the 4 maps at stride 16, to be resized by `PYRAMID_SCALES` later: the
+        head resizes after its 1x1 projections (1024 -> 256 channels for ViT-L), which skips
+        upsampling the wide stride-4 map."""
         feats = self.forward_features(x)
-        pyramid = [
-            f
-            if s == 1.0
-            else F.interpolate(f, scale_factor=s, mode="bilinear", align_corners=False)
-            for f, s in zip(feats, PYRAMID_SCALES, strict=True)
-        ]
-        return pyramid, self.reins.queries()
+        if resize:
+            feats = [
+                f
+                if s == 1.0
+                else F.interpolate(f, scale_factor=s, mode="bilinear", align_corners=False)
+                for f, s in zip(feats, PYRAMID_SCALES, strict=True)
+            ]
+        return feats, self.reins.queries()

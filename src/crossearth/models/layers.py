@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -29,10 +30,18 @@ class ConvNorm(nn.Module):
         self.gn = nn.GroupNorm(groups, out_ch)
         self.act = nn.ReLU(inplace=True) if relu else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Runs in its own weights' dtype (bf16 precision casts only these convs), returns x's dtype.
-        dtype = self.conv.weight.dtype
-        return self.act(self.gn(self.conv(x.to(dtype)))).to(x.dtype)
+    def forward(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """conv -> [bilinear resize by `scale`] -> norm -> act, in the conv's dtype; returns x's dtype.
+
+        Resizing after a 1x1 conv equals resizing its input first (both are linear per pixel and
+        bilinear weights sum to 1), at a fraction of the cost when the conv narrows the channels.
+        """
+        y = self.conv(x.to(self.conv.weight.dtype))
+        if scale != 1.0:
+            if self.conv.kernel_size != (1, 1):
+                raise ValueError("only a 1x1 convolution commutes with resizing")
+            y = F.interpolate(y, scale_factor=scale, mode="bilinear", align_corners=False)
+        return self.act(self.gn(y)).to(x.dtype)
 
 
 class FFN(nn.Module):

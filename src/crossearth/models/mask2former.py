@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -101,11 +102,20 @@ class ReinMask2FormerHead(nn.Module):
         )
 
     def forward(
-        self, feats: list[torch.Tensor], queries: torch.Tensor, *, all_stages: bool = False
+        self,
+        feats: list[torch.Tensor],
+        queries: torch.Tensor,
+        *,
+        all_stages: bool = False,
+        scales: Sequence[float] | None = None,
     ) -> HeadOutput:
-        """Run the head. With `all_stages=False` only the final prediction is kept (inference)."""
+        """Run the head. With `all_stages=False` only the final prediction is kept (inference).
+
+        `scales`: the feats are stride-16 maps still to be resized (see the pixel decoder)."""
         b = feats[0].shape[0]
-        mask_features, memories = self.pixel_decoder(feats)
+        mask_features, memories = self.pixel_decoder(feats, scales)
+        dtype = self.querys2feat.weight.dtype  # the decoder's own (bf16 runs only the pixel decoder)
+        mask_features, memories = mask_features.to(dtype), [m.to(dtype) for m in memories]
         inputs, positions, sizes = [], [], []
         for i, memory in enumerate(memories):
             h, w = memory.shape[-2:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -168,18 +170,29 @@ class MSDeformAttnPixelDecoder(nn.Module):
         )
         self.mask_feature = nn.Conv2d(feat, cfg.out_channels, 1)
 
-    def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, feats: list[torch.Tensor], scales: Sequence[float] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """feats: the 4 pyramid maps, or, with `scales`, maps still to be resized by those factors.
+
+        The pyramid only enters through 1x1 convs, so resizing their narrower outputs instead of the
+        wide backbone maps gives the same result (up to float rounding) with less work.
+        """
         b = feats[0].shape[0]
+        scales = list(scales) if scales is not None else [1.0] * len(feats)
+        if len(scales) != len(feats):
+            raise ValueError(f"{len(scales)} scales for {len(feats)} feature maps")
         inputs, positions, refs, shapes = [], [], [], []
         for i in range(self.num_levels):
-            feat = feats[self.num_inputs - 1 - i]
-            h, w = feat.shape[-2:]
-            projected = self.input_convs[i](feat)
-            pos = sine_position_encoding(b, h, w, self.cfg.pos_num_feats, device=feat.device)
+            k = self.num_inputs - 1 - i
+            projected = self.input_convs[i](feats[k], scales[k])
+            h, w = projected.shape[-2:]
+            device = projected.device
+            pos = sine_position_encoding(b, h, w, self.cfg.pos_num_feats, device=device)
             pos = pos + self.level_encoding.weight[i].view(1, -1, 1, 1).float()
             inputs.append(projected.flatten(2).transpose(1, 2))
             positions.append(pos.flatten(2).transpose(1, 2).to(projected.dtype))
-            refs.append(_reference_points(h, w, feat.device))
+            refs.append(_reference_points(h, w, device))
             shapes.append((h, w))
         enc_dtype = (
             self.encoder.layers[0].ffn.layers[1].weight.dtype
@@ -199,7 +212,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             )
         ]
         for i in range(self.num_inputs - self.num_levels - 1, -1, -1):
-            lateral = self.lateral_convs[i](feats[i])
+            lateral = self.lateral_convs[i](feats[i], scales[i])
             up = F.interpolate(
                 outs[-1], size=lateral.shape[-2:], mode="bilinear", align_corners=False
             )

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from crossearth.config import ModelConfig
-from crossearth.models.backbone import ReinDinoBackbone
+from crossearth.models.backbone import PYRAMID_SCALES, ReinDinoBackbone
 from crossearth.models.mask2former import HeadOutput, ReinMask2FormerHead, semantic_scores
 
 if TYPE_CHECKING:
@@ -47,10 +47,11 @@ class CrossEarth(nn.Module):
         return self.backbone.cls_token.dtype
 
     def forward_head(self, x: torch.Tensor, *, all_stages: bool = False) -> HeadOutput:
-        feats, queries = self.backbone(x.to(self.dtype))
+        feats, queries = self.backbone(x.to(self.dtype), resize=False)
         head_dtype = self.decode_head.querys2feat.weight.dtype
-        feats = [f.to(head_dtype) for f in feats]
-        return self.decode_head(feats, queries.to(head_dtype), all_stages=all_stages)
+        return self.decode_head(
+            feats, queries.to(head_dtype), all_stages=all_stages, scales=PYRAMID_SCALES
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.forward_head(x)
