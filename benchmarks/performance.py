@@ -23,6 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import crossearth
+from crossearth.models.backbone import PYRAMID_SCALES
 from crossearth.models.mask2former import semantic_scores
 from crossearth.weights import to_runtime
 
@@ -56,18 +57,17 @@ def timed(fn, repeats: int) -> float:
 
 
 def parts(model, x):
-    """Closures running each part on the outputs of the previous one (inputs precomputed)."""
+    """Closures running each part on the outputs of the previous one (inputs precomputed), in the
+    order `model.forward` runs them (stride-16 maps, resized inside the head)."""
     with torch.inference_mode():
-        feats, queries = model.backbone(x.to(model.dtype))
+        feats, queries = model.backbone(x.to(model.dtype), resize=False)
         head = model.decode_head
-        hd = head.querys2feat.weight.dtype
-        feats = [f.to(hd) for f in feats]
-        queries = queries.to(hd)
-        pix = head.pixel_decoder(feats)
-        out = head(feats, queries)
+        queries = queries.to(head.querys2feat.weight.dtype)
+        pix = head.pixel_decoder(feats, PYRAMID_SCALES)
+        out = head(feats, queries, scales=PYRAMID_SCALES)
     return {
-        "backbone": lambda: model.backbone(x.to(model.dtype)),
-        "pixel decoder": lambda: head.pixel_decoder(feats),
+        "backbone": lambda: model.backbone(x.to(model.dtype), resize=False),
+        "pixel decoder": lambda: head.pixel_decoder(feats, PYRAMID_SCALES),
         "decoder": lambda: _decoder_only(head, feats, queries, pix),
         "rest": lambda: semantic_scores(
             out.final_class_logits, out.final_mask_logits, tuple(x.shape[-2:])
@@ -78,9 +78,9 @@ def parts(model, x):
 def _decoder_only(head, feats, queries, pix):
     # Re-run the head with the pixel decoder replaced by its cached output.
     original = head.pixel_decoder.forward
-    head.pixel_decoder.forward = lambda f: pix
+    head.pixel_decoder.forward = lambda *args, **kwargs: pix
     try:
-        return head(feats, queries)
+        return head(feats, queries, scales=PYRAMID_SCALES)
     finally:
         head.pixel_decoder.forward = original
 

@@ -13,6 +13,12 @@ import torch.nn.functional as F
 from crossearth.models.pixel_decoder import deformable_sample
 
 
+def to_pixels(locations, shapes):
+    """Normalised [0, 1] positions -> each level's pixel units (align_corners=False)."""
+    sizes = torch.tensor([[w, h] for h, w in shapes], dtype=torch.float32)[:, None]
+    return locations * sizes - 0.5
+
+
 def per_level_peer(value, shapes, locations, weights):
     b, _, heads, d = value.shape
     _, nq, _, levels, points, _ = locations.shape
@@ -49,7 +55,7 @@ def test_matches_per_level_sampling(shapes, spread):
         shapes, seed=len(shapes) * 10 + int(spread * 10), spread=spread
     )
     expected = per_level_peer(value, shapes, loc, weights)
-    got = deformable_sample(value, shapes, loc, weights)
+    got = deformable_sample(value, shapes, to_pixels(loc, shapes), weights)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=0, atol=2e-5)
 
@@ -59,7 +65,7 @@ def test_far_outside_samples_are_zero():
     value = torch.randn(1, 45, 2, 4) + 10  # no value near zero: any leak across levels shows
     loc = torch.tensor([-3.0, 5.0])[None, None, None, None, None].expand(1, 5, 2, 2, 2, 2)
     weights = torch.ones(1, 5, 2, 2, 2)
-    assert deformable_sample(value, shapes, loc.clone(), weights).abs().max() == 0
+    assert deformable_sample(value, shapes, to_pixels(loc, shapes), weights).abs().max() == 0
 
 
 def test_border_samples_blend_with_zero_not_the_next_level():
@@ -71,15 +77,19 @@ def test_border_samples_blend_with_zero_not_the_next_level():
     loc[..., 0, 0, :] = torch.tensor([0.5, 1.0])  # level 0: x centre, y on the bottom edge
     loc[..., 1, 0, :] = torch.tensor([0.5, 0.0])  # level 1: y on the top edge
     weights = torch.tensor([1.0, 0.0]).view(1, 1, 1, 2, 1)
-    assert deformable_sample(value, shapes, loc, weights).item() == pytest.approx(0.5)
+    assert deformable_sample(
+        value, shapes, to_pixels(loc, shapes), weights
+    ).item() == pytest.approx(0.5)
     weights = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2, 1)
-    assert deformable_sample(value, shapes, loc, weights).item() == pytest.approx(50.0)
+    assert deformable_sample(
+        value, shapes, to_pixels(loc, shapes), weights
+    ).item() == pytest.approx(50.0)
 
 
 def test_bf16_value_is_sampled_in_fp32_and_returned_in_bf16():
     shapes = [(8, 8), (4, 4)]
     value, loc, weights = random_case(shapes, seed=3, spread=1.2)
-    got = deformable_sample(value.bfloat16(), shapes, loc, weights)
+    got = deformable_sample(value.bfloat16(), shapes, to_pixels(loc, shapes), weights)
     assert got.dtype == torch.bfloat16
     expected = per_level_peer(value.bfloat16().float(), shapes, loc, weights)
     torch.testing.assert_close(got.float(), expected, rtol=1e-2, atol=1e-2)

@@ -40,16 +40,14 @@ class MultiScaleDeformableAttention(nn.Module):
         value = self.value_proj(query).view(b, nq, heads, c // heads)
         offsets = self.sampling_offsets(q).view(b, nq, heads, levels, points, 2)
         weights = self.attention_weights(q).view(b, nq, heads, levels * points).softmax(-1)
-        # Sampling positions in fp32 (a bf16 position would be off by up to half a pixel).
-        normalizer = torch.tensor(
-            [[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=offsets.device
-        )
-        locations = (
-            reference_points.float()[None, :, None, None, None, :]
-            + offsets.float() / normalizer[None, None, None, :, None, :]
-        )
+        # The official position ref + offset / (w, h), in pixel units of each level
+        # (align_corners=False) is ref * (w, h) - 0.5 + offset: no division, and in fp32 (a bf16
+        # position would be off by up to half a pixel).
+        sizes = _level_sizes(spatial_shapes, offsets.device)
+        ref_pixels = reference_points.float()[:, None] * sizes - 0.5  # [Q, levels, 2]
+        pixels = torch.add(ref_pixels[None, :, None, :, None], offsets)  # fp32 by promotion
         out = deformable_sample(
-            value, spatial_shapes, locations, weights.view(b, nq, heads, levels, points)
+            value, spatial_shapes, pixels, weights.view(b, nq, heads, levels, points)
         )
         return query + self.output_proj(out)
 
@@ -57,14 +55,15 @@ class MultiScaleDeformableAttention(nn.Module):
 def deformable_sample(
     value: torch.Tensor,
     spatial_shapes: list[tuple[int, int]],
-    locations: torch.Tensor,
+    pixels: torch.Tensor,
     weights: torch.Tensor,
 ) -> torch.Tensor:
-    """Weighted bilinear sampling of `value` at `locations` (MSDeformAttn's core), one grid_sample.
+    """Weighted bilinear sampling of `value` at `pixels` (MSDeformAttn's core), one grid_sample.
 
-    value [B, S, heads, d]; locations [B, Q, heads, levels, points, 2] in [0, 1]; weights
-    [B, Q, heads, levels, points]. Zeros outside each map, align_corners=False (the semantics of
-    mmcv's pure-PyTorch version, one `grid_sample` per level). Returns [B, Q, heads*d].
+    value [B, S, heads, d]; pixels [B, Q, heads, levels, points, 2]: (x, y) in each level's pixel
+    units, pixel centres at integers (align_corners=False); weights [B, Q, heads, levels, points].
+    Zeros outside each map: the semantics of mmcv's pure-PyTorch version, one `grid_sample` per
+    level. Returns [B, Q, heads*d].
 
     All levels are packed into one zero-bordered atlas (`_level_atlas`) and sampled in a single
     call; positions are clamped to each level's one-pixel zero border, which gives exactly the
@@ -72,25 +71,29 @@ def deformable_sample(
     the weighted sum is a short loop of fused multiply-adds over contiguous Q-vectors.
     """
     b, _, heads, d = value.shape
-    _, nq, _, levels, points, _ = locations.shape
-    atlas, origins = _level_atlas(value, spatial_shapes)  # [B*heads, d, Ha, Wa] fp32
-    sizes = torch.tensor(
-        [[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=locations.device
-    )[:, None]  # [levels, 1, 2] as (x, y)
-    pixel = locations.float() * sizes - 0.5  # align_corners=False pixel coordinates
-    pixel = torch.minimum(pixel.clamp_min(-1.0), sizes)  # stay on the level's zero border
-    atlas_size = torch.tensor(atlas.shape[:1:-1], dtype=torch.float32, device=locations.device)
-    grid = (pixel + origins[:, None] + 0.5) * (2.0 / atlas_size) - 1.0
+    _, nq, _, levels, points, _ = pixels.shape
+    atlas, origins = _level_atlas(value, spatial_shapes)  # [B*heads, d, Ha, Wa], >= fp32
+    sizes = _level_sizes(spatial_shapes, pixels.device)[:, None]  # [levels, 1, 2]
+    pixels = torch.clamp(pixels, min=-torch.ones_like(sizes), max=sizes)  # on the zero border
+    # Atlas coordinates normalised to [-1, 1]: (pixel + origin + 0.5) * 2 / size - 1.
+    scale = 2.0 / torch.tensor(atlas.shape[:1:-1], dtype=torch.float32, device=pixels.device)
+    grid = torch.addcmul((origins[:, None] + 0.5) * scale - 1.0, pixels, scale)
     grid = grid.permute(0, 2, 3, 4, 1, 5).reshape(b * heads, levels * points, nq, 2)
+    grid = grid.to(atlas.dtype)
     # grid_sample is faster in fp32 than in bf16 on CPU; sample in fp32 and cast back.
     sampled = F.grid_sample(
         atlas, grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )  # [B*heads, d, levels*points, Q]
-    w = weights.float().permute(0, 2, 3, 4, 1).reshape(b * heads, 1, levels * points, nq)
+    w = weights.to(atlas.dtype).permute(0, 2, 3, 4, 1).reshape(b * heads, 1, levels * points, nq)
     out = sampled[:, :, 0] * w[:, :, 0]
     for k in range(1, levels * points):
         out.addcmul_(sampled[:, :, k], w[:, :, k])
     return out.view(b, heads * d, nq).transpose(1, 2).to(value.dtype)
+
+
+def _level_sizes(spatial_shapes: list[tuple[int, int]], device: torch.device) -> torch.Tensor:
+    """(width, height) of each level, [levels, 2] fp32."""
+    return torch.tensor([[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=device)
 
 
 def _level_atlas(
@@ -104,7 +107,8 @@ def _level_atlas(
     b, _, heads, d = value.shape
     width = max(w for _, w in spatial_shapes) + 1
     height = sum(h + 1 for h, _ in spatial_shapes)
-    atlas = value.new_zeros((b * heads, d, height, width), dtype=torch.float32)
+    dtype = torch.promote_types(value.dtype, torch.float32)  # at least fp32 (fp64 for checks)
+    atlas = value.new_zeros((b * heads, d, height, width), dtype=dtype)
     origins, start, top = [], 0, 0
     for h, w in spatial_shapes:
         level = value[:, start : start + h * w].permute(0, 2, 3, 1)
