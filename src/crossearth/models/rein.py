@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossearth.config import ReinConfig
+from crossearth.models.cache import CachedModule
 
 
-class Reins(nn.Module):
+class Reins(CachedModule):
     """Plain Rein: one [M, C] token set per layer (key `learnable_tokens`)."""
 
     def __init__(self, cfg: ReinConfig, embed_dim: int, num_layers: int, patch_size: int) -> None:
@@ -49,17 +50,32 @@ class Reins(nn.Module):
     def forward(self, x: torch.Tensor, layer: int) -> torch.Tensor:
         """Refine batch-first tokens [B, 1+N, C]; the cls token (index 0) passes unchanged."""
         cls_token, feats = x[:, :1], x[:, 1:]
-        tokens = self.tokens(layer).to(feats.dtype)
+        tokens, token_feats = self._layer_tokens(layer, feats.dtype)
         attn = feats @ tokens.t()  # [B, N, M]
         if self.cfg.use_softmax:
             attn = F.softmax(attn * self.embed_dim**-0.5, dim=-1)
         # Token 0 joins the softmax normalisation but contributes no value (an attention sink).
-        delta = attn[..., 1:] @ self.mlp_token2feat(tokens[1:])
+        delta = attn[..., 1:] @ token_feats
         delta = self.mlp_delta_f(delta + feats)
         return torch.cat((cls_token, feats + delta * self.scale.to(feats.dtype)), dim=1)
 
+    def _layer_tokens(self, layer: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """A layer's tokens [M, C] and the value features of tokens 1.. [M-1, C] (image-independent,
+        so computed once per weights at inference)."""
+
+        def compute() -> torch.Tensor:
+            tokens = self.tokens(layer).to(dtype)
+            return torch.cat((tokens, self.mlp_token2feat(tokens[1:])))
+
+        both = self.cache.get(("layer", layer, dtype), self.parameters(), compute)
+        m = self.cfg.token_length
+        return both[:m], both[m:]
+
     def queries(self) -> torch.Tensor:
         """Object queries [M, query_dims]: max, mean and last over layers, interleaved, merged."""
+        return self.cache.get("queries", self.parameters(), self._compute_queries)
+
+    def _compute_queries(self) -> torch.Tensor:
         per_layer = self.transform(self.tokens()).permute(1, 2, 0)  # [M, Q, L]
         stacked = torch.stack(
             (per_layer.max(dim=-1).values, per_layer.mean(dim=-1), per_layer[..., -1]), dim=-1

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crossearth.config import BackboneConfig
+from crossearth.models.cache import CachedModule
 
 
 class LayerScale(nn.Module):
@@ -122,7 +123,7 @@ def interpolate_pos_embed(pos_embed: torch.Tensor, grid_h: int, grid_w: int) -> 
     return torch.cat((cls_pos, patch_pos), dim=1).to(dtype)
 
 
-class DinoVisionTransformer(nn.Module):
+class DinoVisionTransformer(CachedModule):
     """Token preparation and blocks of the DINOv2 ViT; the Rein loop lives in `ReinBackbone`."""
 
     def __init__(self, cfg: BackboneConfig) -> None:
@@ -144,4 +145,9 @@ class DinoVisionTransformer(nn.Module):
         tokens = self.patch_embed(x)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype)
         tokens = torch.cat((cls, tokens), dim=1)
-        return tokens + interpolate_pos_embed(self.pos_embed, grid_h, grid_w).to(tokens.dtype)
+        pos = self.cache.get(
+            ("pos_embed", grid_h, grid_w, tokens.dtype),
+            (self.pos_embed,),
+            lambda: interpolate_pos_embed(self.pos_embed, grid_h, grid_w).to(tokens.dtype),
+        )
+        return tokens + pos
