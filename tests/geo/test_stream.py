@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,45 @@ def test_rows_are_released_early(model):
     assert (
         stats.peak_band_rows <= crop + 2 * stride
     )  # band height bounded by the tile, not the scene
+
+
+class FailingSink(RowCollector):
+    """Fails on the second write, as a full disk would; records the thread of each write."""
+
+    def __init__(self, height, width):
+        super().__init__(height, width)
+        self.threads = []
+
+    def write_rows(self, y0, labels, confidence):
+        self.threads.append(threading.get_ident())
+        if self.calls == 1:
+            self.calls += 1
+            raise OSError(28, "No space left on device")
+        super().write_rows(y0, labels, confidence)
+
+
+@pytest.mark.parametrize("background_io", [True, False])
+def test_write_errors_surface_and_stop_the_run(model, background_io):
+    pixels = scene(1500, 300)
+    sink = FailingSink(1500, 300)
+    segmenter = StreamingSegmenter(model, batch_size=2, background_io=background_io)
+    with pytest.raises(OSError, match="No space"):
+        segmenter.run(ArrayReader(pixels), sink)
+    assert sink.calls == 2  # nothing written after the failure
+    main = threading.get_ident()
+    assert all((t != main) == background_io for t in sink.threads)
+
+
+def test_background_io_changes_nothing_in_the_output(model):
+    pixels = scene(700, 300)
+    outputs = []
+    for background_io in (True, False):
+        sink = RowCollector(700, 300)
+        StreamingSegmenter(model, batch_size=2, background_io=background_io).run(
+            ArrayReader(pixels), sink
+        )
+        outputs.append(sink.labels)
+    assert np.array_equal(*outputs)
 
 
 def test_nodata_windows_are_skipped_and_masked(model):

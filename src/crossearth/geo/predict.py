@@ -268,6 +268,7 @@ def _summary(
             "total": seconds,
             "read": stats.seconds_read,
             "model": stats.seconds_model,
+            "finish": stats.seconds_finish,
             "write": stats.seconds_write,
         },
         "megapixels_per_second": megapixels / seconds if seconds else None,

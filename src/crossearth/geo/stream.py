@@ -44,7 +44,10 @@ class StreamStats:
     nodata_pixels: int = 0
     seconds_read: float = 0.0
     seconds_model: float = 0.0
-    seconds_write: float = 0.0
+    seconds_finish: float = 0.0  # labels from the score band (main thread)
+    seconds_write: float = (
+        0.0  # main thread waiting for the sink (all of the writing without a thread)
+    )
     peak_band_rows: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -108,7 +111,7 @@ class StreamingSegmenter:
         blend: str = "mean",
         tta: str = "none",
         confidence: bool = False,
-        prefetch: bool = True,
+        background_io: bool = True,
     ) -> None:
         cfg = model.config.inference
         self.model = model
@@ -118,7 +121,7 @@ class StreamingSegmenter:
         self.blend = blend
         self.tta = tta
         self.confidence = confidence
-        self.prefetch = prefetch
+        self.background_io = background_io  # read ahead and write behind on threads
         blend_weights(4, 4, blend)  # validate early
         _tta_transforms(tta, True)
 
@@ -152,42 +155,44 @@ class StreamingSegmenter:
             windows[i : i + self.batch_size] for i in range(0, len(windows), self.batch_size)
         ]
         next_start = [b[0][0] for b in batches[1:]] + [height]  # first row any later window touches
-        for batch, reads, rows_final in zip(
-            batches, self._reads(reader, batches, stats), next_start, strict=True
-        ):
-            band.extend_to(max(w[1] for w in batch))
-            todo = [(w, px, ok) for w, (px, ok) in zip(batch, reads, strict=True)]
-            for (y1, y2, x1, x2), _, ok in todo:
-                band.valid[y1 - band.top : y2 - band.top, x1:x2] |= ok
-            todo = [t for t in todo if t[2].any()]
-            stats.skipped_windows += len(batch) - len(todo)
-            if todo:
-                start = time.perf_counter()
-                scores = self._scores(
-                    [px for _, px, _ in todo], [ok for _, _, ok in todo], transforms
-                )
-                stats.seconds_model += time.perf_counter() - start
-                for k, ((y1, y2, x1, x2), _, _) in enumerate(todo):
-                    band.add(y1, y2, x1, x2, scores[k] * weights, weights)
-            if rows_final > band.top:
-                start = time.perf_counter()
-                labels, conf = band.finish(rows_final, self.confidence, stats, on_scores)
-                sink.write_rows(band.top - labels.shape[0], labels, conf)
-                stats.seconds_write += time.perf_counter() - start
-            stats.peak_band_rows = max(stats.peak_band_rows, band.rows)
-            if progress is not None:
-                progress(len(batch))
+        # Finished rows are compressed and written by a writer thread while the model runs on.
+        with _RowWriter(sink, background=self.background_io, stats=stats) as rows_out:
+            for batch, reads, rows_final in zip(
+                batches, self._reads(reader, batches, stats), next_start, strict=True
+            ):
+                band.extend_to(max(w[1] for w in batch))
+                todo = [(w, px, ok) for w, (px, ok) in zip(batch, reads, strict=True)]
+                for (y1, y2, x1, x2), _, ok in todo:
+                    band.valid[y1 - band.top : y2 - band.top, x1:x2] |= ok
+                todo = [t for t in todo if t[2].any()]
+                stats.skipped_windows += len(batch) - len(todo)
+                if todo:
+                    start = time.perf_counter()
+                    scores = self._scores(
+                        [px for _, px, _ in todo], [ok for _, _, ok in todo], transforms
+                    )
+                    stats.seconds_model += time.perf_counter() - start
+                    for k, ((y1, y2, x1, x2), _, _) in enumerate(todo):
+                        band.add(y1, y2, x1, x2, scores[k] * weights, weights)
+                if rows_final > band.top:
+                    start = time.perf_counter()
+                    labels, conf = band.finish(rows_final, self.confidence, stats, on_scores)
+                    stats.seconds_finish += time.perf_counter() - start
+                    rows_out.write(band.top - labels.shape[0], labels, conf)
+                stats.peak_band_rows = max(stats.peak_band_rows, band.rows)
+                if progress is not None:
+                    progress(len(batch))
         return stats
 
     def _reads(self, reader: WindowReader, batches, stats: StreamStats) -> Iterator[list]:
-        """Read each batch's windows; with prefetch, the next batch is read while the model runs."""
+        """Read each batch's windows; with background I/O the next batch is read while the model runs."""
 
         def read_batch(batch):
             start = time.perf_counter()
             out = [reader.read(*w) for w in batch]
             return out, time.perf_counter() - start
 
-        if not self.prefetch:
+        if not self.background_io:
             for batch in batches:
                 out, seconds = read_batch(batch)
                 stats.seconds_read += seconds
@@ -218,6 +223,49 @@ class StreamingSegmenter:
             out = inverse(window_scores(self.model, forward(x), patch))
             total = out if total is None else total + out
         return (total / len(transforms)).cpu()
+
+
+class _RowWriter:
+    """Hands finished rows to the sink, on one background thread when `background` is set.
+
+    At most one write is in flight: the next waits for it, which keeps rows in order, bounds the
+    memory held by pending rows and surfaces a failed write (e.g. a full disk) at the next batch.
+    Leaving the context waits for the last write, also when an error is propagating.
+    """
+
+    def __init__(self, sink: RowSink, *, background: bool, stats: StreamStats) -> None:
+        self.sink, self.stats = sink, stats
+        self.pool = ThreadPoolExecutor(max_workers=1) if background else None
+        self.pending: Future | None = None
+
+    def write(self, y0: int, labels: np.ndarray, confidence: np.ndarray | None) -> None:
+        start = time.perf_counter()
+        self._wait()
+        if self.pool is None:
+            self.sink.write_rows(y0, labels, confidence)
+        else:
+            self.pending = self.pool.submit(self.sink.write_rows, y0, labels, confidence)
+        self.stats.seconds_write += time.perf_counter() - start
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def __enter__(self) -> _RowWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            start = time.perf_counter()
+            if exc_type is None:
+                self._wait()
+            elif self.pending is not None:
+                self.pending.exception()  # let it finish; the original error wins
+            self.stats.seconds_write += time.perf_counter() - start
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
 
 
 class _ScoreBand:
