@@ -198,3 +198,17 @@ def test_window_batching_changes_only_float_rounding(model):
     top2 = np.sort(many, axis=0)[-2:]
     decided = (top2[1] - top2[0]) > 0.01
     assert (one.argmax(0)[decided] == many.argmax(0)[decided]).all()
+
+
+def test_inference_path_equals_the_all_stages_path(model, stages):
+    """At inference the head projects resized mask features for the attention masks instead of
+    resizing full-resolution masks (the order of the official code, kept with all_stages=True)."""
+    x = torch.from_numpy(load("a_preprocessed_input"))
+    with torch.no_grad():
+        fast = model.forward_head(x)
+    assert len(fast.mask_logits) == 1
+    diff = (fast.final_mask_logits - stages["head"].final_mask_logits).abs().max().item()
+    assert diff <= TOL
+    assert_close(fast.final_mask_logits, "a_head_mask_logits_final")
+    last_stage = load("a_head_cls_logits_all_stages")[-1]
+    assert np.abs(fast.final_class_logits.numpy() - last_stage).max() <= TOL

@@ -130,10 +130,16 @@ class ReinMask2FormerHead(nn.Module):
         query_pos = queries.to(mask_features.dtype).unsqueeze(0).expand(b, -1, -1)
         query = self.querys2feat(query_pos)
         out = HeadOutput([], [], [], [])
-        cls, mask, attn_mask = self._predict(query, mask_features, sizes[0])
+        layers = self.transformer_decoder.layers
+        # At inference only the last stage's full-resolution masks are kept; the earlier stages
+        # only feed the attention masks, at 1/8..1/32 resolution. Bilinear resizing is linear, so
+        # resizing the mask features once per level and projecting there equals resizing each
+        # stage's full-resolution masks (the official order) at a fraction of the cost.
+        small = None if all_stages else _resized_per_level(mask_features, sizes)
+        cls, mask, attn_mask = self._predict(query, mask_features, sizes[0], small, not layers)
         self._record(out, query, cls, mask, all_stages)
         heads = self.cfg.decoder_heads
-        for i, layer in enumerate(self.transformer_decoder.layers):
+        for i, layer in enumerate(layers):
             level = i % self.num_levels
             # A query that would attend to nothing attends to everything instead.
             attn_mask = attn_mask & ~attn_mask.all(dim=-1, keepdim=True)
@@ -141,8 +147,9 @@ class ReinMask2FormerHead(nn.Module):
                 out.attn_masks.append(attn_mask)
             head_mask = attn_mask.repeat_interleave(heads, dim=0)  # [B*heads, Q, HW]
             query = layer(query, query_pos, inputs[level], positions[level], head_mask)
+            last = i == len(layers) - 1
             cls, mask, attn_mask = self._predict(
-                query, mask_features, sizes[(i + 1) % self.num_levels]
+                query, mask_features, sizes[(i + 1) % self.num_levels], small, last
             )
             self._record(out, query, cls, mask, all_stages)
         return out
@@ -157,14 +164,39 @@ class ReinMask2FormerHead(nn.Module):
             out.query_feats[0], out.class_logits[0], out.mask_logits[0] = query, cls, mask
 
     def _predict(
-        self, query: torch.Tensor, mask_features: torch.Tensor, attn_size: tuple[int, int]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self,
+        query: torch.Tensor,
+        mask_features: torch.Tensor,
+        attn_size: tuple[int, int],
+        small: dict[tuple[int, int], torch.Tensor] | None = None,
+        final: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Class logits, mask logits and the next layer's attention mask (True = masked out).
+
+        With `small` (mask features already resized per level) a non-final stage skips its
+        full-resolution masks (returned as None); a final one skips the attention mask."""
         q = self.transformer_decoder.post_norm(query)
         cls = self.cls_embed(q)
-        mask = torch.einsum("bqc,bchw->bqhw", self.mask_embed(q), mask_features)
+        embed = self.mask_embed(q)
+        if small is not None and not final:
+            attn = torch.einsum("bqc,bchw->bqhw", embed, small[attn_size])
+            return cls, None, (attn.flatten(2).sigmoid() < 0.5).detach()
+        mask = torch.einsum("bqc,bchw->bqhw", embed, mask_features)
+        if small is not None:
+            return cls, mask, None
         attn = F.interpolate(mask, size=attn_size, mode="bilinear", align_corners=False)
         attn_mask = (attn.flatten(2).sigmoid() < 0.5).detach()
         return cls, mask, attn_mask
+
+
+def _resized_per_level(
+    mask_features: torch.Tensor, sizes: list[tuple[int, int]]
+) -> dict[tuple[int, int], torch.Tensor]:
+    """The mask features bilinearly resized to each attention level's size."""
+    return {
+        size: F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False)
+        for size in set(sizes)
+    }
 
 
 def semantic_scores(
