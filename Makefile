@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/python -m crossearth demo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/tile_latency.py
+	$(BIN)/python benchmarks/tile_latency.py --image-1024
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
