@@ -41,12 +41,17 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, batch {args.batch}")
-    print("| preset | precision | tiles/s | peak memory |")
-    print("| --- | --- | --- | --- |")
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 (the parity path)
+    print("| preset | precision | tiles/s | vs fp32 | peak memory |")
+    print("| --- | --- | --- | --- | --- |")
     for preset in ("vitl-512", "vitl-1024"):
+        fp32_rate = None
         for precision in ("fp32", "bf16"):
             rate, mem = bench(preset, precision, args.batch, args.repeats)
-            print(f"| {preset} | {precision} | {rate:.1f} | {mem:.1f} GiB |")
+            fp32_rate = fp32_rate or rate
+            print(
+                f"| {preset} | {precision} | {rate:.1f} | x{rate / fp32_rate:.2f} | {mem:.1f} GiB |"
+            )
 
 
 if __name__ == "__main__":

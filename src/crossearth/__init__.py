@@ -1,12 +1,26 @@
 """crossearth: CrossEarth domain-generalizable remote-sensing segmentation in pure PyTorch."""
 
+from typing import TYPE_CHECKING
+
 from crossearth.config import ModelConfig
-from crossearth.geo.predict import PredictOptions, predict_raster
 from crossearth.inference import Prediction
 from crossearth.models import CrossEarth, get_preset
 from crossearth.weights import ZOO, load_model, save_model
 
+if TYPE_CHECKING:
+    from crossearth.geo.predict import PredictOptions, predict_raster
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """GeoTIFF inference is imported on first use: the model alone needs only torch and numpy
+    (a bare GPU machine can benchmark it without GDAL)."""
+    if name in ("PredictOptions", "predict_raster"):
+        from crossearth.geo import predict
+
+        return getattr(predict, name)
+    raise AttributeError(f"module 'crossearth' has no attribute {name!r}")
 
 
 def create_model(preset: str, num_classes: int = 6) -> CrossEarth:

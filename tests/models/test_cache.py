@@ -80,3 +80,17 @@ def test_position_embedding_for_another_grid_is_cached_per_grid():
     with torch.no_grad():
         torch.testing.assert_close(backbone.prepare_tokens(x), reference.prepare_tokens(x))
     assert a.shape == b.shape == (1, 1 + 3 * 4, model.config.backbone.embed_dim)
+
+
+def test_models_with_a_filled_cache_pickle_without_it():
+    import pickle
+
+    model = crossearth.create_model("vit-tiny-256", num_classes=3)
+    x = torch.randn(1, 3, 48, 64)
+    with torch.no_grad():
+        expected = model(x)
+    assert len(model.backbone.reins.cache) > 0
+    clone = pickle.loads(pickle.dumps(model))  # DDP spawn pickles the model
+    assert len(clone.backbone.reins.cache) == 0 and len(clone.backbone.cache) == 0
+    with torch.no_grad():
+        torch.testing.assert_close(clone(x), expected, rtol=0, atol=0)

@@ -150,7 +150,9 @@ def test_two_process_ddp_equals_one_process(scenes, tmp_path):
 
 
 def test_loss_falls_and_miou_beats_chance(scenes, tmp_path):
-    cfg = config(tmp_path, max_steps=150, batch_size=4, freeze_backbone=False, val_every=150, lr=1e-3,
+    # lr 5e-4: at 1e-3 the 150-step outcome is chaotic (float-level changes such as the thread
+    # count moved the mIoU of one seed between 15 and 42); at 5e-4 three seeds gave 25-42.
+    cfg = config(tmp_path, max_steps=150, batch_size=4, freeze_backbone=False, val_every=150, lr=5e-4,
                  schedule_steps=150, checkpoint_every=150, log_every=5)  # fmt: skip
     _, result = run(scenes, cfg)
     import csv

@@ -40,6 +40,9 @@ class ParameterCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    def __getstate__(self) -> dict:  # pickled (DDP spawn, deepcopy) empty: values are derived
+        return {"_entries": {}}
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -50,8 +53,13 @@ class CachedModule(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.cache = ParameterCache()  # a plain attribute: not in the state dict
-        self.register_load_state_dict_post_hook(lambda module, keys: module.cache.clear())
+        self.register_load_state_dict_post_hook(_clear_cache)
 
     def _apply(self, fn, recurse: bool = True):  # .to(), .float(), .cuda(), ...
         self.cache.clear()
         return super()._apply(fn, recurse)
+
+
+def _clear_cache(module: CachedModule, incompatible_keys) -> None:
+    """`load_state_dict` post-hook (a module-level function, so models stay picklable)."""
+    module.cache.clear()

@@ -114,9 +114,8 @@ class ReinMask2FormerHead(nn.Module):
         `scales`: the feats are stride-16 maps still to be resized (see the pixel decoder)."""
         b = feats[0].shape[0]
         mask_features, memories = self.pixel_decoder(feats, scales)
-        dtype = (
-            self.querys2feat.weight.dtype
-        )  # the decoder's own (bf16 runs only the pixel decoder)
+        # The decoder runs in its own dtype (bf16 precision casts only the pixel decoder).
+        dtype = self.querys2feat.weight.dtype
         mask_features, memories = mask_features.to(dtype), [m.to(dtype) for m in memories]
         inputs, positions, sizes = [], [], []
         for i, memory in enumerate(memories):
