@@ -94,3 +94,20 @@ def test_models_with_a_filled_cache_pickle_without_it():
     assert len(clone.backbone.reins.cache) == 0 and len(clone.backbone.cache) == 0
     with torch.no_grad():
         torch.testing.assert_close(clone(x), expected, rtol=0, atol=0)
+
+
+def test_a_fused_optimiser_step_after_a_training_forward_is_seen():
+    # Fused optimisers update weights without bumping their version counters; the training
+    # forward that must precede a step drops the cache.
+    model = crossearth.create_model("vit-tiny-256", num_classes=3)
+    reins = model.backbone.reins
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        before = reins.queries()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    model(x).sum().backward()
+    optimiser.step()
+    with torch.no_grad():
+        after = reins.queries()
+    assert not torch.equal(before, after)
+    torch.testing.assert_close(after, fresh_queries(model), rtol=0, atol=0)

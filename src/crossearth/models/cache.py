@@ -18,7 +18,9 @@ class ParameterCache:
     counter (bumped by optimiser steps and in-place edits), dtype and device. Owners also clear
     the cache when moved or cast (`_apply`) and after `load_state_dict`, so a freed storage
     address reused by new weights cannot pass for the old ones. With autograd enabled nothing is
-    cached: training recomputes (and back-propagates) as before.
+    cached, and what was cached is dropped: training recomputes (and back-propagates) as before,
+    and the next inference after a training step starts afresh even when a fused optimiser
+    updated the weights without bumping their version counters.
     """
 
     def __init__(self) -> None:
@@ -27,7 +29,8 @@ class ParameterCache:
     def get(
         self, key: Hashable, params: Iterable[torch.Tensor], compute: Callable[[], torch.Tensor]
     ) -> torch.Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled():  # training: an optimiser step may follow, and fused
+            self.clear()  # optimisers update weights without bumping their version counters
             return compute()
         stamp = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         entry = self._entries.get(key)
