@@ -13,7 +13,8 @@ from PIL import Image
 import crossearth
 from crossearth.benchmark import SETTINGS, get_setting
 from crossearth.cli import main
-from crossearth.evaluate import evaluate_setting, read_label
+from crossearth.data.domains import read_label
+from crossearth.evaluate import evaluate_setting
 from crossearth.metrics import ConfusionMatrix, scores
 
 

@@ -94,6 +94,10 @@ class ModelConfig:
     palette: tuple[tuple[int, int, int], ...] | None = None
     bands: str = "RGB"
     gsd_m: float | None = None  # ground sample distance of the training imagery, metres
+    # How the training data's files were read (fine-tuned models): the 1-based band numbers fed
+    # as the model's three inputs and the `--scale` rule; `predict` uses them unless told otherwise.
+    band_indices: tuple[int, int, int] | None = None
+    scale: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -125,6 +129,10 @@ class ModelConfig:
                 kwargs[key] = str(value)
             elif key == "gsd_m":
                 kwargs[key] = None if value is None else float(value)
+            elif key == "band_indices":
+                kwargs[key] = None if value is None else tuple(int(b) for b in value)
+            elif key == "scale":
+                kwargs[key] = None if value is None else str(value)
             else:
                 raise ValueError(f"unknown model config key {key!r}")
         return cls(**kwargs)

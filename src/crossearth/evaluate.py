@@ -13,125 +13,19 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from crossearth.benchmark import Setting
-from crossearth.data.catalog import DOMAINS, Domain, LabelSpec
-from crossearth.errors import ConfigError, InputError
+from crossearth.data.catalog import DOMAINS
+from crossearth.data.domains import DomainDataset, Pair
+from crossearth.errors import ConfigError
 from crossearth.fileio import atomic_path
-from crossearth.metrics import IGNORE_INDEX, ConfusionMatrix, scores
+from crossearth.metrics import ConfusionMatrix, scores
 
 SAVE_EVERY = 10
-
-
-@dataclass(frozen=True)
-class Pair:
-    image: Path
-    label: Path
-
-
-def domain_root(domain: Domain, data_root: Path, overrides: dict[str, Path] | None = None) -> Path:
-    if overrides and domain.key in overrides:
-        return overrides[domain.key]
-    return data_root / domain.folder
-
-
-def find_pairs(domain: Domain, split: str, root: Path) -> list[Pair]:
-    """Image/label pairs of one split, sorted by name; errors say what is missing and how to fix it."""
-    if split not in domain.splits:
-        raise InputError(
-            f"{domain.title} has no {split!r} split (it has {', '.join(domain.splits)})"
-        )
-    layout = domain.splits[split]
-    images_dir = root / layout.images
-    if not images_dir.is_dir():
-        raise InputError(
-            f"{domain.title} {split} images not found at {images_dir}. Prepare the data with "
-            f"`crossearth data prepare` or point --data-root (or --domain-dir {domain.key}=PATH) at it"
-        )
-    label_dirs = [root / layout.labels] + [
-        images_dir.parent / d for d in layout.label_dirs_fallback
-    ]
-    label_dir = next((d for d in label_dirs if d.is_dir()), None)
-    if label_dir is None:
-        raise InputError(
-            f"{domain.title} {split} labels not found (looked for {', '.join(map(str, label_dirs))})"
-        )
-    images = sorted(p for p in images_dir.iterdir() if p.name.endswith(layout.image_suffix))
-    if not images:
-        raise InputError(f"no {layout.image_suffix} images in {images_dir}")
-    pairs, missing = [], []
-    for image in images:
-        stem = image.name[: -len(layout.image_suffix)]
-        label = label_dir / f"{stem}{layout.label_suffix}"
-        (pairs.append(Pair(image, label)) if label.is_file() else missing.append(label.name))
-    if missing:
-        raise InputError(f"{len(missing)} labels missing in {label_dir}, e.g. {missing[0]}")
-    return pairs
-
-
-def read_image(path: Path) -> np.ndarray:
-    """H x W x 3 uint8 (PNG/JPEG via PIL, TIFF via rasterio), channels in file order."""
-    array = _read_array(path, rgb=True)
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
-    if array.shape[-1] > 3:
-        array = array[..., :3]
-    if array.dtype != np.uint8:
-        raise InputError(f"{path}: benchmark images must be 8-bit, got {array.dtype}")
-    return np.ascontiguousarray(array)
-
-
-def read_label(
-    path: Path, spec: LabelSpec, num_classes: int, one_based: bool = False
-) -> np.ndarray:
-    """Class ids 0..C-1 and 255 (ignore) from a label file, following the domain's convention."""
-    raw = _read_array(path)
-    if raw.ndim == 3:
-        raw = raw[..., 0]
-    raw = raw.astype(np.int64)
-    if spec.binary:
-        label = (raw > 0).astype(np.int64)
-    elif spec.reduce_zero_label or one_based:
-        label = np.where((raw == 0) | (raw == IGNORE_INDEX), IGNORE_INDEX, raw - 1)
-    else:
-        label = raw
-    bad = (label != IGNORE_INDEX) & ((label < 0) | (label >= num_classes))
-    if bad.any():
-        values = sorted(set(np.unique(raw[bad]).tolist()))
-        raise InputError(
-            f"{path}: label values {values} are out of range for {num_classes} classes"
-        )
-    return label.astype(np.uint8)
-
-
-def detect_one_based(pairs: list[Pair], sample: int = 8) -> bool:
-    """CASID labels: True if the first label files hold the value 5 and never 0 (ids 1..5)."""
-    seen: set[int] = set()
-    for pair in pairs[:sample]:
-        seen |= set(np.unique(_read_array(pair.label)).tolist())
-    return 5 in seen and 0 not in seen
-
-
-def _read_array(path: Path, rgb: bool = False) -> np.ndarray:
-    """Pixels as stored (labels: palette PNGs give their indices); `rgb` converts PNG/JPEG to RGB."""
-    if path.suffix.lower() in {".tif", ".tiff"}:
-        import rasterio
-
-        with rasterio.open(path) as src:
-            data = src.read()
-        return data[0] if data.shape[0] == 1 else np.moveaxis(data, 0, -1)
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB") if rgb and img.mode != "RGB" else img)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
 
 
 def check_model_fits(model: Any, setting: Setting) -> None:
@@ -168,21 +62,13 @@ def evaluate_setting(
     }
     for target in setting.targets:
         domain = DOMAINS[target.domain]
-        pairs = find_pairs(domain, target.split, domain_root(domain, data_root, overrides))
-        if limit:
-            pairs = pairs[:limit]
-        one_based = domain.labels.detect_one_based and detect_one_based(pairs)
+        data = DomainDataset(domain, target.split, data_root, overrides, limit)
+        pairs, one_based = data.pairs, data.one_based
         state = out_dir / f".state_{_slug(setting.name)}_{domain.key}.npz"
         cm, done = _resume(state, pairs, len(class_names))
         started = time.perf_counter()
         for i in range(done, len(pairs)):
-            pair = pairs[i]
-            label = read_label(pair.label, domain.labels, len(class_names), one_based)
-            image = read_image(pair.image)
-            if image.shape[:2] != label.shape:
-                raise InputError(
-                    f"{pair.image.name}: image {image.shape[:2]} and label {label.shape} differ"
-                )
+            image, label = data.load_arrays(i)
             pred = model.predict(
                 image, test_resize=domain.test_resize, keep_ratio=domain.keep_ratio
             )
@@ -253,11 +139,14 @@ def markdown_report(report: dict[str, Any], class_names: list[str]) -> str:
             f"| {key} | {t['images']} | {_fmt(t['mIoU'])} | {_fmt(t['mF1'])} | {_fmt(t['OA'])} | {per_class} |"
         )
     paper = report.get("paper_mIoU")
-    lines += [
-        "",
-        f"mIoU {_fmt(report.get('mIoU'))}; paper (CrossEarth) {_fmt(paper)}"
-        + (f" from the {report['paper_source']}" if paper is not None else " (not published)"),
-    ]
+    if "data" in report:  # a user's data set: no paper number to compare with
+        lines += ["", f"mIoU {_fmt(report.get('mIoU'))} on {report['data']} ({report['split']})"]
+    else:
+        lines += [
+            "",
+            f"mIoU {_fmt(report.get('mIoU'))}; paper (CrossEarth) {_fmt(paper)}"
+            + (f" from the {report['paper_source']}" if paper is not None else " (not published)"),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -294,3 +183,60 @@ def write_confusion_png(
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
     return path
+
+
+def evaluate_data(
+    model: Any,
+    spec: Any,
+    split: str,
+    out_dir: Path,
+    *,
+    limit: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Score a model on one split of a data set description (`crossearth.data.spec.DataSpec`).
+
+    The same report as `evaluate_setting` (per-class IoU/F1/precision/recall, mIoU, mF1, OA, a
+    confusion matrix over all labelled pixels of the split), read through `SceneDataset` and
+    predicted with the official slide inference on blocks of at most 2048 px a side.
+
+    Raises:
+        ConfigError: the model's class count differs from the data set's.
+        InputError: the split does not exist, or a file does not fit the description.
+    """
+    from crossearth.data.scenes import SceneDataset, ValidationBlocks
+
+    chosen = spec.split(split)
+    class_names = list(spec.classes)
+    if model.num_classes != spec.num_classes:
+        raise ConfigError(
+            f"the model predicts {model.num_classes} classes but {spec.path.name} has "
+            f"{spec.num_classes} ({', '.join(class_names)}): wrong model for this data?"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blocks = ValidationBlocks(
+        SceneDataset(spec, chosen), max(2048, model.config.inference.crop_size[0])
+    )
+    total = min(len(blocks), limit) if limit else len(blocks)
+    cm = ConfusionMatrix(len(class_names))
+    started = time.perf_counter()
+    for k in range(total):
+        image, label = blocks.load(k)
+        cm.update(model.predict(image).labels, label)
+        if progress is not None:
+            progress(split, k + 1, total)
+    name = f"{spec.path.stem} {split}"
+    entry = {"domain": split, "split": split, "images": len({blocks.items[k][0] for k in range(total)}),
+             "blocks": total, "seconds": time.perf_counter() - started,
+             **scores(cm.matrix).as_dict(class_names)}  # fmt: skip
+    report: dict[str, Any] = {"setting": name, "data": str(spec.path), "split": split,
+                              "limit": limit, "paper_mIoU": None, "targets": {split: entry},
+                              "mIoU": entry["mIoU"]}  # fmt: skip
+    slug = _slug(f"{spec.path.stem}_{split}")
+    write_confusion_png(cm.matrix, class_names, out_dir / f"confusion_{slug}.png")
+    np.save(out_dir / f"confusion_{slug}.npy", cm.matrix)
+    with atomic_path(out_dir / f"eval_{slug}.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
+    with atomic_path(out_dir / f"eval_{slug}.md") as tmp:
+        tmp.write_text(markdown_report(report, class_names))
+    return report

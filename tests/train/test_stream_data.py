@@ -10,7 +10,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from crossearth.train.data import ArraySource, StreamDataset, StreamSampler, collate_train
-from crossearth.train.setting_data import domain_source
+from crossearth.train.datasets import domain_source
 from crossearth.train.transforms import TrainPipeline
 
 

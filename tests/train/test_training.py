@@ -193,7 +193,7 @@ def test_bad_inputs(tmp_path, scenes):
     bad_yaml.write_text("lr: 1e-4\nlearning_rate: 3\n")
     with pytest.raises(ConfigError, match="learning_rate"):
         load_config(bad_yaml, "P(i)2V")
-    from crossearth.train.setting_data import setting_datasets
+    from crossearth.train.datasets import setting_datasets
 
     with pytest.raises(InputError, match="not found"):
         setting_datasets(dataclasses.replace(default_config("P(i)2V"), data_root=str(tmp_path)))

@@ -13,7 +13,8 @@ from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, app, console
 from crossearth.errors import InputError
 
 data_app = typer.Typer(
-    no_args_is_help=True, help="Prepare the benchmark datasets from their raw archives."
+    no_args_is_help=True,
+    help="Prepare the benchmark datasets from their raw archives; check your own data set.",
 )
 app.add_typer(data_app, name="data")
 
@@ -78,6 +79,52 @@ def data_list() -> None:
     out.print(settings)
 
 
+@data_app.command("check")
+def data_check(
+    description: Annotated[Path, typer.Argument(help="Data set description (YAML).")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON.")
+    ] = None,
+) -> None:
+    """What your data set holds (images, labelled pixels per class and split) and what does not
+    fit (images without labels, labels outside the image, unknown values or names); exit 1 if
+    anything does not fit."""
+    import json
+
+    from crossearth.data.check import check_data
+    from crossearth.data.spec import load_data_spec
+
+    spec = load_data_spec(description)
+    report = check_data(spec)
+    out = Console()
+    table = Table(title=f"{description.name}: labelled pixels per class")
+    table.add_column("split")
+    table.add_column("images", justify="right")
+    for name in spec.classes:
+        table.add_column(name, justify="right")
+    table.add_column("unlabelled", justify="right")
+    for s in report.splits:
+        labelled = int(s.labelled.sum())
+        table.add_row(s.name, str(s.images), *(_share(int(v), s.pixels) for v in s.labelled),
+                      _share(s.pixels - labelled, s.pixels))  # fmt: skip
+    out.print(table)
+    if spec.holdout:
+        out.print(f"validation: {spec.holdout}", highlight=False)
+    if report.gsd_m is not None:
+        out.print(f"pixel size of the first training image: {report.gsd_m:g} m", highlight=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2))
+    if report.problems:
+        for problem in report.problems:
+            out.print(f"problem: {problem}", highlight=False, soft_wrap=True)
+        raise InputError(f"{len(report.problems)} problem(s) in {description}")
+    out.print("no problems found")
+
+
+def _share(pixels: int, total: int) -> str:
+    return f"{pixels:,} ({100 * pixels / total:.1f}%)" if total else "0"
+
+
 def _domain_dirs(items: list[str] | None) -> dict[str, Path]:
     out = {}
     for item in items or []:
@@ -91,11 +138,16 @@ def _domain_dirs(items: list[str] | None) -> dict[str, Path]:
 @app.command("eval")
 def eval_command(
     setting: Annotated[
-        str, typer.Option(help='Benchmark setting, e.g. "P(i)2V" (see `crossearth data list`).')
-    ],
+        str | None,
+        typer.Option(help='Benchmark setting, e.g. "P(i)2V" (see `crossearth data list`).'),
+    ] = None,
     data_root: Annotated[
-        Path, typer.Option(help="Data root prepared by `crossearth data prepare`.")
-    ],
+        Path | None, typer.Option(help="Data root prepared by `crossearth data prepare`.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Or your own data: a data set description (YAML).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="With --data: val, train or a target's name.")] = "val",
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Zoo name or file (default: the setting's zoo model)."),
@@ -117,9 +169,22 @@ def eval_command(
     download: DownloadOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Score a checkpoint on a setting with the official protocol; compare with the paper."""
+    """Score a model on a benchmark setting (compared with the paper) or on your data (--data)."""
     from crossearth.benchmark import get_setting
     from crossearth.weights import load_model
+
+    if data is not None:
+        if setting is not None:
+            raise InputError("evaluate on --setting or on --data, not both")
+        if model is None:
+            raise InputError("--data needs --model (a zoo name or a model file)")
+        _eval_data(data, split, model, config, backbone, device, precision, download, out,
+                   limit, quiet)  # fmt: skip
+        return
+    if setting is None or data_root is None:
+        raise InputError(
+            "say what to evaluate on: --setting NAME --data-root DIR, or --data DATA.yaml"
+        )
 
     try:
         chosen = get_setting(setting)
@@ -140,6 +205,44 @@ def eval_command(
     )
     report = _run_eval(net, chosen, data_root, out, limit, _domain_dirs(domain_dir), quiet)
     _print_eval(report)
+
+
+def _eval_data(data, split, model, config, backbone, device, precision, download, out, limit,
+               quiet) -> None:  # fmt: skip
+    from rich.progress import Progress
+
+    from crossearth.data.spec import load_data_spec
+    from crossearth.evaluate import evaluate_data
+    from crossearth.weights import load_model
+
+    spec = load_data_spec(data)
+    spec.split(split)  # an unknown split fails before the model loads
+    net = load_model(model, config=config, backbone=backbone, device=device,
+                     precision=precision, download=download)  # fmt: skip
+    with Progress(console=console, disable=quiet, transient=True) as bar:
+        task = bar.add_task(f"{data.name} {split}", total=None)
+
+        def progress(_: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = evaluate_data(net, spec, split, out, limit=limit, progress=progress)
+    _print_eval(report)
+    _print_classes(report, spec.classes)
+
+
+def _print_classes(report: dict, classes: tuple[str, ...]) -> None:
+    table = Table(title="per class")
+    for column in ("class", "IoU", "F1", "precision", "recall"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for t in report["targets"].values():
+        for name in classes:
+            c = t["per_class"][name]
+            table.add_row(name, *(_pct(c.get(k)) for k in ("IoU", "F1", "precision", "recall")))
+    Console().print(table)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def _run_eval(net, setting, data_root, out, limit, overrides, quiet):
@@ -171,7 +274,9 @@ def _print_eval(report: dict) -> None:
         out.print(f"{report['setting']} on {key} ({t['images']} images): mIoU {t['mIoU']:.2f}, "
                   f"mF1 {t['mF1']:.2f}, OA {t['OA']:.2f}{extra}")  # fmt: skip
     paper = report.get("paper_mIoU")
-    if paper is not None and report.get("mIoU") is not None:
+    if "data" in report:
+        out.print("reports in the output folder (eval_*.json, eval_*.md, confusion_*.png)")
+    elif paper is not None and report.get("mIoU") is not None:
         out.print(
             f"paper (CrossEarth, {report['paper_source']}): {paper:.1f}; delta {report['mIoU'] - paper:+.2f}"
         )

@@ -9,13 +9,16 @@ import typer
 from rich.console import Console
 
 from crossearth.cli.app import app
-from crossearth.errors import InputError
 
 
 @app.command()
 def train(
     setting: Annotated[
         str | None, typer.Option(help='Benchmark setting to train on, e.g. "P(i)2V".')
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Or your own data: a data set description (YAML, see README)."),
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML training config (configs/<setting>.yaml).")
@@ -50,13 +53,15 @@ def train(
         bool, typer.Option(help="Print the resolved config as YAML and exit.")
     ] = False,
 ) -> None:
-    """Train on a setting's source domain and validate on its targets (iteration-based, resumable)."""
+    """Train on your data set (--data) or a benchmark setting's source domain, validating on its
+    targets (iteration-based, resumable)."""
     import yaml
 
     from crossearth.train.config import load_config
 
     cfg = load_config(config, setting)
     direct = {
+        "data": str(data) if data else None,
         "data_root": str(data_root) if data_root else None, "out_dir": str(out) if out else None,
         "init": init, "backbone": str(backbone) if backbone else None, "max_steps": max_steps,
         "batch_size": batch_size, "devices": devices, "num_nodes": num_nodes,
@@ -69,12 +74,18 @@ def train(
     if dump_config:
         Console().print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), highlight=False)
         return
-    if cfg.setting is None:
-        raise InputError("say what to train on: --setting NAME (see `crossearth data list`)")
+    from crossearth.train.datasets import run_datasets
     from crossearth.train.run import build_model, fit
-    from crossearth.train.setting_data import setting_datasets
 
-    train_set, val_sets, val_names, num_classes = setting_datasets(cfg)
-    model = build_model(cfg, num_classes)
-    result = fit(cfg, train_set, val_sets, val_names, model, resume=resume)
-    Console().print(f"done at step {result['global_step']}; weights in {result['out_dir']}")
+    console = Console()
+    run = run_datasets(cfg)
+    for note in run.notes:
+        console.print(f"validation: {note}", highlight=False)
+    metadata = {
+        "class_names": run.class_names, "palette": run.palette, "bands": run.band_layout,
+        "band_indices": run.band_indices, "scale": run.scale, "gsd_m": run.gsd_m,
+    }  # fmt: skip
+    model = build_model(cfg, run.num_classes, metadata,
+                        report=lambda m: console.print(m, highlight=False))  # fmt: skip
+    result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume)
+    console.print(f"done at step {result['global_step']}; weights in {result['out_dir']}")

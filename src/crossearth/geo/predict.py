@@ -124,7 +124,10 @@ def _predict_raster(
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    with RasterSource.open(image, model.config.bands, options.bands, options.scale) as source:
+    # A fine-tuned model records how its training files were read; explicit options win.
+    bands = options.bands if options.bands is not None else model.config.band_indices
+    scale = options.scale if options.scale is not None else model.config.scale
+    with RasterSource.open(image, model.config.bands, bands, scale) as source:
         png = _wants_png(output, options, source)
         paths = OutputPaths.for_input(image, output, options, png)
         _check_outputs(paths, options, source)

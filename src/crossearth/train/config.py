@@ -19,6 +19,7 @@ from crossearth.errors import ConfigError
 @dataclass
 class TrainConfig:
     setting: str | None = None  # benchmark setting: source domain to train on, targets to validate
+    data: str | None = None  # or a data set description file (YAML, `crossearth.data.spec`)
     preset: str = "vitl-512"
     init: str | None = None  # weights to start from: zoo name, official .pth or our .safetensors
     backbone: str | None = None  # DINOv2 backbone file (converted or original patch-14)
@@ -56,6 +57,9 @@ class TrainConfig:
     )
     max_size: int = 2048
     cat_max_ratio: float = 0.75
+    # --data runs: windows of crop/f source pixels, f uniform in this range (official 0.5-2.0)
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    val_block: int = 2048  # --data validation: scenes are cut into blocks of at most this side
     num_workers: int = 2
     train_limit: int | None = None
     val_limit: int | None = None  # images per target domain at validation

@@ -59,9 +59,13 @@ class StreamDataset(Dataset):
         return 2**62  # effectively infinite: the run length is set by max_steps
 
     def __getitem__(self, position: int) -> dict[str, Any]:
-        image, label = self.source.load(self.index_of(position))
+        generator = _seeded(self.seed, 1, position)
+        if hasattr(self.source, "sample"):  # windows of large scenes: the window is a draw too
+            image, label = self.source.sample(self.index_of(position), generator)
+        else:
+            image, label = self.source.load(self.index_of(position))
         if self.transform is not None:
-            image, label = self.transform(image, label, _seeded(self.seed, 1, position))
+            image, label = self.transform(image, label, generator)
         return {"image": image, "label": label, "position": position}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,39 +28,85 @@ from crossearth.train.module import CrossEarthModule
 log = logging.getLogger(__name__)
 
 
-def build_model(cfg: TrainConfig, num_classes: int) -> CrossEarth:
-    """Start from `init` (a whole model), or from the preset with an optional DINOv2 backbone."""
+def build_model(
+    cfg: TrainConfig,
+    num_classes: int,
+    metadata: dict[str, Any] | None = None,
+    *,
+    report: Callable[[str], None] | None = print,
+) -> CrossEarth:
+    """The model a run starts from, carrying the data's class names, palette, bands and GSD.
+
+    From `cfg.init` (a zoo name or model file): every tensor is kept when the class count matches;
+    otherwise only the tensors whose shape depends on the class count (the class embedding,
+    `decode_head.cls_embed.*`) are re-initialised, and `report` is told which. Else the preset,
+    with an optional DINOv2 `cfg.backbone`.
+
+    Args:
+        metadata: ModelConfig fields recorded in the model (class_names, palette, bands,
+            band_indices, scale, gsd_m); None leaves the defaults.
+
+    Raises:
+        ConfigError: unknown preset. CheckpointError: unreadable init or backbone file.
+    """
     if cfg.init:
         from crossearth.weights import load_model
 
-        model = load_model(cfg.init, backbone=cfg.backbone)
-        if model.num_classes != num_classes:
-            raise ConfigError(
-                f"--init model has {model.num_classes} classes, the setting needs {num_classes}"
-            )
-        return model.train()
-    try:
-        model = CrossEarth(get_preset(cfg.preset, num_classes))
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    if cfg.backbone:
-        from crossearth.weights.checkpoint_io import read_checkpoint
-        from crossearth.weights.state import backbone_tensors
+        source = load_model(cfg.init, backbone=cfg.backbone)
+        model = (
+            source if source.num_classes == num_classes else _transfer(source, num_classes, report)
+        )
+    else:
+        try:
+            model = CrossEarth(get_preset(cfg.preset, num_classes))
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from None
+        if cfg.backbone:
+            from crossearth.weights.checkpoint_io import read_checkpoint
+            from crossearth.weights.state import backbone_tensors
 
-        tensors = backbone_tensors(
-            read_checkpoint(cfg.backbone).state_dict, model.config.backbone.grid_size
-        )
-        missing, _ = model.backbone.load_state_dict(tensors, strict=False)
-        missing = [k for k in missing if not k.startswith("reins.")]
-        if missing:
-            raise CheckpointError(
-                f"the backbone file lacks {len(missing)} weights, e.g. {missing[0]}"
+            tensors = backbone_tensors(
+                read_checkpoint(cfg.backbone).state_dict, model.config.backbone.grid_size
             )
-    elif cfg.freeze_backbone:
-        log.warning(
-            "training Rein on a frozen *random* backbone: pass --backbone (DINOv2) for real runs"
+            missing, _ = model.backbone.load_state_dict(tensors, strict=False)
+            missing = [k for k in missing if not k.startswith("reins.")]
+            if missing:
+                raise CheckpointError(
+                    f"the backbone file lacks {len(missing)} weights, e.g. {missing[0]}"
+                )
+        elif cfg.freeze_backbone:
+            log.warning(
+                "training Rein on a frozen *random* backbone: pass --backbone (DINOv2) for real runs"
+            )
+    if metadata:
+        model.config = model.config.replace(**metadata)
+    return model.train()
+
+
+def _transfer(
+    source: CrossEarth, num_classes: int, report: Callable[[str], None] | None
+) -> CrossEarth:
+    """`source`'s architecture with `num_classes` classes: every tensor of the same shape is
+    copied; the others (those that depend on the class count) keep their fresh initialisation."""
+    import dataclasses
+
+    head = dataclasses.replace(source.config.head, num_classes=num_classes)
+    config = source.config.replace(head=head, class_names=None, palette=None)
+    target = CrossEarth(config)
+    kept = source.state_dict()
+    fresh = target.state_dict()
+    reinit = [k for k, v in fresh.items() if k not in kept or kept[k].shape != v.shape]
+    target.load_state_dict({k: kept[k] for k in fresh if k not in reinit}, strict=False)
+    if report is not None:
+        report(
+            f"--init has {source.num_classes} classes, the data {num_classes}: kept "
+            f"{len(fresh) - len(reinit)} tensors, re-initialised {len(reinit)}: {', '.join(reinit)}"
         )
-    return model
+    target.transfer_report = {
+        "kept": [k for k in fresh if k not in reinit],
+        "reinitialised": reinit,
+    }
+    return target
 
 
 class StreamData(L.LightningDataModule):
@@ -171,7 +218,7 @@ def fit(
         strategy=strategy or ("ddp" if multi else "auto"),
         precision=cfg.precision,
         max_steps=cfg.max_steps,
-        val_check_interval=cfg.val_every if val_sets else None,
+        val_check_interval=min(cfg.val_every, cfg.max_steps) if val_sets else None,
         check_val_every_n_epoch=None,
         limit_val_batches=cfg.val_limit,
         num_sanity_val_steps=0,

@@ -384,7 +384,7 @@ class TrainPipeline:
     def __init__(
         self,
         crop: int | tuple[int, int],
-        scales: Sequence[int],
+        scales: Sequence[int] | None,
         max_size: int,
         cat_max_ratio: float = 0.75,
         flip_prob: float = 0.5,
@@ -393,8 +393,10 @@ class TrainPipeline:
     ) -> None:
         self.crop = (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
         self.pad_value = pad_value
+        # scales=None: the input is already at its training scale (windows of large scenes).
+        resize = [RandomShortestEdgeResize(scales, max_size)] if scales is not None else []
         self.steps: list = [
-            RandomShortestEdgeResize(scales, max_size),
+            *resize,
             RandomCropCatMax(self.crop, cat_max_ratio, pad=False),
             RandomHorizontalFlip(flip_prob),
         ]

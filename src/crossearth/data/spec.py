@@ -1,0 +1,362 @@
+"""A data set description file (YAML): your classes, your images, your labels.
+
+```yaml
+classes: [water, forest, bare]        # class id = position; or a mapping {0: water, 1: forest, ...}
+palette: [[30, 90, 200], [20, 130, 40], [200, 180, 140]]   # optional (default: distinct colours)
+ignore_index: 255                     # optional: label value that marks unlabelled pixels
+bands: [1, 2, 3]                      # optional: 1-based band numbers, or RGB / IRRG (see predict)
+scale: auto                           # optional: as `predict --scale`
+gsd: 0.5                              # optional: metres; default read from the first image
+train:
+  images: scenes/train/*.tif          # files, folders or globs (a list of them too), relative to this file
+  labels: labels.gpkg                 # raster masks (folder/glob, matched by name), one raster, or one vector file
+  label_field: landcover              # vector attribute with class names or ids
+val: {images: ..., labels: ...}       # optional: else a deterministic hold-out of train
+targets:                              # optional: other domains, each validated and reported apart
+  city_b: {images: ..., labels: ...}
+```
+
+Every path is resolved relative to the YAML file. Unknown keys are an error (a typo must not be
+silently ignored). Label rasters are paired with images by file name: the same stem, or the same
+stem once a usual suffix is removed (`_label`, `_mask`, `_gt`, ... on labels; `_sat`, `_rgb`,
+`_image`, ... on images), case-insensitively; one label raster may also cover every image.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossearth.errors import ConfigError, InputError
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
+TOP_KEYS = {"name", "classes", "palette", "ignore_index", "ignore_colours", "bands", "scale", "gsd",
+            "holdout", "train", "val", "targets"}  # fmt: skip
+SPLIT_KEYS = {"images", "labels", "label_field", "label_format"}
+LABEL_FORMATS = ("auto", "ids", "colours")
+# File-name endings that tell an image or a mask apart while naming the same place.
+LABEL_ENDINGS = ("_labels", "_label", "_masks", "_mask", "_gt", "_lbl", "_annotation", "_seg",
+                 "_classes", "_ann")  # fmt: skip
+IMAGE_ENDINGS = ("_sat", "_image", "_img", "_rgb", "_rgbir", "_irrg", "_ortho", "_rgbi")
+HOLDOUT_EVERY = 5  # without `val`: every 5th scene (by name) is held out, or the last 20 % of rows
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """One split: image files in name order, their label files (or one vector/raster for all)."""
+
+    name: str
+    images: tuple[Path, ...]
+    labels: tuple[Path | None, ...]  # per image; None = no label found
+    label_field: str | None = None
+    label_format: str = "auto"
+    rows: tuple[tuple[float, float], ...] | None = None  # per image: fraction of rows used
+
+    @property
+    def vector(self) -> bool:
+        return any(p is not None and p.suffix.lower() in VECTOR_SUFFIXES for p in self.labels)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A parsed data set description: classes, reading rules and splits."""
+
+    path: Path
+    classes: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    ignore_index: int = 255
+    ignore_colours: tuple[tuple[int, int, int], ...] = ()
+    bands: tuple[int, int, int] | None = None
+    band_layout: str = "RGB"
+    scale: str = "auto"
+    gsd_m: float | None = None
+    train: SplitSpec | None = None
+    val: SplitSpec | None = None
+    targets: dict[str, SplitSpec] = field(default_factory=dict)
+    holdout: str = ""  # how `val` was derived when the file has none
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, name: str) -> SplitSpec:
+        """A split by name: train, val, or a target's name. Raises InputError if absent."""
+        found = {"train": self.train, "val": self.val, **self.targets}.get(name)
+        if found is None:
+            names = ["train", "val", *self.targets]
+            raise InputError(f"{self.path}: no split {name!r} (it has {', '.join(names)})")
+        return found
+
+    def validation_splits(self) -> dict[str, SplitSpec]:
+        """`val` (if any) then every target, in file order."""
+        out = {"val": self.val} if self.val is not None else {}
+        return out | self.targets
+
+
+def load_data_spec(path: str | Path) -> DataSpec:
+    """Read and check a data set description file.
+
+    Raises:
+        ConfigError: unknown keys, malformed classes/palette/bands, a split without images.
+        InputError: the file or a listed image/label path does not exist.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"data set description {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping with at least `classes` and `train`")
+    unknown = sorted(set(map(str, raw)) - TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(TOP_KEYS))})"
+        )
+    base = path.parent
+    classes = _classes(raw.get("classes"), path)
+    palette = _palette(raw.get("palette"), len(classes), path)
+    ignore = raw.get("ignore_index", 255)
+    if not isinstance(ignore, int) or not 0 <= ignore <= 65535:
+        raise ConfigError(f"{path}: ignore_index must be an integer label value, got {ignore!r}")
+    if ignore < len(classes):
+        raise ConfigError(
+            f"{path}: ignore_index {ignore} is also a class id (0..{len(classes) - 1})"
+        )
+    ignore_colours = tuple(
+        _colour(c, path, "ignore_colours") for c in raw.get("ignore_colours") or ()
+    )
+    bands, layout = _bands(raw.get("bands"), path)
+    scale = str(raw.get("scale", "auto")).strip()
+    from crossearth.geo.scaling import parse_scale
+
+    try:
+        parse_scale(scale)
+    except (InputError, ConfigError, ValueError) as exc:
+        raise ConfigError(f"{path}: scale: {exc}") from None
+    gsd = raw.get("gsd")
+    if gsd is not None and (not isinstance(gsd, int | float) or gsd <= 0):
+        raise ConfigError(f"{path}: gsd must be a positive number of metres, got {gsd!r}")
+    if "train" not in raw:
+        raise ConfigError(f"{path}: a `train` split is required (images and labels)")
+    train = _split("train", raw["train"], base, path)
+    val = _split("val", raw["val"], base, path) if raw.get("val") is not None else None
+    targets_raw = raw.get("targets") or {}
+    if not isinstance(targets_raw, dict):
+        raise ConfigError(f"{path}: targets must map names to {{images, labels}}")
+    targets = {}
+    for name, value in targets_raw.items():
+        if str(name) in ("train", "val"):
+            raise ConfigError(f"{path}: a target may not be called {name!r}")
+        targets[str(name)] = _split(str(name), value, base, path)
+    holdout = ""
+    if val is None:
+        train, val, holdout = hold_out(train, raw.get("holdout"), path)
+    return DataSpec(
+        path=path, classes=classes, palette=palette, ignore_index=ignore,
+        ignore_colours=ignore_colours, bands=bands, band_layout=layout, scale=scale,
+        gsd_m=None if gsd is None else float(gsd), train=train, val=val, targets=targets,
+        holdout=holdout,
+    )  # fmt: skip
+
+
+def hold_out(train: SplitSpec, every: Any, path: Path) -> tuple[SplitSpec, SplitSpec | None, str]:
+    """Deterministic validation hold-out from `train` when the file names no `val`.
+
+    With several scenes, every k-th scene in name order (k = `holdout`, default 5; the 5th, 10th,
+    ...; at least one) is held out. With one scene, its last 1/k of rows validate and the rest
+    train. `holdout: 0` turns validation off.
+    """
+    k = HOLDOUT_EVERY if every is None else every
+    if not isinstance(k, int) or k < 0 or k == 1:
+        raise ConfigError(f"{path}: holdout must be 0 (none) or an integer >= 2, got {every!r}")
+    if k == 0:
+        return train, None, "no validation (holdout: 0)"
+    n = len(train.images)
+    if n == 1:
+        cut = 1 - 1 / k
+        keep = SplitSpec("train", train.images, train.labels, train.label_field,
+                         train.label_format, ((0.0, cut),))  # fmt: skip
+        val = SplitSpec("val", train.images, train.labels, train.label_field,
+                        train.label_format, ((cut, 1.0),))  # fmt: skip
+        return keep, val, f"one scene: rows {cut:.0%}-100% validate, the rest trains"
+    held = [i for i in range(n) if i % k == k - 1] or [n - 1]
+    kept = [i for i in range(n) if i not in held]
+
+    def pick(idx: list[int], name: str) -> SplitSpec:
+        return SplitSpec(name, tuple(train.images[i] for i in idx),
+                         tuple(train.labels[i] for i in idx), train.label_field,
+                         train.label_format)  # fmt: skip
+
+    names = ", ".join(train.images[i].name for i in held[:3]) + (", ..." if len(held) > 3 else "")
+    return (
+        pick(kept, "train"),
+        pick(held, "val"),
+        f"every {k}th training scene by name is held out for validation ({len(held)}: {names})",
+    )
+
+
+def _classes(value: Any, path: Path) -> tuple[str, ...]:
+    if isinstance(value, list) and value:
+        names = [str(v).strip() for v in value]
+    elif isinstance(value, dict) and value:
+        try:
+            ids = {int(k): str(v).strip() for k, v in value.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: classes as a mapping needs integer ids as keys") from None
+        if sorted(ids) != list(range(len(ids))):
+            raise ConfigError(
+                f"{path}: class ids must be 0..{len(ids) - 1} without gaps, got {sorted(ids)}"
+            )
+        names = [ids[i] for i in range(len(ids))]
+    else:
+        raise ConfigError(f"{path}: `classes` must list the class names (class id = position)")
+    if len(set(n.lower() for n in names)) != len(names) or any(not n for n in names):
+        raise ConfigError(f"{path}: class names must be unique and non-empty: {names}")
+    if len(names) > 254:
+        raise ConfigError(f"{path}: at most 254 classes are supported, got {len(names)}")
+    return tuple(names)
+
+
+def _colour(value: Any, path: Path, key: str) -> tuple[int, int, int]:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not all(isinstance(c, int) and 0 <= c <= 255 for c in value)
+    ):
+        raise ConfigError(
+            f"{path}: {key} entries must be [R, G, B] with 0-255 values, got {value!r}"
+        )
+    return (int(value[0]), int(value[1]), int(value[2]))
+
+
+def _palette(value: Any, n: int, path: Path) -> tuple[tuple[int, int, int], ...]:
+    if value is None:
+        from crossearth.data.classes import default_palette
+
+        return default_palette(n)
+    if not isinstance(value, list) or len(value) != n:
+        raise ConfigError(f"{path}: palette needs one [R, G, B] per class ({n}), got {value!r}")
+    palette = tuple(_colour(c, path, "palette") for c in value)
+    if len(set(palette)) != n:
+        raise ConfigError(f"{path}: palette colours must differ (colour masks are decoded by them)")
+    return palette
+
+
+def _bands(value: Any, path: Path) -> tuple[tuple[int, int, int] | None, str]:
+    if value is None:
+        return None, "RGB"
+    if isinstance(value, str) and value.strip().upper() in ("RGB", "IRRG"):
+        return None, value.strip().upper()
+    if (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(b, int) and b >= 1 for b in value)
+    ):
+        return (value[0], value[1], value[2]), "RGB"
+    raise ConfigError(
+        f"{path}: bands must be three 1-based band numbers (e.g. [4, 1, 2]) or RGB / IRRG, got {value!r}"
+    )
+
+
+def _split(name: str, value: Any, base: Path, path: Path) -> SplitSpec:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {name} must be a mapping with images and labels")
+    unknown = sorted(set(map(str, value)) - SPLIT_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) in {name}: {', '.join(unknown)} (known: {', '.join(sorted(SPLIT_KEYS))})"
+        )
+    if "images" not in value or "labels" not in value:
+        raise ConfigError(f"{path}: {name} needs both `images` and `labels`")
+    fmt = str(value.get("label_format", "auto"))
+    if fmt not in LABEL_FORMATS:
+        raise ConfigError(f"{path}: {name}.label_format must be one of {', '.join(LABEL_FORMATS)}")
+    images = _expand(value["images"], base, IMAGE_SUFFIXES, f"{name}.images", path)
+    label_paths = _expand(value["labels"], base, IMAGE_SUFFIXES + VECTOR_SUFFIXES,
+                          f"{name}.labels", path)  # fmt: skip
+    vectors = [p for p in label_paths if p.suffix.lower() in VECTOR_SUFFIXES]
+    field_name = value.get("label_field")
+    if vectors:
+        if len(label_paths) != 1:
+            raise ConfigError(
+                f"{path}: {name}.labels: give one vector file, not {len(label_paths)}"
+            )
+        if not field_name:
+            raise ConfigError(
+                f"{path}: {name}.labels is a vector file ({vectors[0].name}): name the attribute "
+                "holding class names or ids with label_field"
+            )
+        labels: tuple[Path | None, ...] = (vectors[0],) * len(images)
+    elif len(label_paths) == 1 and len(images) > 1 and not _is_dir_or_glob(value["labels"]):
+        labels = (label_paths[0],) * len(images)  # one label raster for every scene
+    else:
+        labels = tuple(_match(images, label_paths))
+    return SplitSpec(name, tuple(images), labels, None if field_name is None else str(field_name),
+                     fmt)  # fmt: skip
+
+
+def _is_dir_or_glob(value: Any) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return any(glob.has_magic(str(v)) or str(v).endswith("/") for v in items)
+
+
+def _expand(value: Any, base: Path, suffixes: tuple[str, ...], key: str, path: Path) -> list[Path]:
+    items = value if isinstance(value, list) else [value]
+    found: list[Path] = []
+    for item in items:
+        text = str(item)
+        full = Path(text).expanduser()
+        full = full if full.is_absolute() else base / full
+        if glob.has_magic(text):
+            matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True))
+            matches = [p for p in matches if p.is_file() and p.suffix.lower() in suffixes]
+            if not matches:
+                raise InputError(f"{path}: {key}: nothing matches {text}")
+            found += matches
+        elif full.is_dir():
+            matches = sorted(
+                p for p in full.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+            )
+            if not matches:
+                raise InputError(f"{path}: {key}: no {'/'.join(suffixes[:4])}... files in {full}")
+            found += matches
+        elif full.is_file():
+            found.append(full)
+        else:
+            raise InputError(f"{path}: {key}: {text} not found (looked at {full})")
+    # Our own outputs and sidecars are never inputs.
+    found = [
+        p for p in found if not p.name.endswith((".aux.xml", ".ovr")) and not p.name.startswith(".")
+    ]
+    if not found:
+        raise InputError(f"{path}: {key} lists no files")
+    return list(dict.fromkeys(found))
+
+
+def _stem_key(stem: str, endings: tuple[str, ...]) -> str:
+    lower = stem.lower()
+    for ending in endings:
+        if lower.endswith(ending):
+            return lower[: -len(ending)]
+    return lower
+
+
+def _match(images: list[Path], labels: list[Path]) -> list[Path | None]:
+    """Each image's label: same stem first, then the same stem without the usual endings."""
+    exact = {p.stem.lower(): p for p in labels}
+    loose = {_stem_key(p.stem, LABEL_ENDINGS): p for p in labels}
+    out: list[Path | None] = []
+    for image in images:
+        key = image.stem.lower()
+        label = exact.get(key)
+        if label is None or label == image:
+            label = loose.get(_stem_key(image.stem, IMAGE_ENDINGS)) or loose.get(key)
+        out.append(label if label != image else None)
+    return out
