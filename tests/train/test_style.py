@@ -506,6 +506,8 @@ def write_images(folder, count: int = 5, seed: int = 0) -> None:
     profile = {"driver": "GTiff", "width": 72, "height": 72, "count": 4, "dtype": "uint16", **GEO}
     with rasterio.open(folder / "scene.tif", "w", **profile) as dst:
         dst.write(data)
+        # described bands: style fit maps them by the rule predict and training use
+        dst.descriptions = ("red", "green", "blue", "nir")
 
 
 def test_read_style_image_stretches_and_crops(tmp_path):

@@ -113,11 +113,9 @@ class TrainConfig:
                 f"unknown training config keys: {', '.join(unknown)} (known: {', '.join(known)})"
             )
         values = {}
+        defaults = cls()
         for key, value in data.items():
-            default = getattr(cls(), key)
-            values[key] = (
-                tuple(value) if isinstance(default, tuple) and value is not None else value
-            )
+            values[key] = _coerce(key, value, getattr(defaults, key), known[key].type)
         return cls(**values)
 
     def override(self, items: list[str]) -> TrainConfig:
@@ -133,6 +131,28 @@ class TrainConfig:
                 raise ConfigError(f"unknown training config key {key!r}")
             data[key] = yaml.safe_load(raw)
         return TrainConfig.from_dict(data)
+
+
+def _coerce(key: str, value: Any, default: Any, annotation: Any) -> Any:
+    """A config value of the field's type: YAML reads `5e-4` as a string (YAML 1.1 floats need a
+    dot), lists become tuples. Raises ConfigError for a value of the wrong kind."""
+    if value is None:
+        return None
+    if isinstance(default, tuple):
+        return tuple(value) if isinstance(value, list | tuple) else value
+    want_float = isinstance(default, float) or (default is None and "float" in str(annotation))
+    if want_float and isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    return value
 
 
 def default_config(setting_name: str | None) -> TrainConfig:

@@ -204,29 +204,21 @@ def _read_pil(path: Path, size: int) -> np.ndarray:
 
 
 def _read_raster(path: Path, size: int) -> np.ndarray:
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.errors import RasterioError
+    """3 x h x w float32 in 0..255: bands and scaling by the rule `predict` and training use
+    (`RasterSource`: band descriptions/colour interpretation, alpha as mask, `--scale auto`);
+    1-band files repeat their band. Read at twice `size` (nearest, full-resolution rows) so that
+    the antialiased resize that follows sees every pixel's neighbourhood."""
+    from crossearth.geo.raster import RasterSource, open_raster
 
-    try:
-        with rasterio.open(path) as src:
-            if src.count == 2:
-                raise InputError(f"{path} has 2 bands; 1 or at least 3 are needed")
-            bands = [1, 2, 3] if src.count >= 3 else [1]
-            scale = min(1.0, 2 * size / min(src.height, src.width))  # keep 2x for antialiasing
-            shape = (
-                len(bands),
-                max(1, round(src.height * scale)),
-                max(1, round(src.width * scale)),
-            )
-            data = src.read(bands, out_shape=shape, resampling=Resampling.average, masked=True)
-    except RasterioError as exc:
-        raise InputError(f"{path} could not be read as a raster: {exc}") from None
-    if data.dtype == np.uint8:
-        array = np.ma.filled(data, 0).astype(np.float32)
-    else:
-        array = _stretch(np.ma.filled(data.astype(np.float64), np.nan), np.ma.getmaskarray(data))
-    return np.repeat(array, 3, axis=0) if array.shape[0] == 1 else array
+    with open_raster(path) as ds:
+        if ds.count == 2:
+            raise InputError(f"{path} has 2 bands; 1 or at least 3 are needed")
+        bands = (1, 1, 1) if ds.count == 1 else None
+    with RasterSource.open(path, "RGB", bands, "auto") as src:
+        scale = min(1.0, 2 * size / min(src.height, src.width))
+        h, w = max(1, round(src.height * scale)), max(1, round(src.width * scale))
+        pixels = src.read_decimated(h, w)
+    return np.moveaxis(pixels, -1, 0).astype(np.float32)
 
 
 def _stretch(data: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
