@@ -143,6 +143,7 @@ def write_polygons(path: Path, geoms: list[dict], *, field: str = "landcover",
         scene = shapely.box(g["x0"], g["y0"] - GSD * (g["h"] - 10), g["x0"] + GSD * g["w"], g["y0"])
         disc = shapely.Point(g["cx"], g["cy"]).buffer(g["r"], quad_segs=64)
         band = shapely.box(g["bx"], g["y0"] - GSD * g["h"] - 50, g["bx"] + g["bw"], g["y0"] + 50)
+        band, disc = shapely.intersection(band, scene), shapely.intersection(disc, scene)
         for shape, cls in ((scene, 2), (band, 1), (disc, 0)):  # later features win
             shape = shapely.segmentize(
                 shape, 4.0

@@ -281,6 +281,8 @@ def _split(name: str, value: Any, base: Path, path: Path) -> SplitSpec:
     images = _expand(value["images"], base, IMAGE_SUFFIXES, f"{name}.images", path)
     label_paths = _expand(value["labels"], base, IMAGE_SUFFIXES + VECTOR_SUFFIXES,
                           f"{name}.labels", path)  # fmt: skip
+    # A glob such as *.tif may catch the masks beside the images: a label file is never an image.
+    images = [p for p in images if p not in set(label_paths)] or images
     vectors = [p for p in label_paths if p.suffix.lower() in VECTOR_SUFFIXES]
     field_name = value.get("label_field")
     if vectors:
@@ -294,7 +296,7 @@ def _split(name: str, value: Any, base: Path, path: Path) -> SplitSpec:
                 "holding class names or ids with label_field"
             )
         labels: tuple[Path | None, ...] = (vectors[0],) * len(images)
-    elif len(label_paths) == 1 and len(images) > 1 and not _is_dir_or_glob(value["labels"]):
+    elif _one_file(value["labels"], base):
         labels = (label_paths[0],) * len(images)  # one label raster for every scene
     else:
         labels = tuple(_match(images, label_paths))
@@ -302,9 +304,12 @@ def _split(name: str, value: Any, base: Path, path: Path) -> SplitSpec:
                      fmt)  # fmt: skip
 
 
-def _is_dir_or_glob(value: Any) -> bool:
-    items = value if isinstance(value, list) else [value]
-    return any(glob.has_magic(str(v)) or str(v).endswith("/") for v in items)
+def _one_file(value: Any, base: Path) -> bool:
+    """True when `labels` names one file (not a folder, glob or list): it labels every image."""
+    if isinstance(value, list) or glob.has_magic(str(value)):
+        return False
+    path = Path(str(value)).expanduser()
+    return (path if path.is_absolute() else base / path).is_file()
 
 
 def _expand(value: Any, base: Path, suffixes: tuple[str, ...], key: str, path: Path) -> list[Path]:
