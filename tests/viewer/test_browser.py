@@ -13,7 +13,7 @@ from rasterio.warp import transform
 from scenes import NAMES, ORIGIN, PALETTE, UTM, make_outputs
 
 from crossearth.geo.vectorize import vectorize_class_map
-from crossearth.viewer import write_map
+from crossearth.viewer import show, write_map
 from crossearth.viewer.serve import start_server
 
 pytestmark = needs_chromium
@@ -119,4 +119,16 @@ def test_map_without_crs_in_pixel_coordinates(tmp_path):
     run = run_page(f"{page.as_uri()}#at=-50,250", tmp_path / "chromium", screenshot=False)
     readout = re.search(r'id="ce-readout"[^>]*>(.*?)</div>', run.dom).group(1)
     assert readout == "road · confidence 30 % · row 50, column 250"
+    assert_only_local(run)
+
+
+def test_show_renders_inside_a_notebook_iframe(small_map, tmp_path):
+    folder, _ = small_map
+    view = show(folder / "scene_classes.tif", opacity=1.0, height=WINDOW[1])
+    notebook = tmp_path / "notebook.html"
+    notebook.write_text(f'<!DOCTYPE html><body style="margin:0">{view._repr_html_()}</body>')
+    run = run_page(notebook.as_uri(), tmp_path / "chromium")
+    for offset, quadrant in SAMPLES:
+        got = colour_at(run.screenshot, offset)
+        assert np.abs(got - PALETTE[quadrant]).max() <= 3, (offset, quadrant, got[0])
     assert_only_local(run)

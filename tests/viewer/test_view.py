@@ -233,3 +233,11 @@ def test_predict_map_writes_the_map_of_each_result(monkeypatch, capsys, tmp_path
         ["field_classes.tif", "field_confidence.tif", "field_map.html", "field_overlay.png",
          "field_preview.png", "field_summary.json"]
     )  # fmt: skip
+
+
+def test_cli_open_opens_the_page(monkeypatch, tmp_path):
+    make_outputs(tmp_path)
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    assert run(monkeypatch, "view", tmp_path / "scene_classes.tif", "--open", "-q") == 0
+    assert opened == [(tmp_path / "scene_map.html").resolve().as_uri()]

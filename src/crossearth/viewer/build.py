@@ -21,7 +21,8 @@ from crossearth.viewer.tiles import MARKER, write_pyramid
 
 INLINE_MAX = 2048  # long side (pixels) up to which a scene is shown from the page alone
 MAX_POLYGONS = 20_000
-EXTRA_ZOOM = 3  # zoom levels past the class map's own resolution
+EXTRA_ZOOM = 3
+GDAL_CACHE_MB = 64  # zoom levels past the class map's own resolution
 
 
 def map_paths(scene: Scene, output: Path | None = None) -> tuple[Path, Path]:
@@ -63,10 +64,14 @@ def write_map(
             raise InputError(f"the map output {output} must end in .html")
         if not output.parent.is_dir():
             raise InputError(f"output folder {output.parent} does not exist")
-    return [
-        write_scene_map(scene, output, tiles=tiles, opacity=opacity, inline_max=inline_max)
-        for scene in scenes
-    ]
+    import rasterio
+
+    # a small GDAL block cache, as in predict: the class map and image are read once, in order
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return [
+            write_scene_map(scene, output, tiles=tiles, opacity=opacity, inline_max=inline_max)
+            for scene in scenes
+        ]
 
 
 def write_scene_map(
