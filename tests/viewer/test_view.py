@@ -241,3 +241,19 @@ def test_cli_open_opens_the_page(monkeypatch, tmp_path):
     monkeypatch.setattr("webbrowser.open", opened.append)
     assert run(monkeypatch, "view", tmp_path / "scene_classes.tif", "--open", "-q") == 0
     assert opened == [(tmp_path / "scene_map.html").resolve().as_uri()]
+
+
+def test_tiles_do_not_depend_on_how_many_are_read_at_once(monkeypatch, tmp_path):
+    make_outputs(tmp_path, height=400, width=600, gsd=0.5)
+    scene = find_scenes(tmp_path)[0]
+    trees = {}
+    for chunk in (16, 1):
+        monkeypatch.setattr("crossearth.viewer.tiles.CHUNK_TILES", chunk)
+        folder = tmp_path / f"tiles{chunk}"
+        folder.mkdir()
+        write_pyramid(scene, folder)
+        trees[chunk] = {
+            p.relative_to(folder).as_posix(): np.asarray(Image.open(p)).tobytes()
+            for p in folder.rglob("*.png")
+        }
+    assert len(trees[1]) > 8 and trees[1] == trees[16]

@@ -145,10 +145,10 @@ def write_scene_map(
 def _check_ours(html: Path, folder: Path) -> None:
     """Refuse to replace a page or folder that `crossearth view` did not write."""
     if html.exists():
-        head = ""
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            head = html.read_text(encoding="utf-8", errors="strict")[:2000]
-        if f'content="{GENERATOR}"' not in head:
+        head = b""
+        with contextlib.suppress(OSError), html.open("rb") as f:
+            head = f.read(4096)
+        if f'content="{GENERATOR}"'.encode() not in head:
             raise InputError(f"{html} exists and was not written by crossearth view: not replaced")
     if folder.exists() and not (folder / MARKER).is_file():
         raise InputError(f"{folder} exists and is not a crossearth tile folder: not replaced")

@@ -217,7 +217,7 @@ def class_counts(class_map: Path, block_rows: int = 1024) -> np.ndarray:
     return counts
 
 
-def _area_table_of(class_map: Path, names: list[str], block_rows: int = 1024) -> list[dict]:
+def _area_table_of(class_map: Path, names: list[str], block_rows: int = 128) -> list[dict]:
     """`area_table` for a class map without a summary (one pass over it, in row blocks)."""
     from rasterio.windows import Window
 

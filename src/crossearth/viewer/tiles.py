@@ -1,8 +1,8 @@
 """A static XYZ tile pyramid (256-px PNG tiles in Web Mercator) of a class map and its image.
 
 The deepest level is the zoom whose pixel size is closest to the class map's; its tiles are read
-row of tiles by row of tiles through a `WarpedVRT` (nearest neighbour) onto the tile grid, so
-memory follows the scene's width, never its area. Each coarser level is made from the four tiles
+16 at a time through a `WarpedVRT` (nearest neighbour) onto the tile grid, so memory does not grow
+with the scene. Each coarser level is made from the four tiles
 below it (class ids: nearest; image: alpha-weighted mean), down to the level where the scene fits
 in one tile. Tiles that would be empty are not written.
 
@@ -26,6 +26,9 @@ from crossearth.viewer.scene import NODATA, Scene
 TILE = 256
 MARKER = "crossearth-tiles.json"
 MAX_ZOOM = 24
+CHUNK_TILES = (
+    16  # tiles read through the WarpedVRT at once: memory is bounded by this, not by the scene
+)
 
 
 @dataclass(frozen=True)
@@ -91,25 +94,31 @@ def write_pyramid(
         )
         image_src = _open_image(scene)
         try:
-            classes_vrt = WarpedVRT(src, resampling=Resampling.nearest, nodata=NODATA, **grid)
+            classes_vrt = WarpedVRT(
+                src, resampling=Resampling.nearest, nodata=NODATA, tolerance=1e-6, **grid
+            )
             image_vrt = None
             if image_src is not None:
-                image_vrt = WarpedVRT(image_src[0], resampling=Resampling.nearest, **grid)
+                image_vrt = WarpedVRT(
+                    image_src[0], resampling=Resampling.nearest, tolerance=1e-6, **grid
+                )
             with classes_vrt:
                 for row, ty in enumerate(range(ty0, ty1 + 1)):
-                    window = ((row * TILE, (row + 1) * TILE), (0, nx * TILE))
-                    ids = classes_vrt.read(1, window=window)
-                    rgba = None
-                    if image_vrt is not None:
-                        rgba = _image_rows(image_vrt, window, ids, image_src[1], image_src[2])
-                    for col, tx in enumerate(range(tx0, tx1 + 1)):
-                        tile = ids[:, col * TILE : (col + 1) * TILE]
-                        if (tile == NODATA).all():
-                            continue
-                        _save_classes(folder, zmax, tx, ty, tile, palette)
-                        written += 1
-                        if rgba is not None:
-                            _save_rgba(folder, zmax, tx, ty, rgba[:, col * TILE : (col + 1) * TILE])
+                    for c0 in range(0, nx, CHUNK_TILES):
+                        c1 = min(nx, c0 + CHUNK_TILES)
+                        window = ((row * TILE, (row + 1) * TILE), (c0 * TILE, c1 * TILE))
+                        ids = classes_vrt.read(1, window=window)
+                        rgba = None
+                        if image_vrt is not None:
+                            rgba = _image_rows(image_vrt, window, ids, image_src[1], image_src[2])
+                        for col in range(c1 - c0):
+                            cols = slice(col * TILE, (col + 1) * TILE)
+                            if (ids[:, cols] == NODATA).all():
+                                continue
+                            _save_classes(folder, zmax, tx0 + c0 + col, ty, ids[:, cols], palette)
+                            written += 1
+                            if rgba is not None:
+                                _save_rgba(folder, zmax, tx0 + c0 + col, ty, rgba[:, cols])
                     if progress is not None:
                         progress(written)
             if image_vrt is not None:
