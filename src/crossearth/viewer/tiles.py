@@ -148,6 +148,7 @@ def _open_image(scene: Scene):
     bands, scaling = reading
     ds = open_raster(scene.image)
     if ds.crs is None or max(bands) > ds.count:
+        scene.notes.append(f"{scene.image.name} does not match its summary: no image tiles")
         ds.close()
         return None
     return ds, bands, scaling
