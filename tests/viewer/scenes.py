@@ -40,14 +40,18 @@ def make_outputs(
     stem: str = "scene",
     confidence: bool = True,
     summary: bool = True,
+    patch: tuple[int, int] | None = None,
 ) -> Path:
     """Write STEM.tif (the input), STEM_classes.tif, STEM_confidence.tif, STEM_summary.json.
 
-    Returns the class map's path. Confidence is 10 + 20 * class id (percent).
+    Returns the class map's path. Confidence is 10 + 20 * class id (percent). `patch` (row,
+    column): a 6 x 6 pixel square of class 4 there.
     """
     folder.mkdir(parents=True, exist_ok=True)
     transform = from_origin(*ORIGIN, gsd, gsd)
     labels = quadrant_labels(height, width)
+    if patch is not None:
+        labels[patch[0] : patch[0] + 6, patch[1] : patch[1] + 6] = 4
     image = np.stack([labels * 40 + 30, 200 - labels * 30, np.full_like(labels, 90)])
     image_path = folder / f"{stem}.tif"
     profile = dict(driver="GTiff", height=height, width=width, count=3, dtype="uint8")

@@ -132,3 +132,16 @@ def test_show_renders_inside_a_notebook_iframe(small_map, tmp_path):
         got = colour_at(run.screenshot, offset)
         assert np.abs(got - PALETTE[quadrant]).max() <= 3, (offset, quadrant, got[0])
     assert_only_local(run)
+
+
+def test_large_scene_reads_the_class_under_a_point_at_full_resolution(tmp_path):
+    """A 6-pixel patch lost in the embedded (here 64-px) lookup grid is read from the tiles."""
+    folder = tmp_path / "out"
+    make_outputs(folder, height=800, width=1200, gsd=0.5, patch=(500, 300))
+    page = write_map(folder, tiles=True, inline_max=64)[0]
+    (lon,), (lat,) = transform(UTM, "EPSG:4326", [ORIGIN[0] + 151.5], [ORIGIN[1] - 251.5])
+    url = f"{page.as_uri()}#at={lat:.8f},{lon:.8f},20"
+    run = run_page(url, tmp_path / "chromium", screenshot=False)
+    readout = re.search(r'id="ce-readout"[^>]*>(.*?)</div>', run.dom).group(1)
+    assert readout.startswith("grass · confidence 90 %"), readout
+    assert_only_local(run)

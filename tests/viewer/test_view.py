@@ -3,12 +3,15 @@ failures, `predict --map`, `crossearth.show` and the loopback server."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import html
+import io
 import json
 import math
 import os
+import re
 import sys
 import urllib.request
 
@@ -82,6 +85,13 @@ def test_tile_pyramid_holds_each_class_where_the_map_has_it(tmp_path):
             with Image.open(folder / "image" / str(z) / str(tx) / f"{ty}.png") as im:
                 r, g, b, a = im.getpixel((px, py))
                 assert (r, g, b, a) == (30 + 40 * quadrant, 200 - 30 * quadrant, 90, 255)
+            if z == pyramid.zmax:  # the pointer read-out's class and confidence
+                script = (folder / "lookup" / str(z) / str(tx) / f"{ty}.js").read_text()
+                key, uri = re.fullmatch(r'crossearthLookup\("(.*)","(.*)"\);\n', script).groups()
+                assert key == f"{z}/{tx}/{ty}"
+                png = base64.b64decode(uri.removeprefix("data:image/png;base64,"))
+                with Image.open(io.BytesIO(png)) as im:
+                    assert im.getpixel((px, py))[:2] == (quadrant, 10 + 20 * quadrant)
     top = list((folder / "classes" / str(pyramid.zmin)).rglob("*.png"))
     assert 1 <= len(top) <= 4  # the scene fits in one tile at the coarsest level (2 x 2 if cut)
 
@@ -103,7 +113,7 @@ def test_page_is_self_contained(tmp_path):
     page = write_map(tmp_path)[0].read_text()
     assert "Leaflet 1.9.4" in page  # the licence header of the inlined library
     assert "<link" not in page and "<script src" not in page
-    assert not [u for u in __import__("re").findall(r"url\((?!data:)[^)]*\)", page) if "#" not in u]
+    assert not [u for u in re.findall(r"url\((?!data:)[^)]*\)", page) if "#" not in u]
 
 
 def run(monkeypatch, *args) -> int:

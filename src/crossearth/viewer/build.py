@@ -118,6 +118,7 @@ def write_scene_map(
             config["tiles"] = {
                 "classes": f"{base}/classes/{{z}}/{{x}}/{{y}}.png",
                 "image": f"{base}/image/{{z}}/{{x}}/{{y}}.png" if pyramid.image else None,
+                "lookup": f"{base}/lookup/{{z}}/{{x}}/{{y}}.js",
                 "zmin": pyramid.zmin,
                 "zmax": pyramid.zmax,
             }

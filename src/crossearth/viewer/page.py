@@ -17,7 +17,7 @@ from typing import Any
 GENERATOR = "crossearth view"
 
 _CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "default-src 'none'; script-src 'unsafe-inline' 'self' file:; style-src 'unsafe-inline'; "
     "img-src 'self' data: blob: file:; connect-src 'none'"
 )
 
@@ -173,7 +173,46 @@ _SCRIPT = r"""
       className: "ce-pixelated"}).addTo(map);
     layersControl.addOverlay(classLayer, "Classes");
   }
+  // Large scenes: the class and confidence of the deepest tile level, fetched as scripts (a page
+  // opened from disk may run scripts beside it but may not read the pixels of its images).
+  var fine = {}, lastLatLng = null;
+  // the zoom from which a cell of the embedded lookup grid covers more than a screen pixel
+  var fineFrom = C.pixel ? 0 : Math.log2(2 * 20037508.342789244 / (256 * C.grid.dx));
+  window.crossearthLookup = function (key, uri) {
+    var im = new Image();
+    im.onload = function () {
+      var cv = document.createElement("canvas");
+      cv.width = im.width; cv.height = im.height;
+      var ctx = cv.getContext("2d", {willReadFrequently: true});
+      ctx.drawImage(im, 0, 0);
+      fine[key] = ctx.getImageData(0, 0, im.width, im.height).data;
+      if (lastLatLng) show(lastLatLng);
+    };
+    im.src = uri;
+  };
+  function fineAt(latlng) {
+    if (!C.tiles || !C.tiles.lookup || map.getZoom() < fineFrom) return undefined;
+    var z = C.tiles.zmax, p = map.project(latlng, z);
+    var tx = Math.floor(p.x / 256), ty = Math.floor(p.y / 256);
+    var key = z + "/" + tx + "/" + ty, tile = fine[key];
+    if (tile === undefined) {
+      fine[key] = "loading";
+      var script = document.createElement("script");
+      script.src = C.tiles.lookup.replace("{z}", z).replace("{x}", tx).replace("{y}", ty);
+      script.onerror = function () {
+        fine[key] = "missing";
+        if (lastLatLng) show(lastLatLng);
+      };
+      document.head.appendChild(script);
+      return undefined;
+    }
+    if (typeof tile === "string") return undefined;  // loading, or no tile (no data there)
+    var i = 4 * ((Math.floor(p.y) - ty * 256) * 256 + (Math.floor(p.x) - tx * 256));
+    return {id: tile[i], confidence: tile[i + 1]};
+  }
   function at(latlng) {
+    var f = fineAt(latlng);
+    if (f) return f;
     if (!lookup) return null;
     var p = map.options.crs.project(latlng), g = C.grid;
     var col = Math.floor((p.x - g.x0) / g.dx), row = Math.floor((g.y0 - p.y) / g.dy);
@@ -183,6 +222,7 @@ _SCRIPT = r"""
   }
   var hovered = null;
   function show(latlng) {
+    lastLatLng = latlng;
     var v = at(latlng), text;
     var where = C.pixel
       ? "row " + Math.floor(-latlng.lat) + ", column " + Math.floor(latlng.lng)
@@ -211,9 +251,10 @@ _SCRIPT = r"""
     ctx.drawImage(img, 0, 0);
     lookup = ctx.getImageData(0, 0, img.width, img.height).data;
     drawClasses();
-    var m = /(?:^#|&)at=(-?[\d.]+),(-?[\d.]+)/.exec(location.hash);
+    var m = /(?:^#|&)at=(-?[\d.]+),(-?[\d.]+)(?:,([\d.]+))?/.exec(location.hash);
     if (m) {
       var ll = L.latLng(parseFloat(m[1]), parseFloat(m[2]));
+      if (m[3]) map.setView(ll, parseFloat(m[3]), {animate: false});
       L.circleMarker(ll, {radius: 6, color: "#000", weight: 2, fill: false}).addTo(map);
       show(ll);
     }

@@ -7,11 +7,15 @@ below it (class ids: nearest; image: alpha-weighted mean), down to the level whe
 in one tile. Tiles that would be empty are not written.
 
 Layout: `FOLDER/classes/{z}/{x}/{y}.png` (palette PNG: colour = class palette, index = class id,
-255 transparent) and `FOLDER/image/{z}/{x}/{y}.png` (RGBA), plus `FOLDER/crossearth-tiles.json`.
+255 transparent), `FOLDER/image/{z}/{x}/{y}.png` (RGBA), `FOLDER/lookup/{zmax}/{x}/{y}.js` (class
+id and confidence of the deepest level, for the pointer read-out), `FOLDER/crossearth-tiles.json`.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
 import json
 import math
 from collections.abc import Callable
@@ -92,40 +96,49 @@ def write_pyramid(
             width=nx * TILE,
             height=(ty1 - ty0 + 1) * TILE,
         )
-        image_src = _open_image(scene)
-        try:
-            classes_vrt = WarpedVRT(
-                src, resampling=Resampling.nearest, nodata=NODATA, tolerance=1e-6, **grid
-            )
-            image_vrt = None
-            if image_src is not None:
-                image_vrt = WarpedVRT(
-                    image_src[0], resampling=Resampling.nearest, tolerance=1e-6, **grid
+        with contextlib.ExitStack() as stack:
+
+            def warped(dataset, **options):
+                return stack.enter_context(
+                    WarpedVRT(
+                        dataset, resampling=Resampling.nearest, tolerance=1e-6, **grid, **options
+                    )
                 )
-            with classes_vrt:
-                for row, ty in enumerate(range(ty0, ty1 + 1)):
-                    for c0 in range(0, nx, CHUNK_TILES):
-                        c1 = min(nx, c0 + CHUNK_TILES)
-                        window = ((row * TILE, (row + 1) * TILE), (c0 * TILE, c1 * TILE))
-                        ids = classes_vrt.read(1, window=window)
-                        rgba = None
-                        if image_vrt is not None:
-                            rgba = _image_rows(image_vrt, window, ids, image_src[1], image_src[2])
-                        for col in range(c1 - c0):
-                            cols = slice(col * TILE, (col + 1) * TILE)
-                            if (ids[:, cols] == NODATA).all():
-                                continue
-                            _save_classes(folder, zmax, tx0 + c0 + col, ty, ids[:, cols], palette)
-                            written += 1
-                            if rgba is not None:
-                                _save_rgba(folder, zmax, tx0 + c0 + col, ty, rgba[:, cols])
-                    if progress is not None:
-                        progress(written)
-            if image_vrt is not None:
-                image_vrt.close()
-        finally:
+
+            classes_vrt = warped(src, nodata=NODATA)
+            image_src = _open_image(scene)
+            image_vrt = confidence_vrt = None
             if image_src is not None:
-                image_src[0].close()
+                stack.callback(image_src[0].close)
+                image_vrt = warped(image_src[0])
+            if scene.confidence is not None:
+                confidence_vrt = warped(
+                    stack.enter_context(open_raster(scene.confidence)), nodata=NODATA
+                )
+            for row, ty in enumerate(range(ty0, ty1 + 1)):
+                for c0 in range(0, nx, CHUNK_TILES):
+                    c1 = min(nx, c0 + CHUNK_TILES)
+                    window = ((row * TILE, (row + 1) * TILE), (c0 * TILE, c1 * TILE))
+                    ids = classes_vrt.read(1, window=window)
+                    rgba = confidence = None
+                    if image_vrt is not None:
+                        rgba = _image_rows(image_vrt, window, ids, image_src[1], image_src[2])
+                    if confidence_vrt is not None:
+                        confidence = confidence_vrt.read(1, window=window)
+                    for col in range(c1 - c0):
+                        cols, tx = slice(col * TILE, (col + 1) * TILE), tx0 + c0 + col
+                        if (ids[:, cols] == NODATA).all():
+                            continue
+                        _save_classes(folder, zmax, tx, ty, ids[:, cols], palette)
+                        _save_lookup(
+                            folder, zmax, tx, ty, ids[:, cols],
+                            None if confidence is None else confidence[:, cols],
+                        )  # fmt: skip
+                        written += 1
+                        if rgba is not None:
+                            _save_rgba(folder, zmax, tx, ty, rgba[:, cols])
+                if progress is not None:
+                    progress(written)
     has_image = image_src is not None
     ranges = (tx0, tx1, ty0, ty1)
     for z in range(zmax - 1, zmin - 1, -1):
@@ -237,6 +250,25 @@ def _save_classes(
     im.putpalette(palette)
     transparency = bytes([255] * NODATA + [0])  # only index 255 (nodata) is transparent
     im.save(path, format="PNG", transparency=transparency)
+
+
+def _save_lookup(
+    folder: Path, z: int, x: int, y: int, ids: np.ndarray, confidence: np.ndarray | None
+) -> None:
+    """The class id (red) and confidence (green, 255 unknown) of every pixel of a deepest-level
+    tile, as a script that hands a PNG data URI to the page: pages opened from disk may run
+    scripts from the folder beside them but may not read the pixels of images from it."""
+    from PIL import Image
+
+    if confidence is None:
+        confidence = np.full_like(ids, NODATA)
+    rgb = np.stack([ids, confidence, np.zeros_like(ids)], axis=-1)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    path = folder / "lookup" / str(z) / str(x) / f"{y}.js"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'crossearthLookup("{z}/{x}/{y}","{uri}");\n')
 
 
 def _save_rgba(folder: Path, z: int, x: int, y: int, rgba: np.ndarray) -> None:
