@@ -27,7 +27,7 @@ start = time.perf_counter()
 page = write_map(sys.argv[1], tiles=True)[0]
 seconds = time.perf_counter() - start
 files = page.parent / (page.stem + "_files")
-tiles = list(files.rglob("*.png"))
+tiles = [p for p in files.rglob("*") if p.suffix in (".png", ".js")]
 print(json.dumps({"seconds": seconds, "tiles": len(tiles),
                   "tile_mb": sum(t.stat().st_size for t in tiles) / 2**20,
                   "page_kb": page.stat().st_size / 1024,
@@ -89,7 +89,7 @@ def main() -> None:
                                  text=True, check=True)  # fmt: skip
             result = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{width} x {height} px ({width * height / 1e6:.0f} MP, made in {made:.0f} s): "
-                  f"{result['seconds']:.1f} s, {result['tiles']} tiles ({result['tile_mb']:.1f} MB), "
+                  f"{result['seconds']:.1f} s, {result['tiles']} tile files ({result['tile_mb']:.1f} MB), "
                   f"page {result['page_kb']:.0f} KB, peak RSS {result['peak_rss_mb']:.0f} MB "
               f"({result['rss_import_mb']:.0f} MB after importing crossearth)")  # fmt: skip
 

@@ -47,7 +47,14 @@ def view(
     layers, a legend with the class areas, the class and confidence under the pointer."""
     from crossearth.viewer import write_map
 
-    pages = write_map(result, output, tiles=tiles, opacity=opacity)
+    with console.status("writing the map", spinner="dots") as status:
+        if quiet:
+            status.stop()
+
+        def progress(tiles: int) -> None:
+            status.update(f"writing the map: {tiles} tiles")
+
+        pages = write_map(result, output, tiles=tiles, opacity=opacity, progress=progress)
     _announce(pages, quiet)
     if serve:
         _serve(pages, host, port, open_, quiet)

@@ -7,6 +7,7 @@ import contextlib
 import io
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ def write_map(
     tiles: bool | None = None,
     opacity: float = 0.7,
     inline_max: int = INLINE_MAX,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Write the map of every scene in a `predict` output folder (or of one class map).
 
@@ -45,7 +47,7 @@ def write_map(
     single scene). `tiles`: None writes a tile pyramid (`STEM_map_files/`) when the class map's
     long side exceeds `inline_max` pixels, True always (needs a CRS), False never (the page then
     shows the scene decimated to `inline_max`). `opacity` (0..1) is the class layer's initial
-    opacity. Raises InputError for a missing or unreadable input, a bad option, or an output that
+    opacity; `progress(n)` is told the number of tiles written so far. Raises InputError for a missing or unreadable input, a bad option, or an output that
     exists and was not written by `crossearth view`.
     """
     if not 0.0 <= opacity <= 1.0:
@@ -69,7 +71,14 @@ def write_map(
     # a small GDAL block cache, as in predict: the class map and image are read once, in order
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         return [
-            write_scene_map(scene, output, tiles=tiles, opacity=opacity, inline_max=inline_max)
+            write_scene_map(
+                scene,
+                output,
+                tiles=tiles,
+                opacity=opacity,
+                inline_max=inline_max,
+                progress=progress,
+            )
             for scene in scenes
         ]
 
@@ -81,6 +90,7 @@ def write_scene_map(
     tiles: bool | None = None,
     opacity: float = 0.7,
     inline_max: int = INLINE_MAX,
+    progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Write one scene's map (see `write_map`); returns the HTML path."""
     html, folder = map_paths(scene, output)
@@ -113,7 +123,7 @@ def write_scene_map(
     try:
         if use_tiles:
             staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            pyramid = write_pyramid(scene, staging)
+            pyramid = write_pyramid(scene, staging, progress)
             base = folder.name
             config["tiles"] = {
                 "classes": f"{base}/classes/{{z}}/{{x}}/{{y}}.png",
