@@ -8,9 +8,9 @@ import re
 
 import numpy as np
 import pytest
-from browser import is_local, needs_chromium, run_page
 from rasterio.warp import transform
-from scenes import NAMES, ORIGIN, PALETTE, UTM, make_outputs
+from viewer_browser import is_local, needs_chromium, run_page
+from viewer_scenes import NAMES, ORIGIN, PALETTE, UTM, make_outputs
 
 from crossearth.geo.vectorize import vectorize_class_map
 from crossearth.viewer import show, write_map

@@ -21,7 +21,7 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 from rasterio.warp import transform
-from scenes import NAMES, ORIGIN, PALETTE, UTM, make_outputs
+from viewer_scenes import NAMES, ORIGIN, PALETTE, UTM, make_outputs
 
 import crossearth
 from crossearth.cli import main
