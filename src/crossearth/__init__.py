@@ -9,6 +9,7 @@ from crossearth.weights import ZOO, load_model, save_model
 
 if TYPE_CHECKING:
     from crossearth.geo.predict import PredictOptions, predict_raster
+    from crossearth.viewer import show, write_map
 
 __version__ = "0.1.0"
 
@@ -20,6 +21,10 @@ def __getattr__(name: str):
         from crossearth.geo import predict
 
         return getattr(predict, name)
+    if name in ("show", "write_map"):  # the map viewer (rasterio, Pillow)
+        from crossearth import viewer
+
+        return getattr(viewer, name)
     raise AttributeError(f"module 'crossearth' has no attribute {name!r}")
 
 
@@ -39,4 +44,6 @@ __all__ = [
     "load_model",
     "predict_raster",
     "save_model",
+    "show",
+    "write_map",
 ]

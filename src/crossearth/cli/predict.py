@@ -78,6 +78,9 @@ def predict(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress or per-file lines.")
     ] = False,
+    map_: Annotated[
+        bool, typer.Option("--map", help="Also write an HTML map of each result (crossearth view).")
+    ] = False,
 ) -> None:
     """Segment images into georeferenced class maps, streaming windows from disk.
 
@@ -112,6 +115,10 @@ def predict(
     if not quiet:
         _report_load(net)
     _run_predictions(net, mine, output, options, quiet, rank, world)
+    if map_:
+        from crossearth.cli.view import write_maps_after_predict
+
+        write_maps_after_predict(mine, output, quiet)
 
 
 def _expand_inputs(inputs: list[Path]) -> list[Path]:
