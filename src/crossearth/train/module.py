@@ -28,8 +28,18 @@ class NonFiniteLossError(CrossEarthError):
     """The loss became NaN or Inf: training stops before a poisoned checkpoint is written."""
 
 
+# DINOv2 weights the official forward never uses (masked-token pre-training, the final norm):
+# they never train, so that DDP (which expects a gradient for every trainable tensor) works with
+# full fine-tuning too.
+UNUSED = ("backbone.mask_token", "backbone.norm.")
+
+
 def trainable_names(model: CrossEarth, freeze_backbone: bool) -> list[str]:
-    return [n for n, _ in model.named_parameters() if not (freeze_backbone and _is_frozen(n))]
+    return [n for n, _ in model.named_parameters() if _trains(n, freeze_backbone)]
+
+
+def _trains(name: str, freeze_backbone: bool) -> bool:
+    return not (freeze_backbone and _is_frozen(name)) and not name.startswith(UNUSED)
 
 
 def _is_frozen(name: str) -> bool:
@@ -107,7 +117,7 @@ class CrossEarthModule(L.LightningModule):
             num_points=cfg.num_points,
         )
         for name, p in model.named_parameters():
-            p.requires_grad_(not (cfg.freeze_backbone and _is_frozen(name)))
+            p.requires_grad_(_trains(name, cfg.freeze_backbone))
         model.backbone.gradient_checkpointing = cfg.gradient_checkpointing
         self._confusions: dict[int, ConfusionMatrix] = {}
         self.last_val: dict[str, float] = {}
