@@ -67,7 +67,49 @@ def test_three_band_rgb_file(tmp_path: Path) -> None:
     path = write_tif(tmp_path / "rgb.tif", 3, dtype="uint8", photometric="RGB")
     choice = choose(path, "RGB")
     assert choice.bands == (1, 2, 3)
-    assert "file order" in choice.reason
+    assert "R = band 1 by colour interpretation" in choice.reason
+
+
+def test_three_band_file_without_roles_is_used_in_file_order(tmp_path: Path) -> None:
+    path = write_tif(tmp_path / "plain.tif", 3)  # uint16, no photometric: no roles recorded
+    choice = choose(path, "RGB")
+    assert choice.bands == (1, 2, 3)
+    assert "file order" in choice.reason and "no band roles" in choice.reason
+
+
+@pytest.mark.parametrize("by", ["description", "colorinterp", "both"])
+def test_three_band_bgr_file_is_reordered(tmp_path: Path, by: str) -> None:
+    """The same rule as for 4+ bands: a file recorded as blue, green, red feeds bands 3,2,1."""
+    path = write_tif(
+        tmp_path / "bgr.tif",
+        3,
+        colorinterp=[CI.blue, CI.green, CI.red] if by != "description" else None,
+        descriptions=["blue", "green", "red"] if by != "colorinterp" else None,
+    )
+    choice = choose(path, "RGB")
+    assert choice.bands == (3, 2, 1)
+    assert "R = band 3" in choice.reason
+
+
+def test_three_band_bgr_file_for_irrg_model_is_refused(tmp_path: Path) -> None:
+    path = write_tif(
+        tmp_path / "bgr.tif", 3, descriptions=["blue", "green", "red"]
+    )  # no NIR, and the recorded roles contradict the model's order
+    with pytest.raises(InputError, match=r"near infrared.*--bands"):
+        choose(path, "IRRG")
+
+
+def test_five_band_rgbn_alpha_uses_alpha_as_mask_not_data(tmp_path: Path) -> None:
+    path = write_tif(
+        tmp_path / "rgbna.tif",
+        5,
+        colorinterp=[CI.red, CI.green, CI.blue, CI.undefined, CI.alpha],
+        descriptions=[None, None, None, "nir", None],
+    )
+    rgb = choose(path, "RGB")
+    assert rgb.bands == (1, 2, 3)
+    assert "alpha band 5 used as the validity mask" in rgb.reason
+    assert choose(path, "IRRG").bands == (4, 1, 2)
 
 
 def test_three_band_file_for_irrg_model_keeps_order_and_says_what_is_expected(
@@ -134,7 +176,7 @@ def test_rgba_alpha_is_not_data(tmp_path: Path) -> None:
     )
     choice = choose(path, "RGB")
     assert choice.bands == (1, 2, 3)
-    assert "alpha band 4 not used" in choice.reason
+    assert "alpha band 4 used as the validity mask" in choice.reason
 
 
 @pytest.mark.parametrize("count", [1, 2])

@@ -16,7 +16,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from crossearth.errors import InputError
+from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import choose_bands
 from crossearth.geo.scaling import Scaling, estimate_scaling, parse_scale
 
@@ -27,7 +27,7 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     """Open a raster for reading, turning GDAL failures into a clear InputError."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"input image not found: {path}")
+        raise InputNotFoundError(f"input image not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image")
     try:

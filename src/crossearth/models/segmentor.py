@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +38,13 @@ class CrossEarth(nn.Module):
     @property
     def num_classes(self) -> int:
         return self.config.num_classes
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest window side (px) the network takes: its coarsest feature level (scale
+        `min(PYRAMID_SCALES)` of the patch grid) must hold at least one cell. Smaller inputs are
+        zero-padded to it by `predict` and cropped back."""
+        return self.config.backbone.patch_size * math.ceil(1 / min(PYRAMID_SCALES))
 
     @property
     def device(self) -> torch.device:
