@@ -54,11 +54,11 @@ __all__ = [
     "ModelConfig",
     "PredictOptions",
     "Prediction",
+    "UnknownNameError",
+    "WeightsUnavailableError",
     "create_model",
     "get_preset",
     "load_model",
     "predict_raster",
     "save_model",
-    "UnknownNameError",
-    "WeightsUnavailableError",
 ]

@@ -20,8 +20,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from crossearth.errors import InputError
-from crossearth.geo.area import row_pixel_areas_m2
 from crossearth.fileio import temp_beside
+from crossearth.geo.area import row_pixel_areas_m2
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.writer import NODATA, ClassMapWriter, tif_to_png
 
@@ -74,7 +74,10 @@ class GsdResampler:
             resampling=Resampling.bilinear,
         )
         return cls(
-            source, vrt, RasterSource(vrt, source.bands, source.scaling, source.band_reason), factor
+            source,
+            vrt,
+            RasterSource(vrt, source.bands, source.scaling, source.band_reason, alpha=source.alpha),
+            factor,
         )
 
     @property

@@ -315,7 +315,9 @@ def sample_valid_values(
     mask = dataset.dataset_mask(out_shape=(out_h, out_w), resampling=Resampling.nearest) > 0
     alpha = alpha_bands(dataset)
     if alpha:  # GDAL takes alpha as the mask only for 2- and 4-band files; we always do
-        planes = dataset.read(alpha, out_shape=(len(alpha), out_h, out_w), resampling=Resampling.nearest)
+        planes = dataset.read(
+            alpha, out_shape=(len(alpha), out_h, out_w), resampling=Resampling.nearest
+        )
         mask &= (planes > 0).all(axis=0)
 
     samples = []

@@ -95,5 +95,7 @@ def get_preset(name: str, num_classes: int = 6) -> ModelConfig:
     try:
         factory = PRESETS[name]
     except KeyError:
-        raise UnknownNameError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+        raise UnknownNameError(
+            f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}"
+        ) from None
     return factory(num_classes)
