@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from geotiff import write_geotiff
+from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 
@@ -27,35 +29,13 @@ def write_tif(
     photometric: str | None = None,
     crs: str = "EPSG:32632",
 ) -> Path:
-    """Write a small georeferenced GeoTIFF whose band b holds the value 10 * b."""
-    profile = {
-        "driver": "GTiff",
-        "width": 8,
-        "height": 6,
-        "count": count,
-        "dtype": dtype,
-        "crs": crs,
-        "transform": from_origin(500000.0, 5000000.0, 10.0, 10.0),
-    }
-    if photometric:
-        profile["photometric"] = photometric
-    if colorinterp is not None and colorinterp[-1] == ColorInterp.alpha:
-        profile["alpha"] = "YES"  # GTiff only marks alpha through this creation option
+    """A small georeferenced GeoTIFF whose band b holds the value 10 * b."""
     data = np.stack([np.full((6, 8), 10 * b, dtype) for b in range(1, count + 1)])
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if colorinterp is not None:
-            dst.colorinterp = list(colorinterp)
-        for i, desc in enumerate(descriptions or (), start=1):
-            if desc is not None:
-                dst.set_band_description(i, desc)
-    # the written metadata must read back as intended, or the test proves nothing
-    with rasterio.open(path) as ds:
-        if colorinterp is not None:
-            assert list(ds.colorinterp) == list(colorinterp)
-        if descriptions is not None:
-            assert [d or None for d in ds.descriptions] == list(descriptions)
-    return path
+    return write_geotiff(
+        path, data, crs=CRS.from_user_input(crs),
+        transform=from_origin(500000.0, 5000000.0, 10.0, 10.0), colorinterp=colorinterp,
+        descriptions=descriptions, photometric=photometric,
+    )  # fmt: skip
 
 
 def choose(path: Path, model: str, requested: tuple[int, ...] | None = None) -> BandChoice:

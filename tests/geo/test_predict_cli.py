@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from geotiff import write_geotiff
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
@@ -53,13 +54,8 @@ def pixels(height: int, width: int, bands: int = 3, seed: int = 0, dtype=np.uint
 
 
 def write_tif(path: Path, data: np.ndarray, nodata=None, crs=UTM) -> Path:
-    count, height, width = data.shape
-    profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=data.dtype.name)
-    if crs is not None:
-        profile.update(crs=crs, transform=from_origin(500_000.0, 5_800_000.0, 0.3, 0.3))
-    with rasterio.open(path, "w", nodata=nodata, **profile) as dst:
-        dst.write(data)
-    return path
+    transform = from_origin(500_000.0, 5_800_000.0, 0.3, 0.3) if crs is not None else None
+    return write_geotiff(path, data, crs=crs, transform=transform, nodata=nodata)
 
 
 def run(monkeypatch, *args) -> int:

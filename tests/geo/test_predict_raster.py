@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from geotiff import write_geotiff
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
@@ -83,26 +84,11 @@ def write_tif(
     internal_mask: np.ndarray | None = None,
     alpha: bool = False,
 ) -> Path:
-    count, height, width = data.shape
-    profile = dict(
-        driver="GTiff",
-        height=height,
-        width=width,
-        count=count,
-        dtype=data.dtype.name,
-        nodata=nodata,
-    )
-    if crs is not None:
-        profile.update(crs=crs, transform=transform)
-    if alpha:
-        profile.update(photometric="RGB", alpha="YES")
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        for i, text in enumerate(descriptions or (), start=1):
-            dst.set_band_description(i, text)
-        if internal_mask is not None:
-            dst.write_mask(np.where(internal_mask, 255, 0).astype(np.uint8))
-    return path
+    return write_geotiff(
+        path, data, crs=crs, transform=transform if crs is not None else None, nodata=nodata,
+        descriptions=descriptions, internal_mask=internal_mask, alpha=alpha,
+        photometric="RGB" if alpha else None,
+    )  # fmt: skip
 
 
 @dataclass
