@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pyogrio
@@ -26,7 +25,6 @@ from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.rpc import RPC
 
-import crossearth
 from crossearth.geo.predict import PredictOptions, predict_raster
 from crossearth.geo.resample import pixel_size_m
 
@@ -97,7 +95,7 @@ def test_gcps_are_carried_to_the_class_map_and_polygons(model, tmp_path, geotiff
     assert total_area(summary) == pytest.approx(map_area / 0.9996**2, rel=1e-3)
     info = pyogrio.read_info(out / "gcp.gpkg")
     assert CRS.from_user_input(info["crs"]) == utm
-    xmin, ymin, xmax, ymax = info["total_bounds"]
+    xmin, _ymin, _xmax, ymax = info["total_bounds"]
     corners = [truth * (c, r) for r, c in ((0, 0), (0, w), (h, 0), (h, w))]
     assert xmin == pytest.approx(min(x for x, _ in corners), abs=0.01)
     assert ymax == pytest.approx(max(y for _, y in corners), abs=0.01)
@@ -191,9 +189,7 @@ def test_total_ground_area_matches_the_ellipsoid(model, tmp_path, geotiff, epsg,
     summary = predict_raster(model, src, tmp_path, PredictOptions(**QUICK))
     expected = geodesic_area_m2(crs, transform, h, w)
     assert total_area(summary) == pytest.approx(expected, rel=0.01)
-    assert summary["classes"][0]["area_ha"] == pytest.approx(
-        summary["classes"][0]["area_m2"] / 1e4
-    )
+    assert summary["classes"][0]["area_ha"] == pytest.approx(summary["classes"][0]["area_m2"] / 1e4)
 
 
 def test_match_gsd_pixel_size_is_a_ground_size(tmp_path, geotiff):
@@ -202,7 +198,7 @@ def test_match_gsd_pixel_size_is_a_ground_size(tmp_path, geotiff):
     y60 = 8_399_737.9  # about 60° N
     transform = Affine(38.2, 0, 1_113_194.9, 0, -38.2, y60 + 38.2 * 8)
     src = geotiff(tmp_path / "wm.tif", blocky(3, 16, 16), crs=crs, transform=transform)
-    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(0, y60)
+    _lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(0, y60)
     assert lat == pytest.approx(60.0, abs=0.01)
     with rasterio.open(src) as ds:
         assert pixel_size_m(ds) == pytest.approx(19.1, rel=0.01)
