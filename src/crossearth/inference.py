@@ -122,7 +122,12 @@ def predict_array(
 
     `test_resize=True` applies the model config's test resize (if it has one); an int sets the long
     edge explicitly; False/None disables it; `keep_ratio=False` resizes to S x S instead (the
-    official CASID TemMs pipeline). Scores are returned at the input size.
+    official CASID TemMs pipeline). Scores are returned at the input size. Images of any size
+    from 1 x 1 px are accepted (see `window_scores`).
+
+    Raises:
+        TypeError: `image` is not a NumPy array.
+        ValueError: `image` is not H x W x 3 uint8.
     """
     cfg = model.config.inference
     pixels = to_tensor(image).to(model.device)

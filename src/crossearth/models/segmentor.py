@@ -67,7 +67,15 @@ class CrossEarth(nn.Module):
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray, **kwargs) -> Prediction:
-        """Segment an H x W x 3 uint8 RGB array with the official protocol (see `predict_array`)."""
+        """Segment an H x W x 3 uint8 RGB array with the official protocol (see `predict_array`).
+
+        Any size from 1 x 1 px works: windows smaller than `min_input_size` are zero-padded
+        (as the model's input normalisation maps padding to the mean colour) and cropped back.
+
+        Raises:
+            TypeError: `image` is not a NumPy array.
+            ValueError: `image` is not H x W x 3 uint8.
+        """
         from crossearth.inference import predict_array
 
         return predict_array(self, image, **kwargs)
