@@ -439,6 +439,7 @@ def _convert(
                     crop = np.ascontiguousarray(out_ids[y1:y2, x1:x2])
                     write_png(root / "ann_dir" / tile.split / names[i], crop)
                     target.report.written += 1
+                    target.report.count_labels(crop)
 
 
 def _size_error(
@@ -451,9 +452,12 @@ def _size_error(
 
 
 def _finish(targets: Iterable[_Target]) -> None:
+    from crossearth.data.catalog import get_domain
+
     for target in targets:
         report = target.report
         report.found = {split: _pairs_present(report.out_dir, split) for split in report.expected}
+        report.note_empty_classes(get_domain(report.dataset).classes.names, 1)  # 0 = ignore
 
 
 def _split_of(key: str, splits: dict[str, tuple[str, ...]]) -> str | None:
