@@ -3,6 +3,16 @@
 from typing import TYPE_CHECKING
 
 from crossearth.config import ModelConfig
+from crossearth.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConfigError,
+    CrossEarthError,
+    InputError,
+    InputNotFoundError,
+    UnknownNameError,
+    WeightsUnavailableError,
+)
 from crossearth.inference import Prediction
 from crossearth.models import CrossEarth, get_preset
 from crossearth.weights import ZOO, load_model, save_model
@@ -29,16 +39,28 @@ def __getattr__(name: str):
 
 
 def create_model(preset: str, num_classes: int = 6) -> CrossEarth:
-    """A randomly initialised model of a named preset (for training or tests)."""
+    """A randomly initialised model of a named preset (for training or tests), in eval mode.
+
+    Raises:
+        UnknownNameError: (a `KeyError`) `preset` is not a preset name.
+    """
     return CrossEarth(get_preset(preset, num_classes)).eval()
 
 
 __all__ = [
     "ZOO",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "ConfigError",
     "CrossEarth",
+    "CrossEarthError",
+    "InputError",
+    "InputNotFoundError",
     "ModelConfig",
     "PredictOptions",
     "Prediction",
+    "UnknownNameError",
+    "WeightsUnavailableError",
     "create_model",
     "get_preset",
     "load_model",

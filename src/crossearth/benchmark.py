@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crossearth.data.catalog import DOMAINS, Domain
+from crossearth.errors import UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,15 @@ SYNTH_SETTINGS: dict[str, Setting] = {
 
 
 def get_setting(name: str) -> Setting:
+    """The benchmark setting called `name` (case-insensitive).
+
+    Raises:
+        UnknownNameError: (a `KeyError`) no such setting; the message lists the known ones.
+    """
     every = SETTINGS | SYNTH_SETTINGS
     if name in every:
         return every[name]
     folded = {k.lower(): v for k, v in every.items()}
     if name.lower() in folded:
         return folded[name.lower()]
-    raise KeyError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
+    raise UnknownNameError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")

@@ -74,9 +74,13 @@ def window_scores(model: nn.Module, batch: torch.Tensor, multiple: int = 1) -> t
 
     Windows whose size is not a multiple of `multiple` (the patch size; only images smaller than
     the crop) are zero-padded at the bottom/right, as mmseg pads training batches, and cropped back.
+    Windows with a side below the model's `min_input_size` (thin strips, tiny chips: the coarsest
+    feature level would be empty) are zero-padded to that size the same way.
     """
     win_h, win_w = batch.shape[-2:]
-    pad_h, pad_w = -win_h % multiple, -win_w % multiple
+    smallest = int(getattr(model, "min_input_size", 0) or 0)
+    pad_h = max(-win_h % multiple, smallest - win_h)
+    pad_w = max(-win_w % multiple, smallest - win_w)
     if pad_h or pad_w:
         batch = F.pad(batch, (0, pad_w, 0, pad_h))
     return model(batch).float()[:, :, :win_h, :win_w]
@@ -118,7 +122,12 @@ def predict_array(
 
     `test_resize=True` applies the model config's test resize (if it has one); an int sets the long
     edge explicitly; False/None disables it; `keep_ratio=False` resizes to S x S instead (the
-    official CASID TemMs pipeline). Scores are returned at the input size.
+    official CASID TemMs pipeline). Scores are returned at the input size. Images of any size
+    from 1 x 1 px are accepted (see `window_scores`).
+
+    Raises:
+        TypeError: `image` is not a NumPy array.
+        ValueError: `image` is not H x W x 3 uint8.
     """
     cfg = model.config.inference
     pixels = to_tensor(image).to(model.device)

@@ -310,15 +310,83 @@ def test_unpacked_folders_and_one_band(potsdam, tmp_path):
     assert not (tmp_path / "out/potsdam/IRRG").exists()
 
 
-def test_full_labels_only_if_no_eroded_ones(potsdam, tmp_path):
+def test_non_eroded_labels_only_behind_the_option(potsdam, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(potsdam["raw"] / "2_Ortho_RGB.zip", raw)
     shutil.copy(potsdam["raw"] / "5_Labels_all.zip", raw)
-    (report,) = prepare_potsdam(raw, tmp_path / "out", PrepareOptions(quiet=True, limit=1))
-    assert any("full labels" in n for n in report.notes)
+    with pytest.raises(InputError, match="--boundary-labels"):
+        prepare_potsdam(raw, tmp_path / "out", PrepareOptions(quiet=True, limit=1))
+    assert not (tmp_path / "out").exists()
+    options = PrepareOptions(quiet=True, limit=1, boundary_labels=True)
+    (report,) = prepare_potsdam(raw, tmp_path / "out", options)
+    assert any("non-eroded" in n and "paper's numbers use the eroded" in n for n in report.notes)
     labels = files(tmp_path / "out/potsdam/RGB/ann_dir/train")
     assert len(labels) == 9 and all(np.all(a == 1) for a in labels.values())  # all white
+
+
+def test_boundary_labels_option_wins_over_eroded_ones(potsdam, tmp_path):
+    options = PrepareOptions(quiet=True, limit=1, boundary_labels=True)
+    (irrg, _) = prepare_potsdam(potsdam["raw"], tmp_path / "out", options)
+    labels = files(tmp_path / "out/potsdam/IRRG/ann_dir/train")
+    assert all(np.all(a == 1) for a in labels.values())  # the full labels (all white) were used
+    assert any("class building" in n or "classes building" in n for n in irrg.notes)  # empty
+
+
+def _rgbir_zip(potsdam, tiles) -> dict[str, bytes]:
+    """4_Ortho_RGBIR.zip as TorchGeo's fixture has it: a top folder, 4-band R,G,B,IR tiles whose
+    R,G,B are the RGB tile and IR is band 1 of the IRRG tile."""
+    from rasterio.io import MemoryFile
+
+    members = {}
+    for t in tiles:
+        rgb, irrg = potsdam["rgb"][t], potsdam["irrg"][t]
+        bands = np.stack([rgb[..., 0], rgb[..., 1], rgb[..., 2], irrg[..., 0]])
+        with MemoryFile() as mem:
+            with mem.open(driver="GTiff", width=W, height=H, count=4, dtype="uint8") as dst:
+                dst.write(bands)
+            members[f"4_Ortho_RGBIR/top_potsdam_{t}_RGBIR.tif"] = mem.read()
+    return members
+
+
+def test_rgbir_archive_gives_the_rgb_and_irrg_crops(potsdam, tmp_path):
+    """RGB crops equal those of 2_Ortho_RGB.zip; IRRG crops are bands 4,1,2 of the 4-band tile."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    tiles = [t for t in (*TRAIN, *VAL) if t in potsdam["rgb"]]
+    write_zip(raw / "4_Ortho_RGBIR.zip", _rgbir_zip(potsdam, tiles))
+    shutil.copy(potsdam["raw"] / "5_Labels_all_noBoundary.zip", raw)
+    reports = prepare_potsdam(raw, tmp_path / "out", QUIET)
+    assert [r.dataset for r in reports] == ["potsdam-irrg", "potsdam-rgb"]
+    rgb_report = reports[1]
+    assert any("derived from 4_Ortho_RGBIR.zip" in n for n in rgb_report.notes)
+    assert any("was not checked" in n for n in rgb_report.notes)
+    for split in ("train", "val"):
+        assert_same(
+            files(tmp_path / f"out/potsdam/RGB/img_dir/{split}"),
+            expected_potsdam(potsdam, "RGB", split)[0],
+        )
+        assert_same(
+            files(tmp_path / f"out/potsdam/RGB/ann_dir/{split}"),
+            expected_potsdam(potsdam, "RGB", split)[1],
+        )
+    irrg = files(tmp_path / "out/potsdam/IRRG/img_dir/train")
+    tile = TRAIN[0]
+    rgb, ir = potsdam["rgb"][tile], potsdam["irrg"][tile][..., 0]
+    want = ref_crops(np.stack([ir, rgb[..., 0], rgb[..., 1]], axis=-1), tile)
+    assert_same({k: v for k, v in irrg.items() if k.startswith(f"{tile}_")}, want)
+
+
+def test_rgbir_beside_the_three_band_archives_says_whether_they_equal(potsdam, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("2_Ortho_RGB.zip", "3_Ortho_IRRG.zip", "5_Labels_all_noBoundary.zip"):
+        shutil.copy(potsdam["raw"] / name, raw)
+    write_zip(raw / "4_Ortho_RGBIR.zip", _rgbir_zip(potsdam, [TRAIN[0]]))
+    irrg, rgb = prepare_potsdam(raw, tmp_path / "out", PrepareOptions(quiet=True, limit=1))
+    assert any(f"tile {TRAIN[0]}: the RGB image" in n and "are equal" in n for n in rgb.notes)
+    # the fake IRRG tile's R and G are not the RGB tile's, so the derived IRRG differs
+    assert any(f"tile {TRAIN[0]}: the IRRG image" in n and "differ" in n for n in irrg.notes)
 
 
 def test_nearest_colour(potsdam, tmp_path):
@@ -448,6 +516,23 @@ def test_vaihingen_loose_images_beside_complete_ground_truth(tmp_path):
     report = prepare_vaihingen(raw, tmp_path / "out", QUIET)
     assert_same(files(tmp_path / "out/vaihingen/img_dir/train"), ref_crops(image, "area3"))
     assert any("non-eroded" in n for n in report.notes)
+
+
+def test_vaihingen_non_eroded_labels_behind_the_option(tmp_path):
+    raw = tmp_path / "raw"
+    image, label = fake_image(600, 700, 3), fake_label(600, 700, 3)
+    (raw / "top").mkdir(parents=True)
+    (raw / "top/top_mosaic_09cm_area3.tif").write_bytes(tiff_bytes(image))
+    complete = {"top_mosaic_09cm_area3.tif": tiff_bytes(label)}
+    write_zip(raw / "ISPRS_semantic_labeling_Vaihingen_ground_truth_COMPLETE.zip", complete)
+    with pytest.raises(InputError, match="--boundary-labels"):
+        prepare_vaihingen(raw, tmp_path / "out", QUIET)
+    report = prepare_vaihingen(
+        raw, tmp_path / "out", PrepareOptions(quiet=True, boundary_labels=True)
+    )
+    assert any("paper's numbers use the eroded" in n for n in report.notes)
+    want = ref_crops(ref_decode(label), "area3")
+    assert_same(files(tmp_path / "out/vaihingen/ann_dir/train"), want)
 
 
 def test_vaihingen_needs_eroded_labels(tmp_path):

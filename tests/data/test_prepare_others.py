@@ -46,11 +46,12 @@ def ids(top: int, size: int = S) -> np.ndarray:
 
 
 def binary_mask(size: int = S) -> np.ndarray:
-    """0/255 with a stripe of 200 (-> 1) and one of 100 (-> 0)."""
+    """0/255 stripes with a little compression noise: 200 (-> 1) and 100 (-> 0) on under 1 %."""
     mask = np.zeros((size, size), np.uint8)
     mask[:, : size // 4] = 255
-    mask[:, size // 4 : size // 2] = 200
-    mask[:, size // 2 : 3 * size // 4] = 100
+    mask[:, size // 2 : 3 * size // 4] = 255
+    mask[5, size - 3 : size] = 200  # noise in the background: these 3 pixels become road
+    mask[7, :4] = 100  # noise in a stripe: these 4 pixels become background
     return mask
 
 
@@ -230,8 +231,11 @@ def test_whu_aerial_bad_inputs(tmp_path):
     with pytest.raises(InputError, match="WHU aerial split val/ not found"):
         prepare_whu_aerial(make_tree(tmp_path / "noval", files), tmp_path / "o", OPTS)
     files |= whu_split_files(inner, "val", ["2.tif"])
-    files[f"{inner}/val/label/2.tif"] = encode(np.eye(S, dtype=np.uint8), "TIFF")
-    with pytest.raises(InputError, match="holds only 0 and 1"):
+    ids = np.zeros((S, S), np.uint8)
+    ids[:, S // 3 :] = 1
+    ids[:, 2 * S // 3 :] = 2  # class ids 0/1/2: not a binary mask
+    files[f"{inner}/val/label/2.tif"] = encode(ids, "TIFF")
+    with pytest.raises(InputError, match=r"val/label/2\.tif: not a binary WHU mask.*0, 1, 2"):
         prepare_whu_aerial(make_tree(tmp_path / "conv", files), tmp_path / "o", OPTS)
     sat = make_tree(tmp_path / "sat", whu_split_files("x", "train_no", ["0.tif"]))
     with pytest.raises(InputError, match="no WHU aerial tiles found"):
@@ -562,3 +566,46 @@ def test_casid_bad_inputs(tmp_path):
     files["CAISD/SubMs/all_train/label/a-label.png"] = encode(np.full((S, S), 7, np.uint8), "PNG")
     with pytest.raises(InputError, match="value 7 is out of range for CASID"):
         prepare_casid(make_tree(tmp_path / "bad", files), tmp_path / "o", OPTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# one binary-mask rule in every converter (issue 12)
+
+
+def _road_files(mask: np.ndarray) -> tuple[dict, dict]:
+    deepglobe = {"train/1_sat.jpg": encode(rgb(), "JPEG"), "train/1_mask.png": encode(mask, "PNG")}
+    mass = {
+        "tiff/train/a.tiff": encode(rgb(), "TIFF"),
+        "tiff/train_labels/a.tif": encode(mask, "TIFF"),
+        "tiff/test/b.tiff": encode(rgb(), "TIFF"),
+        "tiff/test_labels/b.tif": encode(mask, "TIFF"),
+    }
+    return deepglobe, mass
+
+
+@pytest.mark.parametrize("scale", [1, 255], ids=["0-1", "0-255"])
+def test_deepglobe_and_massachusetts_read_0_1_and_0_255_masks_alike(tmp_path, scale):
+    roads = np.zeros((S, S), np.uint8)
+    roads[S // 4 : S // 2] = 1
+    deepglobe, mass = _road_files(roads * scale)
+    out = tmp_path / f"out{scale}"
+    dg = prepare_deepglobe(make_tree(tmp_path / "dg", deepglobe), out, OPTS)
+    ma = prepare_massachusetts(make_tree(tmp_path / "ma", mass), out, OPTS)
+    np.testing.assert_array_equal(read(out / "deepglobe/train/1_mask.png"), roads)
+    np.testing.assert_array_equal(read(out / "massachusetts/train_labels_new/a.tif"), roads)
+    assert not any("empty" in n for n in dg.notes + ma.notes)
+
+
+def test_other_mask_values_are_refused_by_every_binary_converter(tmp_path):
+    palette = np.tile(np.arange(S, dtype=np.uint8) * 4, (S, 1))  # 0, 4, 8 ... 252
+    deepglobe, mass = _road_files(palette)
+    with pytest.raises(InputError, match=r"1_mask\.png: not a binary DeepGlobe mask"):
+        prepare_deepglobe(make_tree(tmp_path / "dg", deepglobe), tmp_path / "o", OPTS)
+    with pytest.raises(InputError, match=r"a\.tif: not a binary Massachusetts mask"):
+        prepare_massachusetts(make_tree(tmp_path / "ma", mass), tmp_path / "o", OPTS)
+
+
+def test_an_empty_class_is_reported(tmp_path):
+    deepglobe, _ = _road_files(np.zeros((S, S), np.uint8))  # no road pixel at all
+    report = prepare_deepglobe(make_tree(tmp_path / "dg", deepglobe), tmp_path / "o", OPTS)
+    assert any(n.startswith("class road is empty") for n in report.notes), report.notes

@@ -26,23 +26,25 @@ def cell_area_midpoint(lat0_deg, lat1_deg, dlon_deg, steps=200_000):
     return float(np.sum(meridional * normal * np.cos(phi)) * h * math.radians(dlon_deg))
 
 
-def test_utm_pixels_are_determinant_in_m2():
+def test_utm_pixels_on_the_central_meridian_are_map_area_over_k0_squared():
+    """UTM's scale factor on its central meridian is k0 = 0.9996 in both directions."""
     areas = row_pixel_areas_m2(Affine(0.3, 0, 500000, 0, -0.3, 4e6), CRS.from_epsg(32633), 7)
     assert areas.dtype == np.float64
     assert areas.shape == (7,)
-    np.testing.assert_allclose(areas, 0.09, rtol=1e-12)
+    np.testing.assert_allclose(areas, 0.09 / 0.9996**2, rtol=1e-6)
 
 
 def test_rotated_projected_pixel_area():
     c, s = math.cos(0.4), math.sin(0.4)
-    transform = Affine(2 * c, -3 * s, 0, 2 * s, 3 * c, 0)  # 2 m x 3 m pixel, rotated
+    transform = Affine(2 * c, -3 * s, 500000, 2 * s, 3 * c, 0)  # 2 m x 3 m pixel, rotated
     areas = row_pixel_areas_m2(transform, CRS.from_epsg(32633), 3)
-    np.testing.assert_allclose(areas, 6.0, rtol=1e-12)
+    np.testing.assert_allclose(areas, 6.0 / 0.9996**2, rtol=1e-6)
 
 
 def test_foot_based_crs_is_converted_to_m2():
     areas = row_pixel_areas_m2(Affine(2, 0, 1e6, 0, -2, 2e5), CRS.from_epsg(2263), 4)
-    np.testing.assert_allclose(areas, 4 * US_SURVEY_FOOT_M**2, rtol=1e-9)
+    # Long Island's Lambert zone: scale within 1e-4 of 1 there
+    np.testing.assert_allclose(areas, 4 * US_SURVEY_FOOT_M**2, rtol=1e-4)
 
 
 def test_no_crs_gives_none():

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from geotiff import write_geotiff
+from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 
@@ -27,35 +29,13 @@ def write_tif(
     photometric: str | None = None,
     crs: str = "EPSG:32632",
 ) -> Path:
-    """Write a small georeferenced GeoTIFF whose band b holds the value 10 * b."""
-    profile = {
-        "driver": "GTiff",
-        "width": 8,
-        "height": 6,
-        "count": count,
-        "dtype": dtype,
-        "crs": crs,
-        "transform": from_origin(500000.0, 5000000.0, 10.0, 10.0),
-    }
-    if photometric:
-        profile["photometric"] = photometric
-    if colorinterp is not None and colorinterp[-1] == ColorInterp.alpha:
-        profile["alpha"] = "YES"  # GTiff only marks alpha through this creation option
+    """A small georeferenced GeoTIFF whose band b holds the value 10 * b."""
     data = np.stack([np.full((6, 8), 10 * b, dtype) for b in range(1, count + 1)])
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if colorinterp is not None:
-            dst.colorinterp = list(colorinterp)
-        for i, desc in enumerate(descriptions or (), start=1):
-            if desc is not None:
-                dst.set_band_description(i, desc)
-    # the written metadata must read back as intended, or the test proves nothing
-    with rasterio.open(path) as ds:
-        if colorinterp is not None:
-            assert list(ds.colorinterp) == list(colorinterp)
-        if descriptions is not None:
-            assert [d or None for d in ds.descriptions] == list(descriptions)
-    return path
+    return write_geotiff(
+        path, data, crs=CRS.from_user_input(crs),
+        transform=from_origin(500000.0, 5000000.0, 10.0, 10.0), colorinterp=colorinterp,
+        descriptions=descriptions, photometric=photometric,
+    )  # fmt: skip
 
 
 def choose(path: Path, model: str, requested: tuple[int, ...] | None = None) -> BandChoice:
@@ -67,7 +47,49 @@ def test_three_band_rgb_file(tmp_path: Path) -> None:
     path = write_tif(tmp_path / "rgb.tif", 3, dtype="uint8", photometric="RGB")
     choice = choose(path, "RGB")
     assert choice.bands == (1, 2, 3)
-    assert "file order" in choice.reason
+    assert "R = band 1 by colour interpretation" in choice.reason
+
+
+def test_three_band_file_without_roles_is_used_in_file_order(tmp_path: Path) -> None:
+    path = write_tif(tmp_path / "plain.tif", 3)  # uint16, no photometric: no roles recorded
+    choice = choose(path, "RGB")
+    assert choice.bands == (1, 2, 3)
+    assert "file order" in choice.reason and "no band roles" in choice.reason
+
+
+@pytest.mark.parametrize("by", ["description", "colorinterp", "both"])
+def test_three_band_bgr_file_is_reordered(tmp_path: Path, by: str) -> None:
+    """The same rule as for 4+ bands: a file recorded as blue, green, red feeds bands 3,2,1."""
+    path = write_tif(
+        tmp_path / "bgr.tif",
+        3,
+        colorinterp=[CI.blue, CI.green, CI.red] if by != "description" else None,
+        descriptions=["blue", "green", "red"] if by != "colorinterp" else None,
+    )
+    choice = choose(path, "RGB")
+    assert choice.bands == (3, 2, 1)
+    assert "R = band 3" in choice.reason
+
+
+def test_three_band_bgr_file_for_irrg_model_is_refused(tmp_path: Path) -> None:
+    path = write_tif(
+        tmp_path / "bgr.tif", 3, descriptions=["blue", "green", "red"]
+    )  # no NIR, and the recorded roles contradict the model's order
+    with pytest.raises(InputError, match=r"near infrared.*--bands"):
+        choose(path, "IRRG")
+
+
+def test_five_band_rgbn_alpha_uses_alpha_as_mask_not_data(tmp_path: Path) -> None:
+    path = write_tif(
+        tmp_path / "rgbna.tif",
+        5,
+        colorinterp=[CI.red, CI.green, CI.blue, CI.undefined, CI.alpha],
+        descriptions=[None, None, None, "nir", None],
+    )
+    rgb = choose(path, "RGB")
+    assert rgb.bands == (1, 2, 3)
+    assert "alpha band 5 used as the validity mask" in rgb.reason
+    assert choose(path, "IRRG").bands == (4, 1, 2)
 
 
 def test_three_band_file_for_irrg_model_keeps_order_and_says_what_is_expected(
@@ -134,7 +156,7 @@ def test_rgba_alpha_is_not_data(tmp_path: Path) -> None:
     )
     choice = choose(path, "RGB")
     assert choice.bands == (1, 2, 3)
-    assert "alpha band 4 not used" in choice.reason
+    assert "alpha band 4 used as the validity mask" in choice.reason
 
 
 @pytest.mark.parametrize("count", [1, 2])

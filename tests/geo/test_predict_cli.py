@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from geotiff import write_geotiff
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
@@ -53,13 +55,8 @@ def pixels(height: int, width: int, bands: int = 3, seed: int = 0, dtype=np.uint
 
 
 def write_tif(path: Path, data: np.ndarray, nodata=None, crs=UTM) -> Path:
-    count, height, width = data.shape
-    profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=data.dtype.name)
-    if crs is not None:
-        profile.update(crs=crs, transform=from_origin(500_000.0, 5_800_000.0, 0.3, 0.3))
-    with rasterio.open(path, "w", nodata=nodata, **profile) as dst:
-        dst.write(data)
-    return path
+    transform = from_origin(500_000.0, 5_800_000.0, 0.3, 0.3) if crs is not None else None
+    return write_geotiff(path, data, crs=crs, transform=transform, nodata=nodata)
 
 
 def run(monkeypatch, *args) -> int:
@@ -317,3 +314,177 @@ def test_rank_is_named_in_per_file_lines(monkeypatch, capsys, tmp_path, model_fi
     lines = [line for line in capsys.readouterr().err.splitlines() if " -> " in line]
     assert len(lines) == 1
     assert lines[0].startswith("[rank 1/2] ")
+
+
+# ---------------------------------------------------------------------------------------------
+# output safety (issue 12): never over an input, collisions, own outputs, signals
+
+
+def test_output_named_like_the_input_is_refused_and_the_input_kept(
+    monkeypatch, capsys, tmp_path, model_file
+):
+    src = write_tif(tmp_path / "scene.tif", pixels(40, 40))
+    before = src.read_bytes()
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", src, *FAST)
+    err = capsys.readouterr().err
+    assert code == 1 and "over the input" in err and "Traceback" not in err
+    assert src.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["scene.tif"]
+
+
+def test_python_api_refuses_to_write_over_its_input(tmp_path, varied_model):
+    from crossearth.errors import InputError
+    from crossearth.geo.predict import predict_raster
+
+    src = write_tif(tmp_path / "scene.tif", pixels(40, 40))
+    before = src.read_bytes()
+    with pytest.raises(InputError, match="over the input"):
+        predict_raster(varied_model, src, src)
+    assert src.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["scene.tif"]
+
+
+def test_an_input_named_like_another_inputs_output_is_refused(
+    monkeypatch, capsys, tmp_path, model_file
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_tif(folder / "scene.tif", pixels(40, 40))
+    photo = folder / "scene_preview.png"  # the user's own image, not an output of ours
+    Image.fromarray(np.moveaxis(pixels(40, 40, seed=3), 0, -1)).save(photo)
+    before = photo.read_bytes()
+    code = run(monkeypatch, "predict", folder, "-m", model_file, "-o", folder, *FAST)
+    err = capsys.readouterr().err
+    assert code == 1 and "over the input" in err and "scene_preview.png" in err
+    assert photo.read_bytes() == before
+    assert sorted(os.listdir(folder)) == ["scene.tif", "scene_preview.png"]
+
+
+def test_same_names_in_different_folders_both_get_outputs(monkeypatch, tmp_path, model_file):
+    (tmp_path / "2020").mkdir()
+    (tmp_path / "2021").mkdir()
+    a = write_tif(tmp_path / "2020" / "tile_01.tif", pixels(48, 48, seed=1))
+    b = write_tif(tmp_path / "2021" / "tile_01.tif", pixels(48, 48, seed=2))
+    out = tmp_path / "out"
+    code = run(monkeypatch, "predict", a, b, "-m", model_file, "-o", out, *FAST, "-q")
+    assert code == 0
+    names = sorted(os.listdir(out))
+    assert "2020_tile_01_classes.tif" in names and "2021_tile_01_classes.tif" in names
+    for year, src in (("2020", a), ("2021", b)):
+        summary = json.loads((out / f"{year}_tile_01_summary.json").read_text())
+        assert summary["input"] == str(src)
+        assert summary["class_map"] == str(out / f"{year}_tile_01_classes.tif")
+
+
+def test_collisions_that_cannot_be_told_apart_are_refused_before_any_work(
+    monkeypatch, capsys, tmp_path, model_file
+):
+    for folder in ("b", "z", "x"):
+        (tmp_path / folder).mkdir()
+    files = [
+        write_tif(tmp_path / "b" / "c.tif", pixels(40, 40)),
+        write_tif(tmp_path / "z" / "c.tif", pixels(40, 40)),
+        write_tif(tmp_path / "x" / "b_c.tif", pixels(40, 40)),  # = the name b/c.tif would get
+    ]
+    out = tmp_path / "out"
+    code = run(monkeypatch, "predict", *files, "-m", tmp_path / "no-model-needed.pth", "-o", out)
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "b_c")
+    assert not out.exists()  # refused before the model was even looked for
+
+
+def test_rerun_on_a_folder_with_earlier_outputs_skips_them(
+    monkeypatch, capsys, tmp_path, model_file
+):
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    write_tif(folder / "scene.tif", pixels(40, 56, seed=5))
+    (folder / ".scene.k3j2.tmp.tif").write_bytes(b"left by a killed run")  # a temporary
+    assert run(monkeypatch, "predict", folder, "-m", model_file, "-o", folder, *FAST, "-q") == 0
+    first = sorted(os.listdir(folder))
+    assert "scene_classes.tif" in first
+    capsys.readouterr()
+    assert run(monkeypatch, "predict", folder, "-m", model_file, "-o", folder, *FAST) == 0
+    err = capsys.readouterr().err
+    assert sorted(os.listdir(folder)) == first  # no scene_classes_classes.tif, no new files
+    assert len([line for line in err.splitlines() if " -> " in line]) == 1
+    assert "skipped" in err
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGUSR1"])
+def test_scheduler_signal_leaves_no_file(tmp_path, model_file, signame):
+    """A real subprocess gets the signal mid-run: no output and no temporary file remain."""
+    import signal
+    import time
+
+    src = write_tif(tmp_path / "big.tif", pixels(1024, 1024, seed=6))
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "crossearth", "predict", str(src), "-m", str(model_file)]
+    cmd += ["-o", str(out), *FAST, "-q", "--tile", "64", "--batch-size", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not os.listdir(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until the run is writing (hidden temporary files exist)
+    assert proc.poll() is None, "the run ended before the signal could be sent"
+    assert os.listdir(out), "no temporary file appeared"
+    number = getattr(signal, signame)
+    proc.send_signal(number)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + number, err
+    assert "Traceback" not in err and signame in err
+    assert os.listdir(out) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# options (issue 12): validated in one place, before the model is loaded
+
+
+def test_tile_without_stride_uses_the_official_ratio(monkeypatch, tmp_path, model_file):
+    src = write_tif(tmp_path / "scene.tif", pixels(150, 150, seed=7))
+    out = tmp_path / "out"
+    assert (
+        run(monkeypatch, "predict", src, "-m", model_file, "-o", out, "--tile", "100", *FAST, "-q")
+        == 0
+    )
+    summary = json.loads((out / "scene_summary.json").read_text())
+    assert summary["options"]["tile"] == 100
+    assert summary["options"]["stride"] == 100 * 2 // 3  # official 341/512: two thirds, floored
+    assert summary["windows"] == 2 * 2  # 150 px, 100 px windows 66 apart: at 0 and 50 (last)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--stride", "0"), "--stride"),
+        (("--tile", "0"), "--tile"),
+        (("--batch-size", "0"), "--batch-size"),
+        (("--tile", "64", "--stride", "100"), "--stride"),
+        (("--blend", "median"), "--blend"),
+        (("--tta", "rot"), "--tta"),
+        (("--vector", "shp"), "--vector"),
+        (("--scale", "p5"), "--scale"),
+    ],
+)
+def test_bad_option_values_fail_before_loading_the_model(
+    monkeypatch, capsys, tmp_path, args, needle
+):
+    src = write_tif(tmp_path / "scene.tif", pixels(40, 40))
+    out = tmp_path / "out"
+    code = run(monkeypatch, "predict", src, "-m", tmp_path / "absent.pth", "-o", out, *args)
+    assert_failed_cleanly(code, capsys.readouterr().err, out, needle)
+
+
+def test_tile_below_the_model_minimum_is_one_error_line(monkeypatch, capsys, tmp_path, model_file):
+    src = write_tif(tmp_path / "scene.tif", pixels(40, 40))
+    out = tmp_path / "out"
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", out, "--tile", "8", *FAST)
+    assert_failed_cleanly(code, capsys.readouterr().err, out, "--tile 8", "32")
+
+
+def test_thin_strip_gets_a_class_map_from_the_cli(monkeypatch, tmp_path, model_file):
+    src = write_tif(tmp_path / "strip.tif", pixels(1, 300, seed=8))
+    out = tmp_path / "out"
+    assert run(monkeypatch, "predict", src, "-m", model_file, "-o", out, *FAST, "-q") == 0
+    with rasterio.open(out / "strip_classes.tif") as result:
+        assert result.shape == (1, 300) and (result.read(1) < 5).all()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from geotiff import write_geotiff
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
@@ -83,26 +84,11 @@ def write_tif(
     internal_mask: np.ndarray | None = None,
     alpha: bool = False,
 ) -> Path:
-    count, height, width = data.shape
-    profile = dict(
-        driver="GTiff",
-        height=height,
-        width=width,
-        count=count,
-        dtype=data.dtype.name,
-        nodata=nodata,
-    )
-    if crs is not None:
-        profile.update(crs=crs, transform=transform)
-    if alpha:
-        profile.update(photometric="RGB", alpha="YES")
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        for i, text in enumerate(descriptions or (), start=1):
-            dst.set_band_description(i, text)
-        if internal_mask is not None:
-            dst.write_mask(np.where(internal_mask, 255, 0).astype(np.uint8))
-    return path
+    return write_geotiff(
+        path, data, crs=crs, transform=transform if crs is not None else None, nodata=nodata,
+        descriptions=descriptions, internal_mask=internal_mask, alpha=alpha,
+        photometric="RGB" if alpha else None,
+    )  # fmt: skip
 
 
 @dataclass
@@ -264,7 +250,9 @@ def check_summary(summary: dict, case: Case, labels: np.ndarray, out: Path) -> N
     assert sum(row["pixels"] for row in summary["classes"]) == int(case.valid.sum())
     if case.crs == UTM:
         for row in summary["classes"]:
-            assert row["area_m2"] == pytest.approx(row["pixels"] * 0.09, rel=1e-9, abs=1e-9)
+            # on the central meridian UTM maps 1 ground m² to k0² = 0.9996² map m²
+            expected = row["pixels"] * 0.09 / 0.9996**2
+            assert row["area_m2"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
     else:
         lat = WGS84_ORIGIN[1] - (np.arange(h) + 0.5) * DEG
         expected = float((case.valid.sum(axis=1) * wgs84_pixel_area_m2(lat)).sum())
@@ -498,7 +486,7 @@ def test_match_gsd_maps_back_to_the_input_grid(gsd_model, tmp_path, pixel):
     for class_id in range(len(NAMES)):
         assert table[class_id]["pixels"] == int((labels == class_id).sum())
         assert table[class_id]["area_m2"] == pytest.approx(
-            table[class_id]["pixels"] * pixel * pixel
+            table[class_id]["pixels"] * pixel * pixel / 0.9996**2  # UTM k0 at the meridian
         )
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from geotiff import write_geotiff
+from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from crossearth.errors import InputError
@@ -29,28 +31,15 @@ def write_tif(
     mask: np.ndarray | None = None,
     crs: str = "EPSG:32632",
 ) -> Path:
-    """Write a B x H x W array as a georeferenced GeoTIFF (optionally with an internal mask)."""
-    count, height, width = data.shape
+    """A B x H x W array as a georeferenced GeoTIFF (optionally with an internal mask)."""
     transform = from_origin(500000.0, 5000000.0, 0.5, 0.5)
     if crs == "EPSG:4326":
         transform = from_origin(9.0, 45.0, 1e-5, 1e-5)
-    profile = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": count,
-        "dtype": data.dtype.name,
-        "crs": crs,
-        "transform": transform,
-        "nodata": nodata,
-    }
-    if count == 3 and data.dtype == np.uint8:
-        profile["photometric"] = "RGB"
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if mask is not None:
-            dst.write_mask(mask.astype(np.uint8) * 255)
-    return path
+    photometric = "RGB" if data.shape[0] == 3 and data.dtype == np.uint8 else None
+    return write_geotiff(
+        path, data, crs=CRS.from_user_input(crs), transform=transform, nodata=nodata,
+        internal_mask=mask, photometric=photometric,
+    )  # fmt: skip
 
 
 def estimate(path: Path, spec: str | None, bands: tuple[int, ...] = (1, 2, 3), **kw) -> Scaling:

@@ -159,12 +159,33 @@ def test_all_nodata_writes_empty_layer(tmp_path):
     assert pyogrio.read_info(out)["features"] == 0
 
 
-def test_missing_crs_is_input_error(tmp_path):
-    path = write_map(tmp_path / "nocrs.tif", make_labels(), crs=None)
+def test_no_transform_and_no_crs_is_input_error(tmp_path):
+    path = tmp_path / "pixels.tif"
+    labels = make_labels()
+    with rasterio.open(
+        path, "w", driver="GTiff", height=labels.shape[0], width=labels.shape[1], count=1,
+        dtype="uint8", nodata=255,
+    ) as dst:  # fmt: skip
+        dst.write(labels, 1)
     out = tmp_path / "out.gpkg"
     with pytest.raises(InputError, match="georeferenced"):
         vectorize_class_map(path, out, NAMES)
     assert not out.exists()
+
+
+def test_transform_without_crs_gives_polygons_in_map_units(tmp_path):
+    """A world-file class map (transform, no CRS): polygons where the transform puts them."""
+    path = write_map(tmp_path / "nocrs.tif", make_labels(), crs=None)
+    out = tmp_path / "out.gpkg"
+    assert vectorize_class_map(path, out, NAMES) > 0
+    info = pyogrio.read_info(out)
+    assert info["crs"] is None
+    xmin, ymin, xmax, ymax = info["total_bounds"]
+    with rasterio.open(path) as src:
+        bounds = src.bounds
+    assert (xmin, ymin, xmax, ymax) == pytest.approx(
+        (bounds.left, bounds.bottom, bounds.right, bounds.top)
+    )
 
 
 def test_unknown_extension_is_input_error(class_map, tmp_path):

@@ -9,6 +9,7 @@ import typer
 
 from crossearth.cli import benchmark, models, predict, style, synth, train, view  # noqa: F401  (registers the commands)
 from crossearth.cli.app import app, console
+from crossearth.cli.signals import Terminated
 from crossearth.errors import CrossEarthError
 
 __all__ = ["app", "main"]
@@ -24,6 +25,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")
         sys.exit(130)
+    except Terminated as exc:
+        console.print(f"terminated by {exc.name}; unfinished outputs were removed")
+        sys.exit(exc.exit_code)
     except OSError as exc:  # disk full, permission denied, ...: the outputs were cleaned up
         console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
         sys.exit(1)

@@ -35,6 +35,12 @@ def data_prepare(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Convert only the first N source tiles.")
     ] = None,
+    boundary_labels: Annotated[
+        bool,
+        typer.Option(
+            help="ISPRS: use the non-eroded labels (with boundaries); the paper uses the eroded."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Convert a dataset's raw archives into the benchmark layout (idempotent: re-run to resume)."""
@@ -46,7 +52,9 @@ def data_prepare(
     if not out.parent.is_dir():
         raise InputError(f"the parent folder of {out} does not exist")
     out.mkdir(exist_ok=True)
-    options = PrepareOptions(quiet=quiet, nearest_colour=nearest_colour, limit=limit)
+    options = PrepareOptions(
+        quiet=quiet, nearest_colour=nearest_colour, limit=limit, boundary_labels=boundary_labels
+    )
     reports = CONVERTERS[dataset](raw_dir, out, options)
     for report in reports if isinstance(reports, list) else [reports]:
         for line in report.lines():

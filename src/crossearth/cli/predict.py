@@ -44,10 +44,13 @@ def predict(
         ),
     ] = None,
     tile: Annotated[
-        int | None, typer.Option(min=16, help="Window size (default: the model's crop).")
+        int | None, typer.Option(help="Window size in px (default: the model's crop).")
     ] = None,
     stride: Annotated[
-        int | None, typer.Option(min=1, help="Window stride (default: the model's).")
+        int | None,
+        typer.Option(
+            help="Window stride in px (default: the model's; with --tile, the tile x 341/512)."
+        ),
     ] = None,
     blend: Annotated[
         str, typer.Option(help="mean (official), cosine or gaussian window weights.")
@@ -73,7 +76,7 @@ def predict(
     precision: Annotated[
         str, typer.Option(help="auto (bf16 where fast), fp32 (parity) or bf16.")
     ] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, help="Windows per forward pass.")] = 4,
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 4,
     download: DownloadOpt = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress or per-file lines.")
@@ -84,24 +87,52 @@ def predict(
 ) -> None:
     """Segment images into georeferenced class maps, streaming windows from disk.
 
-    Several inputs or folders need -o to be a folder. Under torchrun (RANK/WORLD_SIZE set), the
-    files are shared out between the processes.
+    Several inputs or folders need -o to be a folder. Inputs with the same name in different
+    folders get their folder names in their output names; no output is ever written over an
+    input, and earlier outputs in an input folder are skipped. Under torchrun (RANK/WORLD_SIZE
+    set), the files are shared out between the processes. SIGTERM, SIGHUP, SIGUSR1/2 (batch
+    schedulers) end the run like Ctrl-C: unfinished outputs are removed.
     """
+    from crossearth.cli.signals import terminate_on_signals
+
+    with terminate_on_signals():
+        _predict(
+            inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta,
+            confidence, preview, overlay, vector, cog, match_gsd, device, precision, batch_size,
+            download, quiet, map_,
+        )  # fmt: skip
+
+
+def _predict(
+    inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta, confidence,
+    preview, overlay, vector, cog, match_gsd, device, precision, batch_size, download, quiet,
+    map_=False,
+) -> None:  # fmt: skip
+    from crossearth.geo.outputs import plan_outputs
     from crossearth.geo.predict import PredictOptions
     from crossearth.imageio import parse_bands
     from crossearth.parallel import shard
     from crossearth.weights import load_model
 
-    files = _expand_inputs(inputs)
     options = PredictOptions(
         bands=parse_bands(bands), scale=scale, tile=tile, stride=stride, batch_size=batch_size,
         blend=blend, tta=tta, confidence=confidence, preview=preview, overlay=overlay, vector=vector,
         cog=cog, match_gsd=match_gsd,
         png={".png": True, ".tif": False, ".tiff": False}.get(output.suffix.lower()),
     )  # fmt: skip
-    _check_predict_options(options, output, files)
+    files, skipped = _expand_inputs(inputs)
+    _check_output(options, output, files)
+    stems = plan_outputs(files, output, options.vector)
     _probe_inputs(files, model, options.bands)
-    mine, rank, world = shard(files)
+    if not output.suffix:
+        output.mkdir(exist_ok=True)
+    if skipped and not quiet:
+        console.print(
+            f"note: {skipped} file(s) in the input folders are outputs or temporary files of "
+            "crossearth and were skipped",
+            highlight=False,
+        )
+    jobs, rank, world = shard(list(zip(files, stems, strict=True)))
     if world > 1 and device == "auto":
         device = _local_device()
     net = load_model(
@@ -112,39 +143,44 @@ def predict(
         precision=precision,
         download=download,
     )
+    options.windows_for(net)  # a --tile too small for this model fails before any work
     if not quiet:
         _report_load(net)
-    _run_predictions(net, mine, output, options, quiet, rank, world)
+    _run_predictions(net, jobs, output, options, quiet, rank, world)
     if map_:
         from crossearth.cli.view import write_maps_after_predict
 
-        write_maps_after_predict(mine, output, quiet)
+        write_maps_after_predict([stem for _, stem in jobs], output, quiet)
 
 
-def _expand_inputs(inputs: list[Path]) -> list[Path]:
+def _expand_inputs(inputs: list[Path]) -> tuple[list[Path], int]:
+    """Files named and the images in folders named; (files, how many of our own outputs and
+    temporaries in the folders were skipped). A file named twice is taken once."""
+    from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
 
     files: list[Path] = []
+    skipped = 0
     for item in inputs:
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+            images = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+            found = [p for p in images if not is_own_output(p)]
+            skipped += len(images) - len(found)
             if not found:
                 raise InputError(
                     f"folder {item} holds no images ({', '.join(sorted(RASTER_SUFFIXES))})"
+                    + (f"; only {skipped} outputs of earlier runs" if images else "")
                 )
             files.extend(found)
         else:
             files.append(item)
-    return files
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values()), skipped
 
 
-def _check_predict_options(options, output: Path, files: list[Path]) -> None:
-    from crossearth.geo.stream import BLENDS, TTAS
-
-    if options.blend not in BLENDS:
-        raise InputError(f"--blend must be one of {', '.join(BLENDS)}")
-    if options.tta not in TTAS:
-        raise InputError(f"--tta must be one of {', '.join(TTAS)}")
+def _check_output(options, output: Path, files: list[Path]) -> None:
     if output.suffix:
         if len(files) > 1:
             raise InputError("several inputs need an output folder (-o DIR), not a single file")
@@ -159,7 +195,6 @@ def _check_predict_options(options, output: Path, files: list[Path]) -> None:
             raise InputError(f"output {output} exists and is not a folder")
         if not output.parent.is_dir():
             raise InputError(f"the parent folder of {output} does not exist")
-        output.mkdir(exist_ok=True)
 
 
 def _probe_inputs(files: list[Path], model: str, bands) -> None:
@@ -185,7 +220,7 @@ def _local_device() -> str:
     return "cpu"
 
 
-def _run_predictions(net, files, output, options, quiet: bool, rank: int, world: int) -> None:
+def _run_predictions(net, jobs, output, options, quiet: bool, rank: int, world: int) -> None:
     from rich.markup import escape
     from rich.progress import (
         BarColumn,
@@ -203,7 +238,7 @@ def _run_predictions(net, files, output, options, quiet: bool, rank: int, world:
         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
     )  # fmt: skip
     with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
-        for path in files:
+        for path, stem in jobs:
             task = bar.add_task(f"{tag}{escape(path.name)}", total=None, rate="")
             start = time.perf_counter()
 
@@ -211,7 +246,7 @@ def _run_predictions(net, files, output, options, quiet: bool, rank: int, world:
                 rate = done / max(time.perf_counter() - start, 1e-9)
                 bar.update(task, completed=done, total=total, rate=f"{rate:.1f}/s")
 
-            summary = predict_raster(net, path, output, options, progress=progress)
+            summary = predict_raster(net, path, output, options, progress=progress, stem=stem)
             bar.remove_task(task)
             if not quiet:
                 skipped = summary["skipped_windows"]

@@ -90,16 +90,16 @@ def _serve(pages: list[Path], host: str, port: int, open_: bool, quiet: bool) ->
         server.server_close()
 
 
-def write_maps_after_predict(inputs: list[Path], output: Path, quiet: bool) -> list[Path]:
-    """`predict --map`: the map of each class map that predict just wrote for `inputs`."""
+def write_maps_after_predict(stems: list[str], output: Path, quiet: bool) -> list[Path]:
+    """`predict --map`: the map of each class map that predict just wrote (output name stems)."""
     from crossearth.viewer import write_map
 
     if output.suffix:
         class_maps = [output]
     else:
         class_maps = []
-        for image in inputs:
-            tif, png = output / f"{image.stem}_classes.tif", output / f"{image.stem}_classes.png"
+        for stem in stems:
+            tif, png = output / f"{stem}_classes.tif", output / f"{stem}_classes.png"
             class_maps.append(tif if tif.is_file() else png)
     pages = [page for class_map in class_maps for page in write_map(class_map)]
     _announce(pages, quiet)

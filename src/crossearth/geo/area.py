@@ -35,7 +35,10 @@ def row_pixel_areas_m2(
     """Area in m² of one pixel of each row (float64, shape [height]); None without a CRS.
 
     Projected CRS: the transform's determinant in the CRS's linear unit, converted to metres
-    (feet-based CRSs included). Geographic CRS, north-up: the exact area of the cell on the
+    (feet-based CRSs included) and divided by the projection's areal scale factor at the row's
+    centre (PROJ's `get_factors`, at the middle column when `width` is given, else the first):
+    a map square metre is not a ground square metre away from a projection's standard lines
+    (Web Mercator tiles at 60° N: 4 map m² per ground m²; UTM at its central meridian: 0.9992). Geographic CRS, north-up: the exact area of the cell on the
     CRS's ellipsoid (read from its WKT, WGS84 if unreadable), latitudes clipped to ±90°.
     Geographic CRS, rotated or sheared: approximated with the local ellipsoidal scale at the
     latitude of the row's centre (at the middle column when `width` is given, else the first).
@@ -56,8 +59,33 @@ def row_pixel_areas_m2(
         return det * to_rad**2 * _area_element(lat, semi_major, flattening)
     if crs.is_projected:
         metres = float(crs.linear_units_factor[1])
-        return np.full(height, det * metres**2, dtype=np.float64)
+        col = (width / 2.0) if width else 0.5
+        rows = np.arange(height, dtype=np.float64) + 0.5
+        x = a * col + b * rows + transform.c
+        y = d * col + e * rows + f
+        return det * metres**2 / areal_scale(crs, x, y)
     return None
+
+
+def areal_scale(crs: rasterio.crs.CRS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Map area per ground area (float64, shape of `x`) of a projected CRS at points (x, y) in
+    its own coordinates, from PROJ's projection factors on the CRS's ellipsoid.
+
+    Where PROJ gives no finite factor (outside the projection's domain) the scale is taken as 1.
+    """
+    import pyproj
+
+    projected = pyproj.CRS.from_user_input(crs.to_wkt())
+    to_lonlat = pyproj.Transformer.from_crs(projected, projected.geodetic_crs, always_xy=True)
+    lon, lat = to_lonlat.transform(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    try:
+        scale = np.asarray(
+            pyproj.Proj(projected).get_factors(lon, lat, errcheck=False).areal_scale,
+            dtype=np.float64,
+        )
+    except pyproj.exceptions.ProjError:
+        scale = np.ones_like(np.asarray(x, np.float64))
+    return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
 
 def row_class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:

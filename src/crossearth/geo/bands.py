@@ -3,17 +3,23 @@
 The models take three bands: R, G, B for "RGB" models and NIR, R, G for "IRRG" models
 (`ZooEntry.bands`, `ModelConfig.bands`). `choose_bands` picks them by these rules:
 
+Alpha bands (colour interpretation "alpha", or the description "alpha") are never data: they
+are always a validity mask (pixels where any alpha band is 0 are nodata), whatever the band
+count (GDAL itself takes alpha as the mask only in 2- and 4-band files). The other bands are
+the data bands. One rule for every band count:
+
 1. `--bands` given: exactly three 1-based band numbers, each at most the file's band count, used
    in that order. Repeating a band is allowed (e.g. `--bands 1,1,1` for a panchromatic image).
-2. Otherwise alpha bands (colour interpretation "alpha") are never data; the others are the
-   data bands.
-3. Exactly 3 data bands: used in file order; the file is assumed to be in the model's order
-   already (R,G,B or NIR,R,G). Pass `--bands` when it is not.
-4. 4 or more data bands: each band's role (R, G, B or NIR) is read from its description
+2. Otherwise each data band's role (R, G, B or NIR) is read from its description
    (case-insensitive, `_`/`-` read as spaces), by the table below, or else from its colour
    interpretation (red, green, blue, nir). A description outranks a colour interpretation.
-   If a needed role is missing or claimed by several bands, pass `--bands`.
-5. 1 or 2 data bands: an error; pass `--bands` (e.g. `--bands 1,1,1`).
+   When every role the model needs belongs to exactly one band, those bands are used, for any
+   band count (a 3-band file recorded as blue, green, red is fed as bands 3, 2, 1).
+3. Otherwise, exactly 3 data bands that record no roles, or only red, green, blue in file order
+   (the default of any 3-band RGB TIFF, also of false-colour IRRG tiles such as ISPRS
+   Vaihingen's): used in file order, assumed to be in the model's order (R,G,B or NIR,R,G).
+4. Otherwise (a needed role missing or claimed by several bands, fewer than 3 data bands): an
+   error listing the bands; pass `--bands` (e.g. `--bands 1,1,1` for one band).
 
 Band descriptions recognised (B-numbers follow Sentinel-2, which agrees with Landsat 8/9 for
 B2-B4; for Landsat NIR, B5, or Landsat 5/7 numbering, pass `--bands`):
@@ -87,30 +93,28 @@ def choose_bands(
 
     if requested is not None:
         chosen = _validate_requested(requested, count, name)
+        alpha = alpha_bands(dataset)
+        mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
         return BandChoice(
-            chosen, f"bands {_join(chosen)} (from --bands; the model expects {expects})"
+            chosen, f"bands {_join(chosen)} (from --bands; the model expects {expects}{mask})"
         )
 
     colorinterp = _colorinterp(dataset)
-    data_bands = [i for i in range(1, count + 1) if colorinterp[i - 1] != ColorInterp.alpha]
+    descriptions = list(dataset.descriptions or (None,) * count)
+    alpha = alpha_bands(dataset)
+    mask_note = (
+        f"; alpha band{'s' if len(alpha) > 1 else ''} {_join(alpha)} used as the validity mask"
+        if alpha
+        else ""
+    )
+    data_bands = [i for i in range(1, count + 1) if i not in alpha]
     if len(data_bands) < 3:
-        alpha = count - len(data_bands)
-        extra = f" (plus {alpha} alpha band{'s' if alpha != 1 else ''})" if alpha else ""
+        extra = f" (plus {len(alpha)} alpha band{'s' if len(alpha) != 1 else ''})" if alpha else ""
         raise InputError(
             f"{name} has {len(data_bands)} data band(s){extra}; the model needs 3 ({expects}). "
             f"Pass --bands with three band numbers, e.g. --bands 1,1,1 to repeat band 1"
         )
-    if len(data_bands) == 3:
-        chosen = (data_bands[0], data_bands[1], data_bands[2])
-        alpha = [i for i in range(1, count + 1) if i not in data_bands]
-        skipped = f"; alpha band {_join(alpha)} not used" if alpha else ""
-        return BandChoice(
-            chosen,
-            f"bands {_join(chosen)} (file order; the model expects {expects}, "
-            f"pass --bands if the file is ordered differently{skipped})",
-        )
 
-    descriptions = list(dataset.descriptions or (None,) * count)
     by_description: dict[str, list[int]] = {}
     by_colorinterp: dict[str, list[int]] = {}
     described: set[int] = set()
@@ -125,28 +129,54 @@ def choose_bands(
 
     picks: list[int] = []
     sources: list[str] = []
+    problem = ""
     for role in roles:
         candidates = by_description.get(role, [])
         source = "description"
         if not candidates:
             # A band whose description names another role is not taken on its colour alone.
             candidates = [i for i in by_colorinterp.get(role, []) if i not in described]
-            source = "colorinterp"
+            source = "colour interpretation"
         if len(candidates) != 1:
             problem = (
                 f"cannot tell which band of {name} is {_ROLE_NAMES[role]}"
                 if not candidates
                 else f"bands {_join(candidates)} of {name} all look like {_ROLE_NAMES[role]}"
             )
-            raise InputError(
-                f"{problem} (a {layout} model needs {expects}). Pass --bands with three band "
-                f"numbers in the order {expects}, e.g. {_EXAMPLE[layout]}. The file's bands: "
-                f"{_listing(dataset, colorinterp, descriptions)}"
-            )
+            break
         picks.append(candidates[0])
         sources.append(f"{role} = band {candidates[0]} by {source}")
-    chosen = (picks[0], picks[1], picks[2])
-    return BandChoice(chosen, f"bands {_join(chosen)} ({'; '.join(sources)})")
+    if not problem:
+        chosen = (picks[0], picks[1], picks[2])
+        return BandChoice(chosen, f"bands {_join(chosen)} ({'; '.join(sources)}{mask_note})")
+
+    recorded = {i: r for r, bands in by_colorinterp.items() for i in bands}
+    default_rgb = [recorded.get(i) for i in data_bands] == ["R", "G", "B"]
+    if len(data_bands) == 3 and not described and (not recorded or default_rgb):
+        chosen = (data_bands[0], data_bands[1], data_bands[2])
+        why = "recorded as red, green, blue in file order" if recorded else "no band roles recorded"
+        return BandChoice(
+            chosen,
+            f"bands {_join(chosen)} (file order, taken as {expects}: {why}; pass --bands if the "
+            f"file is ordered differently{mask_note})",
+        )
+    raise InputError(
+        f"{problem} (a {layout} model needs {expects}). Pass --bands with three band "
+        f"numbers in the order {expects}, e.g. {_EXAMPLE[layout]}. The file's bands: "
+        f"{_listing(dataset, colorinterp, descriptions)}"
+    )
+
+
+def alpha_bands(dataset: rasterio.io.DatasetReader) -> list[int]:
+    """1-based numbers of the bands that are alpha (a mask, never data): colour interpretation
+    alpha, or the description "alpha"."""
+    colorinterp = _colorinterp(dataset)
+    descriptions = list(dataset.descriptions or (None,) * dataset.count)
+    return [
+        i
+        for i in range(1, dataset.count + 1)
+        if colorinterp[i - 1] == ColorInterp.alpha or _normalise(descriptions[i - 1]) == "alpha"
+    ]
 
 
 _ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}

@@ -4,8 +4,10 @@ Outputs for an input `scene.tif` written as `OUT/scene_classes.tif`:
 `scene_classes.tif` (uint8, nodata 255, colour map, class names), optionally
 `scene_confidence.tif`, `scene_preview.png`, `scene_overlay.png`, polygons, and
 `scene_summary.json` (class areas, timings, skipped windows, scaling, bands).
-Everything is written under temporary names and renamed at the end; on error or Ctrl-C the
-temporary files are removed.
+Everything is written under temporary names (hidden: they start with a dot) and renamed at the
+end; on error, Ctrl-C or a termination signal (the CLI turns SIGTERM, SIGHUP, SIGUSR1/2 ... into
+an exception) the temporary files and this input's finished outputs are removed. No output is
+ever written over the input.
 """
 
 from __future__ import annotations
@@ -24,24 +26,34 @@ from rasterio.errors import NotGeoreferencedWarning
 from crossearth.errors import InputError
 from crossearth.fileio import atomic_path, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
+from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
 from crossearth.geo.resample import GsdResampler
 from crossearth.geo.stream import StreamingSegmenter
 from crossearth.geo.writer import ClassMapWriter, tif_to_png
 
-VECTOR_FORMATS = {"gpkg": ".gpkg", "geojson": ".geojson"}
+__all__ = ["OutputPaths", "PredictOptions", "predict_raster"]
+
 GDAL_CACHE_MB = 64
 
 
 @dataclass
 class PredictOptions:
-    """Everything `predict_raster` can be asked to do besides the model itself."""
+    """Everything `predict_raster` can be asked to do besides the model itself.
+
+    Every value is checked here, once, when the options are made (the CLI makes them before
+    loading the model); window sizes that depend on the model are checked by `windows_for`.
+
+    Raises:
+        InputError: (a `ValueError`) a value is out of range or unknown; the message names the
+            CLI option.
+    """
 
     bands: tuple[int, ...] | None = None
     scale: str | None = None
-    tile: int | None = None
-    stride: int | None = None
+    tile: int | None = None  # window side in px (default: the model's crop)
+    stride: int | None = None  # window step in px (default: the tile x the model's stride/crop)
     batch_size: int = 4
     blend: str = "mean"
     tta: str = "none"
@@ -54,44 +66,69 @@ class PredictOptions:
     png: bool | None = None  # class map as palette PNG (default: for inputs without georeferencing)
     extra_tags: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        from crossearth.geo.scaling import parse_scale
+        from crossearth.geo.stream import BLENDS, TTAS
 
-@dataclass
-class OutputPaths:
-    classes: Path
-    confidence: Path
-    preview: Path
-    overlay: Path
-    summary: Path
-    vector: Path | None
-
-    @classmethod
-    def for_input(
-        cls, image: Path, output: Path, options: PredictOptions, png: bool
-    ) -> OutputPaths:
-        """`output` is a folder (names derive from the input) or an explicit class-map file."""
-        suffix = ".png" if png else ".tif"
-        if output.suffix.lower() in {".tif", ".tiff", ".png"}:
-            classes, stem = output, output.with_suffix("")
-        else:
-            stem = output / image.stem
-            classes = Path(f"{stem}_classes{suffix}")
-        vector = None
-        if options.vector:
-            fmt = options.vector.lower()
-            vector = (
-                Path(f"{stem}{VECTOR_FORMATS[fmt]}")
-                if fmt in VECTOR_FORMATS
-                else Path(options.vector)
+        for name, flag in (("tile", "--tile"), ("stride", "--stride")):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 1):
+                raise InputError(f"{flag} must be a whole number of pixels >= 1, got {value!r}")
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            raise InputError(f"--batch-size must be a whole number >= 1, got {self.batch_size!r}")
+        if self.tile is not None and self.stride is not None and self.stride > self.tile:
+            raise InputError(
+                f"--stride {self.stride} is larger than --tile {self.tile}: pixels between "
+                "windows would get no prediction"
             )
-        base = str(stem) if output.suffix else f"{stem}"
-        return cls(
-            classes=classes,
-            confidence=Path(f"{base}_confidence.tif"),
-            preview=Path(f"{base}_preview.png"),
-            overlay=Path(f"{base}_overlay.png"),
-            summary=Path(f"{base}_summary.json"),
-            vector=vector,
-        )
+        if self.blend not in BLENDS:
+            raise InputError(f"--blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
+        if self.tta not in TTAS:
+            raise InputError(f"--tta must be one of {', '.join(TTAS)}, got {self.tta!r}")
+        if self.vector is not None and (
+            self.vector.lower() not in VECTOR_FORMATS
+            and Path(self.vector).suffix.lower() not in {".gpkg", ".geojson", ".json"}
+        ):
+            raise InputError(
+                f"--vector must be gpkg, geojson, or a .gpkg/.geojson path, got {self.vector!r}"
+            )
+        if self.match_gsd and self.confidence:
+            raise InputError("--confidence cannot be combined with --match-gsd yet")
+        parse_scale(self.scale)  # raises InputError naming --scale
+
+    def windows_for(self, model: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(crop, stride) in px for `model`: `tile`/`stride` where given; without `stride`, the
+        stride follows the tile by the model's own (official) stride/crop ratio, 341/512.
+
+        Raises:
+            InputError: `tile` is below the smallest window the model takes, or the stride
+                given is larger than the model's default crop (when no tile is given).
+        """
+        cfg = model.config.inference
+        smallest = int(getattr(model, "min_input_size", 1) or 1)
+        if self.tile is None:
+            crop = tuple(cfg.crop_size)
+            stride = (self.stride,) * 2 if self.stride else tuple(cfg.stride)
+        else:
+            if self.tile < smallest:
+                raise InputError(
+                    f"--tile {self.tile} is smaller than the smallest window this model takes "
+                    f"({smallest} px); smaller images are padded to it automatically"
+                )
+            crop = (self.tile, self.tile)
+            stride = (self.stride,) * 2 if self.stride else tuple(
+                max(1, self.tile * s // c) for s, c in zip(cfg.stride, cfg.crop_size, strict=True)
+            )  # fmt: skip
+        if stride[0] > crop[0] or stride[1] > crop[1]:
+            raise InputError(
+                f"--stride {stride[0]} is larger than the window ({crop[0]} px): pixels between "
+                "windows would get no prediction; lower --stride or raise --tile"
+            )
+        return (int(crop[0]), int(crop[1])), (int(stride[0]), int(stride[1]))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def predict_raster(
@@ -101,10 +138,22 @@ def predict_raster(
     options: PredictOptions | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    stem: str | None = None,
 ) -> dict[str, Any]:
     """Segment one image file; returns the summary that is also written as JSON.
 
-    `progress(done, total)` is called after every batch of windows.
+    `output` is a folder (outputs named after `stem`, default the input's stem: see
+    `crossearth.geo.outputs`) or an explicit class-map file (.tif/.tiff/.png). The class map
+    carries the input's georeferencing (CRS and transform, GCPs, RPCs, or a world-file
+    transform). `progress(done, total)` is called after every batch of windows. Images of any
+    size from 1 x 1 px are accepted (windows smaller than the model takes are padded).
+
+    Raises:
+        InputNotFoundError: (a `FileNotFoundError`) `image` does not exist.
+        InputError: (a `ValueError`) the image is unreadable or its bands cannot be chosen, an
+            output would be written over the input, the output folder is missing, or an option
+            does not fit this input or model (e.g. `--vector` without georeferencing).
+        OSError: writing failed (e.g. disk full); nothing of this input's outputs is left.
     """
     import rasterio
 
@@ -112,7 +161,7 @@ def predict_raster(
     with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
         return _predict_raster(
-            model, Path(image), Path(output), options or PredictOptions(), progress
+            model, Path(image), Path(output), options or PredictOptions(), progress, stem
         )
 
 
@@ -122,20 +171,23 @@ def _predict_raster(
     output: Path,
     options: PredictOptions,
     progress: Callable[[int, int], None] | None,
+    stem: str | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
+    crop, stride = options.windows_for(model)
     # A fine-tuned model records how its training files were read; explicit options win.
     bands = options.bands if options.bands is not None else model.config.band_indices
     scale = options.scale if options.scale is not None else model.config.scale
     with RasterSource.open(image, model.config.bands, bands, scale) as source:
         png = _wants_png(output, options, source)
-        paths = OutputPaths.for_input(image, output, options, png)
-        _check_outputs(paths, options, source)
+        paths = OutputPaths.for_input(image, output, options.vector, png, stem)
+        _check_outputs(image, paths, options, source)
+        georef = source.georef
         resampler = GsdResampler.create(source, model, options.match_gsd)
         segmenter = StreamingSegmenter(
             model,
-            crop=(options.tile,) * 2 if options.tile else None,
-            stride=(options.stride,) * 2 if options.stride else None,
+            crop=crop,
+            stride=stride,
             batch_size=options.batch_size,
             blend=options.blend,
             tta=options.tta,
@@ -157,44 +209,66 @@ def _predict_raster(
             target.unlink()
         else:
             target = paths.classes
-        grid = resampler.grid if resampler else _grid_of(source)
         writer = ClassMapWriter(
             target,
             height=reader.height,
             width=reader.width,
-            crs=grid["crs"],
-            transform=grid["transform"],
+            crs=resampler.grid["crs"] if resampler else None,
+            transform=resampler.grid["transform"] if resampler else None,
+            georef=None if resampler else georef,
             palette=model.config.palette,
             class_names=model.config.class_names,
             confidence_path=paths.confidence if options.confidence and not resampler else None,
             cog=options.cog and not png and not resampler,
             tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
         )
+        created: list[Path] = []
         try:
-            stats = segmenter.run(reader, writer, progress=tick)
-            written = writer.commit()
-        except BaseException:
-            writer.discard()
-            raise
-        classes_file = written[0]
-        if resampler:
-            classes_file = resampler.back_to_input(written[0], paths.classes, model, options.cog)
-        elif png:
-            classes_file = tif_to_png(written[0], paths.classes, model.config.palette)
-        counts = stats.pixel_counts
-        if resampler:  # areas on the input grid
-            counts = resampler.counts_on_input_grid(classes_file, model.num_classes)
-        summary = _summary(
-            image, classes_file, source, model, options, stats, counts, started, resampler
-        )
-        created = [classes_file] + ([paths.confidence] if options.confidence else [])
-        try:
+            try:
+                stats = segmenter.run(reader, writer, progress=tick)
+                written = writer.commit()
+            except BaseException:
+                writer.discard()
+                raise
+            classes_file = written[0]
+            created.extend(written)
+            if resampler:
+                classes_file = resampler.back_to_input(
+                    written[0], paths.classes, model, options.cog
+                )
+                created[:] = [classes_file]
+            elif png:
+                classes_file = tif_to_png(written[0], paths.classes, model.config.palette)
+                created[0] = classes_file
+                if georef.transform is not None:
+                    created.append(write_world_file(classes_file, georef.transform))
+            counts = stats.pixel_counts
+            if resampler:  # areas on the input grid
+                counts = resampler.counts_on_input_grid(classes_file, model.num_classes)
+            summary = _summary(
+                image, classes_file, source, model, options, stats, counts, started, resampler
+            )
             _write_companions(classes_file, source, model, options, paths, summary, created)
         except BaseException:  # the outputs of one input are a unit: all of them or none
             for path in created:
                 path.unlink(missing_ok=True)
             raise
     return summary
+
+
+def write_world_file(image: Path, transform: Any) -> Path:
+    """Write the ESRI world file of `image` (`.pgw` for .png, `.tfw` for .tif, ...), atomically.
+
+    Six lines: x size, rotation terms, y size (negative for north-up), then the map position of
+    the centre of the top-left pixel.
+    """
+    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
+    suffix = image.suffix.lower()
+    world = image.with_suffix(f".{suffix[1]}{suffix[-1]}w")
+    lines = [a, d, b, e, c + a / 2 + b / 2, f + d / 2 + e / 2]
+    with atomic_path(world) as tmp:
+        tmp.write_text("".join(f"{v!r}\n" for v in lines))
+    return world
 
 
 def _wants_png(output: Path, options: PredictOptions, source: RasterSource) -> bool:
@@ -207,44 +281,61 @@ def _wants_png(output: Path, options: PredictOptions, source: RasterSource) -> b
     return options.png if options.png is not None else not source.georeferenced
 
 
-def _grid_of(source: RasterSource) -> dict[str, Any]:
-    return {"crs": source.dataset.crs, "transform": source.dataset.transform}
-
-
-def _check_outputs(paths: OutputPaths, options: PredictOptions, source: RasterSource) -> None:
+def _check_outputs(
+    image: Path, paths: OutputPaths, options: PredictOptions, source: RasterSource
+) -> None:
     folder = paths.classes.parent
     if not folder.is_dir():
         raise InputError(f"output folder {folder} does not exist")
-    if options.vector and not source.georeferenced:
-        raise InputError(f"--vector needs a georeferenced input; {source.dataset.name} has no CRS")
-    if (
-        options.vector
-        and paths.vector is not None
-        and paths.vector.suffix.lower() not in {".gpkg", ".geojson", ".json"}
-    ):
+    for path in paths.all():
+        if path.exists() and path.samefile(image):
+            raise InputError(
+                f"{path} would be written over the input {image}; choose another output"
+            )
+    kind = source.georef.kind
+    if options.vector and kind is None:
         raise InputError(
-            f"--vector must be gpkg, geojson, or a .gpkg/.geojson path, got {options.vector!r}"
+            f"--vector needs a georeferenced input (a CRS and transform, GCPs, RPCs or a world "
+            f"file); {source.dataset.name} has none"
         )
-    if options.match_gsd and not source.georeferenced:
-        raise InputError("--match-gsd needs a georeferenced input (its pixel size must be known)")
-    if options.match_gsd and options.confidence:
-        raise InputError("--confidence cannot be combined with --match-gsd yet")
+    if options.match_gsd and kind != "crs+transform":
+        raise InputError(
+            "--match-gsd needs an input georeferenced by a CRS and an affine transform (its pixel "
+            f"size must be known); {source.dataset.name} has {_KIND_NAMES[kind]}"
+        )
+
+
+_KIND_NAMES = {
+    None: "no georeferencing",
+    "gcps": "ground control points only",
+    "rpcs": "RPCs only",
+    "transform": "a transform without a CRS",
+    "crs+transform": "a CRS and transform",
+}
 
 
 def _summary(
     image, classes_file, source, model, options, stats, counts, started, resampler
 ) -> dict:
     ds = source.dataset
-    areas = row_pixel_areas_m2(ds.transform, ds.crs, ds.height) if source.georeferenced else None
+    georef = source.georef
+    ground = georef.ground(ds.height, ds.width)
+    areas = None
+    if ground is not None and ground[0] is not None:
+        areas = row_pixel_areas_m2(ground[1], ground[0], ds.height, width=ds.width)
     megapixels = ds.height * ds.width / 1e6
     seconds = time.perf_counter() - started
+    crs = ground[0] if ground is not None else None
+    (tile, _), (stride, _) = options.windows_for(model)
     return {
         "input": str(image),
         "class_map": str(classes_file),
         "size": [ds.height, ds.width],
-        "crs": ds.crs.to_string() if ds.crs else None,
+        "crs": crs.to_string() if crs else None,
+        "georeferencing": georef.kind,
         "bands": list(source.bands),
         "bands_reason": source.band_reason,
+        "mask_bands": list(source.alpha),
         "scaling": {
             "low": list(source.scaling.low),
             "high": list(source.scaling.high),
@@ -258,6 +349,8 @@ def _summary(
             "crop": list(model.config.inference.crop_size),
         },
         "options": {
+            "tile": tile,
+            "stride": stride,
             "blend": options.blend,
             "tta": options.tta,
             "batch_size": options.batch_size,
@@ -266,6 +359,7 @@ def _summary(
         "windows": stats.windows,
         "skipped_windows": stats.skipped_windows,
         "nodata_pixels": int(ds.height * ds.width - counts.sum()),
+        # ground areas on the CRS's ellipsoid (projected CRSs: divided by the areal scale factor)
         "classes": area_table(counts, areas, model.config.class_names),
         "seconds": {
             "total": seconds,
@@ -293,8 +387,9 @@ def _write_companions(classes_file, source, model, options, paths, summary, crea
     if options.vector:
         from crossearth.geo.vectorize import vectorize_class_map
 
+        crs, transform = source.georef.ground(source.height, source.width)
         summary["polygons"] = vectorize_class_map(
-            classes_file, paths.vector, model.config.class_names
+            classes_file, paths.vector, model.config.class_names, crs=crs, transform=transform
         )
         created.append(paths.vector)
         summary["vector"] = str(paths.vector)

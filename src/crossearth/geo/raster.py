@@ -1,8 +1,15 @@
 """Windowed reading of any raster GDAL opens (GeoTIFF, COG, VRT, PNG, JPEG) as model input.
 
 A `RasterSource` yields, for a pixel window, the three chosen bands scaled to uint8 and a validity
-mask built from the file's nodata value, internal mask or alpha band (GDAL's dataset mask) and, for
-floating-point data, NaN. Only the requested window is read, so memory follows the window size.
+mask built from the file's nodata value, internal mask (GDAL's dataset mask), every alpha band
+(whatever the band count) and, for floating-point data, NaN. Only the requested window is read,
+so memory follows the window size.
+
+`Georef` is how the file is placed on the Earth: a CRS with an affine transform, ground control
+points (GCPs, with their CRS), rational polynomial coefficients (RPCs), or a transform without a
+CRS (e.g. a JPEG/PNG with a `.jgw`/`.pgw` world file). The class map is written with the same
+georeferencing; `Georef.ground()` gives the CRS and affine transform used for areas and polygons
+(fitted to the GCPs or the RPCs where the file has no transform).
 """
 
 from __future__ import annotations
@@ -10,14 +17,16 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from crossearth.errors import InputError
-from crossearth.geo.bands import choose_bands
+from crossearth.errors import InputError, InputNotFoundError
+from crossearth.geo.bands import alpha_bands, choose_bands
 from crossearth.geo.scaling import Scaling, estimate_scaling, parse_scale
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img"}
@@ -27,7 +36,7 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     """Open a raster for reading, turning GDAL failures into a clear InputError."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"input image not found: {path}")
+        raise InputNotFoundError(f"input image not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image")
     try:
@@ -67,6 +76,83 @@ def read_nearest(
     return out
 
 
+@dataclass(frozen=True)
+class Georef:
+    """The georeferencing a raster file records (any combination may be present)."""
+
+    crs: Any = None  # rasterio CRS of the transform
+    transform: Affine | None = None  # None: none or the identity
+    gcps: list | None = None  # rasterio GroundControlPoint list
+    gcp_crs: Any = None
+    rpcs: Any = None  # rasterio RPC
+
+    @classmethod
+    def of(cls, dataset: Any) -> Georef:
+        """Read the georeferencing of an open rasterio dataset."""
+        transform = dataset.transform
+        gcps, gcp_crs = dataset.gcps if hasattr(dataset, "gcps") else ([], None)
+        return cls(
+            crs=dataset.crs,
+            transform=None if transform.is_identity else transform,
+            gcps=list(gcps) or None,
+            gcp_crs=gcp_crs if gcps else None,
+            rpcs=getattr(dataset, "rpcs", None),
+        )
+
+    @property
+    def kind(self) -> str | None:
+        """ "crs+transform", "gcps", "rpcs", "transform" (no CRS) or None (pixel coordinates)."""
+        if self.crs is not None and self.transform is not None:
+            return "crs+transform"
+        if self.gcps:
+            return "gcps"
+        if self.rpcs is not None:
+            return "rpcs"
+        if self.transform is not None:
+            return "transform"
+        return None
+
+    def ground(self, height: int, width: int) -> tuple[Any, Affine] | None:
+        """(CRS or None, affine pixel-to-map transform) for areas and polygons; None if the
+        file has no georeferencing. GCPs: their least-squares affine fit, in the GCPs' CRS.
+        RPCs: an affine fit to the RPC model at 5 x 5 points over the image, in EPSG:4326
+        (at the RPCs' mean height; terrain relief makes it approximate)."""
+        from rasterio.crs import CRS
+        from rasterio.transform import from_gcps
+
+        kind = self.kind
+        if kind in ("crs+transform", "transform"):
+            return self.crs, self.transform
+        if kind == "gcps":
+            return self.gcp_crs, from_gcps(self.gcps)
+        if kind == "rpcs":
+            from rasterio.control import GroundControlPoint
+            from rasterio.transform import RPCTransformer
+
+            rows = np.linspace(0, height, 5)
+            cols = np.linspace(0, width, 5)
+            rr, cc = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
+            with RPCTransformer(self.rpcs) as rpc:
+                lon, lat = rpc.xy(rr, cc, offset="ul")
+            points = [
+                GroundControlPoint(row=float(r), col=float(c), x=float(x), y=float(y))
+                for r, c, x, y in zip(rr, cc, lon, lat, strict=True)
+            ]
+            return CRS.from_epsg(4326), from_gcps(points)
+        return None
+
+    def write_to(self, dataset: Any) -> None:
+        """Give a dataset open for writing the same georeferencing (GCPs and RPCs included)."""
+        if self.crs is not None and self.transform is not None:
+            dataset.crs, dataset.transform = self.crs, self.transform
+        elif self.gcps:
+            dataset.gcps = (self.gcps, self.gcp_crs)
+        elif self.transform is not None:
+            dataset.transform = self.transform
+        if self.rpcs is not None:
+            dataset.rpcs = self.rpcs
+
+
 @dataclass
 class RasterSource:
     """Reads windows of 3 scaled bands plus validity from an open dataset."""
@@ -75,6 +161,7 @@ class RasterSource:
     bands: tuple[int, int, int]
     scaling: Scaling
     band_reason: str = ""
+    alpha: tuple[int, ...] = ()  # alpha bands (masks), 1-based
     clipped: int = 0  # valid band values outside the scaling range, over all windows read
     considered: int = 0
 
@@ -94,7 +181,7 @@ class RasterSource:
         except BaseException:
             dataset.close()
             raise
-        return cls(dataset, choice.bands, scaling, choice.reason)
+        return cls(dataset, choice.bands, scaling, choice.reason, tuple(alpha_bands(dataset)))
 
     @property
     def height(self) -> int:
@@ -105,8 +192,13 @@ class RasterSource:
         return self.dataset.width
 
     @property
+    def georef(self) -> Georef:
+        return Georef.of(self.dataset)
+
+    @property
     def georeferenced(self) -> bool:
-        return self.dataset.crs is not None
+        """Placed on the Earth or a map in any way (CRS, GCPs, RPCs, or a world-file transform)."""
+        return self.georef.kind is not None
 
     def read(self, y1: int, y2: int, x1: int, x2: int) -> tuple[np.ndarray, np.ndarray]:
         """(pixels [h, w, 3] uint8, valid [h, w] bool) of the window rows y1:y2, columns x1:x2."""
@@ -116,6 +208,8 @@ class RasterSource:
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 raw = self.dataset.read(list(self.bands), window=window)
                 valid = self.dataset.dataset_mask(window=window) > 0
+                if self.alpha:  # GDAL masks with alpha only in 2- and 4-band files
+                    valid &= (self.dataset.read(list(self.alpha), window=window) > 0).all(axis=0)
         except RasterioIOError as exc:
             raise InputError(
                 f"{self.dataset.name}: cannot read pixels ({exc}); the file may be corrupt"

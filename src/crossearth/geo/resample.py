@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from crossearth.errors import InputError
 from crossearth.fileio import temp_beside
+from crossearth.geo.area import row_pixel_areas_m2
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.writer import NODATA, ClassMapWriter, tif_to_png
 
@@ -28,13 +29,20 @@ BLOCK_ROWS = 256
 
 
 def pixel_size_m(dataset: Any) -> float:
-    """Mean pixel side in metres (degrees converted at the scene's centre latitude)."""
-    t, crs = dataset.transform, dataset.crs
-    side = math.sqrt(abs(t.a * t.e - t.b * t.d))
-    if crs.is_geographic:
-        lat = math.radians(dataset.bounds.bottom / 2 + dataset.bounds.top / 2)
-        return side * 111_320.0 * math.sqrt(max(math.cos(lat), 1e-6))  # sqrt: mean of x and y scale
-    return side * crs.linear_units_factor[1]
+    """Ground pixel size (GSD) in metres at the scene's centre: the square root of the ground
+    area of the centre pixel, on the CRS's ellipsoid (`row_pixel_areas_m2`), so geographic CRSs
+    and projections with a scale factor far from 1 (Web Mercator tiles) give ground metres.
+
+    Raises:
+        InputError: the CRS is neither projected nor geographic (no ground size is known).
+    """
+    t = dataset.transform
+    centre = dataset.height // 2
+    shifted = t @ Affine.translation(0, centre)  # row `centre` becomes row 0
+    areas = row_pixel_areas_m2(shifted, dataset.crs, 1, width=dataset.width)
+    if areas is None:
+        raise InputError(f"{dataset.name}: its CRS has no ground unit; --match-gsd cannot be used")
+    return math.sqrt(float(areas[0]))
 
 
 @dataclass
@@ -66,7 +74,10 @@ class GsdResampler:
             resampling=Resampling.bilinear,
         )
         return cls(
-            source, vrt, RasterSource(vrt, source.bands, source.scaling, source.band_reason), factor
+            source,
+            vrt,
+            RasterSource(vrt, source.bands, source.scaling, source.band_reason, alpha=source.alpha),
+            factor,
         )
 
     @property

@@ -41,6 +41,7 @@ import rasterio.io
 from rasterio.enums import Resampling
 
 from crossearth.errors import InputError
+from crossearth.geo.bands import alpha_bands
 
 NBANDS_MODEL = 3
 DEFAULT_PERCENTILES = (2.0, 98.0)
@@ -298,7 +299,7 @@ def sample_valid_values(
     """Per selected band, the valid values (float64, 1-D) of a decimated read of the whole file.
 
     Decimated to at most `sample_size` pixels on the long side (nearest neighbour); pixels
-    masked by the dataset mask, equal to the band's nodata value, NaN or infinite are dropped.
+    masked by the dataset mask or an alpha band, equal to the band's nodata value, NaN or infinite are dropped.
     """
     if sample_size < 1:
         raise ValueError(f"sample_size must be >= 1, got {sample_size}")
@@ -312,6 +313,12 @@ def sample_valid_values(
         unique, out_shape=(len(unique), out_h, out_w), resampling=Resampling.nearest
     )
     mask = dataset.dataset_mask(out_shape=(out_h, out_w), resampling=Resampling.nearest) > 0
+    alpha = alpha_bands(dataset)
+    if alpha:  # GDAL takes alpha as the mask only for 2- and 4-band files; we always do
+        planes = dataset.read(
+            alpha, out_shape=(len(alpha), out_h, out_w), resampling=Resampling.nearest
+        )
+        mask &= (planes > 0).all(axis=0)
 
     samples = []
     for b in bands:

@@ -5,13 +5,14 @@ Needs the optional `vector` extra (shapely, pyogrio); imported only when vectori
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crossearth.errors import InputError
+from crossearth.errors import InputError, InputNotFoundError
 from crossearth.fileio import atomic_path
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
@@ -24,6 +25,8 @@ def vectorize_class_map(
     *,
     nodata: int = 255,
     block_rows: int | None = None,
+    crs: Any = None,
+    transform: Any = None,
 ) -> int:
     """Polygonize a uint8 class map into `out_path` and return the number of polygons.
 
@@ -34,6 +37,15 @@ def vectorize_class_map(
     is read at once, 1 byte per pixel; with `block_rows` it is read and polygonized that many
     rows at a time, and regions crossing a block boundary become several polygons. All
     polygons are held in memory until the single atomic write.
+
+    `crs` and `transform`, when given, place the polygons instead of the class map's own
+    (for maps georeferenced by GCPs or RPCs: a fitted affine transform). A transform without a
+    CRS (a world file) gives polygons in map units with no CRS.
+
+    Raises:
+        InputError: (a `ValueError`) the class map is unreadable or has no transform, the
+            output is not .gpkg/.geojson, or it holds a class id without a name.
+        InputNotFoundError: (a `FileNotFoundError`) the class map does not exist.
     """
     class_map, out_path = Path(class_map), Path(out_path)
     driver = DRIVERS.get(out_path.suffix.lower())
@@ -46,12 +58,14 @@ def vectorize_class_map(
     geometries: list[Any] = []
     class_ids: list[int] = []
     with _open_class_map(class_map) as src:
-        if src.crs is None:
+        crs = src.crs if crs is None and transform is None else crs
+        transform = src.transform if transform is None else transform
+        if crs is None and transform.is_identity:
             raise InputError(
                 f"--vector needs a georeferenced input: {class_map} has no coordinate system"
             )
-        crs_wkt = src.crs.to_wkt()
-        for geometry, value in _polygons(src, nodata, block_rows):
+        crs_wkt = crs.to_wkt() if crs is not None else None
+        for geometry, value in _polygons(src, nodata, block_rows, transform):
             geometries.append(shapely.geometry.shape(geometry))
             class_ids.append(int(value))
 
@@ -64,7 +78,8 @@ def vectorize_class_map(
     shapes = np.asarray(geometries, dtype=object)
     names = np.asarray([class_names[i] for i in ids], dtype=object)
     fields = [ids, names, shapely.area(shapes).astype(np.float64)]
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'crs' was not provided")  # world-file maps: no CRS
         pyogrio_raw.write(
             str(tmp),
             np.asarray(shapely.to_wkb(shapes), dtype=object),
@@ -98,20 +113,22 @@ def _open_class_map(path: Path) -> Any:
     from rasterio.errors import RasterioIOError
 
     if not path.is_file():
-        raise InputError(f"class map not found: {path}")
+        raise InputNotFoundError(f"class map not found: {path}")
     try:
         return rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(f"cannot read class map {path}: {exc}") from None
 
 
-def _polygons(src: Any, nodata: int, block_rows: int | None) -> Iterator[tuple[dict, float]]:
+def _polygons(
+    src: Any, nodata: int, block_rows: int | None, transform: Any
+) -> Iterator[tuple[dict, float]]:
     """(GeoJSON-like geometry, class value) of every 4-connected region, block by block."""
     from affine import Affine
     from rasterio.features import shapes
     from rasterio.windows import Window
 
-    a, b, c, d, e, f = tuple(src.transform)[:6]
+    a, b, c, d, e, f = tuple(transform)[:6]
     step = src.height if block_rows is None else block_rows
     for row in range(0, src.height, step):
         labels = src.read(1, window=Window(0, row, src.width, min(step, src.height - row)))

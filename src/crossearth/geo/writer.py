@@ -20,6 +20,7 @@ from rasterio.shutil import copy as raster_copy
 
 from crossearth.errors import InputError
 from crossearth.fileio import publish, temp_beside
+from crossearth.geo.outputs import OUTPUT_TAG
 
 BLOCK = 256
 NODATA = 255
@@ -76,7 +77,10 @@ class ClassMapWriter:
         confidence_path: str | Path | None = None,
         cog: bool = False,
         tags: dict[str, str] | None = None,
+        georef: Any = None,
     ) -> None:
+        """`crs`/`transform` place the map; `georef` (a `crossearth.geo.raster.Georef`), when
+        given, replaces them and also carries GCPs and RPCs over from the input."""
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise InputError(f"output folder {self.path.parent} does not exist")
@@ -95,27 +99,36 @@ class ClassMapWriter:
             "blockysize": BLOCK,
             "compress": "deflate",
         }
-        if crs is not None:
-            profile.update(crs=crs, transform=transform)
-        elif transform is not None and not transform.is_identity:
-            profile.update(transform=transform)
+        if georef is None:
+            if crs is not None:
+                profile.update(crs=crs, transform=transform)
+            elif transform is not None and not transform.is_identity:
+                profile.update(transform=transform)
         self.writers: list[_BandWriter] = []
         try:
             self.classes = _BandWriter(self.path, profile)
             self.writers.append(self.classes)
             ds = self.classes.dataset
+            if georef is not None:
+                georef.write_to(ds)
             ds.write_colormap(1, {i: tuple(int(c) for c in rgb) for i, rgb in enumerate(palette)})
             ds.set_band_description(1, "class")
             ds.update_tags(
-                class_names=json.dumps(list(class_names)), nodata_meaning="no data", **(tags or {})
+                class_names=json.dumps(list(class_names)),
+                nodata_meaning="no data",
+                **{OUTPUT_TAG: "classes"},
+                **(tags or {}),
             )
             self.confidence = None
             if confidence_path is not None:
                 self.confidence = _BandWriter(Path(confidence_path), profile)
                 self.writers.append(self.confidence)
+                if georef is not None:
+                    georef.write_to(self.confidence.dataset)
                 self.confidence.dataset.set_band_description(1, "confidence_percent")
                 self.confidence.dataset.update_tags(
-                    meaning="share of the winning class in the summed class scores, percent (0-100)"
+                    meaning="share of the winning class in the summed class scores, percent (0-100)",
+                    **{OUTPUT_TAG: "confidence"},
                 )
         except BaseException:
             self.discard()

@@ -85,9 +85,17 @@ PRESETS: dict[str, Callable[[int], ModelConfig]] = {
 
 
 def get_preset(name: str, num_classes: int = 6) -> ModelConfig:
-    """Config of a named preset; raises KeyError listing the known names."""
+    """Config of a named preset.
+
+    Raises:
+        UnknownNameError: (a `KeyError`) `name` is not a preset; the message lists the known names.
+    """
+    from crossearth.errors import UnknownNameError
+
     try:
         factory = PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+        raise UnknownNameError(
+            f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}"
+        ) from None
     return factory(num_classes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +40,13 @@ class CrossEarth(nn.Module):
         return self.config.num_classes
 
     @property
+    def min_input_size(self) -> int:
+        """Smallest window side (px) the network takes: its coarsest feature level (scale
+        `min(PYRAMID_SCALES)` of the patch grid) must hold at least one cell. Smaller inputs are
+        zero-padded to it by `predict` and cropped back."""
+        return self.config.backbone.patch_size * math.ceil(1 / min(PYRAMID_SCALES))
+
+    @property
     def device(self) -> torch.device:
         return self.backbone.cls_token.device
 
@@ -59,7 +67,15 @@ class CrossEarth(nn.Module):
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray, **kwargs) -> Prediction:
-        """Segment an H x W x 3 uint8 RGB array with the official protocol (see `predict_array`)."""
+        """Segment an H x W x 3 uint8 RGB array with the official protocol (see `predict_array`).
+
+        Any size from 1 x 1 px works: windows smaller than `min_input_size` are zero-padded
+        (as the model's input normalisation maps padding to the mean colour) and cropped back.
+
+        Raises:
+            TypeError: `image` is not a NumPy array.
+            ValueError: `image` is not H x W x 3 uint8.
+        """
         from crossearth.inference import predict_array
 
         return predict_array(self, image, **kwargs)

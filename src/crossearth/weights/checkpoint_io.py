@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from crossearth.errors import CheckpointError
+from crossearth.errors import CheckpointError, CheckpointNotFoundError
 
 NATIVE_FORMAT = "crossearth"
 
@@ -28,7 +28,7 @@ def read_checkpoint(path: str | Path) -> RawCheckpoint:
     """Read an official `.pth` (mmengine dict or bare state dict) or a `.safetensors` file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     return _read_torch(path)

@@ -9,7 +9,12 @@ from pathlib import Path
 import torch
 
 from crossearth.config import ModelConfig
-from crossearth.errors import CheckpointError, ConfigError, WeightsUnavailableError
+from crossearth.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConfigError,
+    WeightsUnavailableError,
+)
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
 from crossearth.runtime import resolve_device, resolve_precision
@@ -39,11 +44,18 @@ def load_model(
     official model config as JSON) or a `ModelConfig`; it is needed only for checkpoints that are
     not an official ViT-L preset. `backbone` is the converted DINOv2 file for checkpoints that lack
     backbone weights (the original `dinov2_vitl14_pretrain.pth` is converted on the fly).
+
+    Raises:
+        CheckpointNotFoundError: (a `FileNotFoundError`) `source` is neither a file nor a zoo name.
+        WeightsUnavailableError: (a `FileNotFoundError`) a zoo file is not on disk and
+            `download` is off, or the download failed.
+        CheckpointError: (a `ValueError`) the checkpoint is unreadable or does not fit the config.
+        ConfigError: (a `ValueError`) `config` is malformed or names an unknown preset.
     """
     entry = ZOO.get(str(source))
     path = locate(entry.filename, download=download) if entry else Path(source)
     if entry is None and not path.exists():
-        raise CheckpointError(
+        raise CheckpointNotFoundError(
             f"{source!s} is neither a file nor a zoo model (known: {', '.join(ZOO)})"
         )
     raw = read_checkpoint(path)

@@ -15,7 +15,11 @@ FORMAT_VERSION = "1"
 
 
 def save_model(model: torch.nn.Module, path: str | Path, config: ModelConfig | None = None) -> Path:
-    """Write `model` (all weights, fp32 unless already lower) and its config to one file, atomically."""
+    """Write `model` (all weights, fp32 unless already lower) and its config to one file, atomically.
+
+    Raises:
+        OSError: the folder of `path` cannot be created or written (nothing is left behind).
+    """
     from safetensors.torch import save_file
 
     path = Path(path)

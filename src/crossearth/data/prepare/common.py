@@ -31,6 +31,8 @@ class PrepareOptions:
     quiet: bool = False
     nearest_colour: bool = False  # ISPRS: decode labels by nearest palette colour (see docs)
     limit: int | None = None  # convert at most this many source tiles (for quick looks and tests)
+    # ISPRS: use the non-eroded labels (with boundaries); the paper's numbers use the eroded ones
+    boundary_labels: bool = False
 
 
 @dataclass
@@ -46,6 +48,28 @@ class PrepareReport:
         default_factory=Counter
     )  # (r, g, b) -> pixels mapped to ignore
     notes: list[str] = field(default_factory=list)
+    # stored label value -> pixels in the labels written in this run (for empty-class notes)
+    label_pixels: Counter = field(default_factory=Counter)
+
+    def count_labels(self, labels: np.ndarray) -> None:
+        """Add a written label array's values to `label_pixels`."""
+        values, counts = np.unique(np.asarray(labels), return_counts=True)
+        self.label_pixels.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+
+    def note_empty_classes(self, class_names: list[str] | tuple[str, ...], offset: int) -> None:
+        """A note for every class with no pixel in the labels written in this run (class `c` is
+        stored as `c + offset`): a converter never writes a class empty without saying so."""
+        if not self.label_pixels:
+            return
+        empty = [
+            name for c, name in enumerate(class_names) if not self.label_pixels.get(c + offset)
+        ]
+        if empty:
+            files = "the labels written in this run"
+            self.notes.append(
+                f"class{'es' if len(empty) > 1 else ''} {', '.join(empty)} "
+                f"{'are' if len(empty) > 1 else 'is'} empty in {files}"
+            )
 
     @property
     def complete(self) -> bool:

@@ -5,9 +5,11 @@ Input: the Kaggle zip or its folder: `train/<id>_sat.jpg` + `train/<id>_mask.png
 compared with the pairs found). The CodaLab original uses the same names.
 
 Output: `DATA_ROOT/deepglobe/train/<id>_sat.jpg` (copied byte for byte) + `<id>_mask.png`, 0/1.
-The challenge warns that masks "may not be pure 0 and 255": channel 0 is binarized at >= 128
-(road = 1). Colour masks (channels that differ) are rejected: those are the DeepGlobe land-cover
-dataset, which uses the same file names.
+Masks follow the one binary-mask rule of all converters (`pairs.binarize`): 0/1 masks (re-shared
+copies) are kept, 0/255 masks are thresholded at 128 (the challenge warns that masks "may not be
+pure 0 and 255"; up to 1 % other values are tolerated), anything else is refused naming the file.
+Colour masks (channels that differ) are rejected: those are the DeepGlobe land-cover dataset,
+which uses the same file names.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _label(mask: np.ndarray, name: str) -> np.ndarray:
                 f"{name} is a colour mask: this looks like the DeepGlobe land-cover dataset, not "
                 "road extraction (grey road masks)"
             )
-    return binarize(mask, name, "DeepGlobe", reject_01=False)
+    return binarize(mask, name, "DeepGlobe")
 
 
 def _metadata_note(source: Source, found: int) -> str | None:

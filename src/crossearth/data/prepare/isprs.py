@@ -23,15 +23,22 @@ Raw input
 holding the inner zips (`Potsdam.zip` -> `Potsdam/2_Ortho_RGB.zip` ...); files are matched by name:
 
 - Potsdam images `top_potsdam_<r>_<c>_RGB.tif` (`2_Ortho_RGB.zip`) and
-  `top_potsdam_<r>_<c>_IRRG.tif` (`3_Ortho_IRRG.zip`); either band alone is fine. RGBIR and DSM
-  files are not used.
+  `top_potsdam_<r>_<c>_IRRG.tif` (`3_Ortho_IRRG.zip`); either band alone is fine. The 4-band
+  `top_potsdam_<r>_<c>_RGBIR.tif` (`4_Ortho_RGBIR.zip`, bands R, G, B, IR; the archive TorchGeo
+  uses) also works: a tile without a 3-band file gets its RGB image from bands 1,2,3 and its IRRG
+  image from bands 4,1,2, with the same tiling and names. When a tile is in both archives the
+  report says whether the derived image equals the 3-band file (checked on the first such tile);
+  without the 3-band archives it says that this was not checked. DSM files are not used.
 - Potsdam labels `top_potsdam_<r>_<c>_label_noBoundary.tif` (`5_Labels_all_noBoundary.zip`: the
-  eroded labels the benchmark uses). Only when no noBoundary label exists at all are the full labels
-  `top_potsdam_<r>_<c>_label.tif` (`5_Labels_all.zip`) used, with a note in the report.
+  eroded labels the benchmark and the paper's numbers use). The non-eroded labels
+  `top_potsdam_<r>_<c>_label.tif` (`5_Labels_all.zip`, with boundaries) are used only with
+  `boundary_labels=True` (`--boundary-labels`), with a note; without it, a folder holding only
+  them is refused.
 - Vaihingen images `top/top_mosaic_09cm_area<N>.tif` (`ISPRS_semantic_labeling_Vaihingen.zip`) and
   labels `top_mosaic_09cm_area<N>_noBoundary.tif`
   (`ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip`). Only eroded labels are
-  used. The non-eroded `..._ground_truth_COMPLETE.zip` and the data zip's `gts_for_participants/`
+  used, unless `boundary_labels=True`: then the non-eroded ground truth
+  (`..._ground_truth_COMPLETE.zip`, files named like the images) is used instead. The non-eroded `..._ground_truth_COMPLETE.zip` and the data zip's `gts_for_participants/`
   hold label files with the *same base name as the images*; the mmseg converter takes every
   non-`noBoundary` file for an image, so with such a zip in the folder it writes label colours as
   images. Here an image is a `top_mosaic_09cm_area<N>.tif` in a folder named `top`; only for an area
@@ -185,6 +192,10 @@ _NOTE_FRACTION = 1e-4  # note a tile whose off-palette pixels reach this share (
 
 _POTSDAM_BANDS = ("IRRG", "RGB")
 _POTSDAM_IMAGE = re.compile(r"top_potsdam_(\d+)_(\d+)_(RGB|IRRG)\.tif")
+_POTSDAM_RGBIR = re.compile(r"top_potsdam_(\d+)_(\d+)_RGBIR\.tif")
+#: 0-based bands of a 4-band R,G,B,IR tile (`4_Ortho_RGBIR.zip`) that make each 3-band image
+#: (ISPRS: "4_Ortho_RGBIR bands 4,1,2 = IR,R,G").
+RGBIR_BANDS = {"RGB": (0, 1, 2), "IRRG": (3, 0, 1)}
 _POTSDAM_LABEL = re.compile(r"top_potsdam_(\d+)_(\d+)_label(_noBoundary)?\.tif")
 _VAIHINGEN_FILE = re.compile(r"top_mosaic_09cm_area(\d+)(_noBoundary)?\.tif")
 
@@ -284,8 +295,35 @@ def _peek_size(source: Source, name: str) -> tuple[int, int] | None:
         return None
 
 
+class BandsOf(str):
+    """A member name standing for three bands of a 4-band R,G,B,IR tile (`order`, 0-based)."""
+
+    order: tuple[int, int, int]
+
+    def __new__(cls, member: str, order: tuple[int, int, int]) -> BandsOf:
+        obj = super().__new__(cls, member)
+        obj.order = order
+        return obj
+
+
+def read_rgbir(source: Source, name: str) -> np.ndarray:
+    """A 4-band uint8 R,G,B,IR tile as H x W x 4."""
+    try:
+        arr = source.read_image(name)
+    except _READ_ERRORS as exc:
+        raise InputError(f"cannot read {name} from its archive ({exc})") from None
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 4:
+        raise InputError(
+            f"{name}: expected a 4-band (R,G,B,IR) 8-bit image, got shape {arr.shape} of {arr.dtype}"
+        )
+    return arr
+
+
 def _read_rgb(source: Source, name: str) -> np.ndarray:
-    """A 3-band uint8 image as H x W x 3, bands in file order (as the standard converters read)."""
+    """A 3-band uint8 image as H x W x 3, bands in file order (as the standard converters read);
+    for a `BandsOf` name, its three bands of the 4-band tile."""
+    if isinstance(name, BandsOf):
+        return np.ascontiguousarray(read_rgbir(source, name)[..., list(name.order)])
     try:
         data = source.read_bytes(name)
     except _READ_ERRORS as exc:
@@ -439,6 +477,7 @@ def _convert(
                     crop = np.ascontiguousarray(out_ids[y1:y2, x1:x2])
                     write_png(root / "ann_dir" / tile.split / names[i], crop)
                     target.report.written += 1
+                    target.report.count_labels(crop)
 
 
 def _size_error(
@@ -451,9 +490,12 @@ def _size_error(
 
 
 def _finish(targets: Iterable[_Target]) -> None:
+    from crossearth.data.catalog import get_domain
+
     for target in targets:
         report = target.report
         report.found = {split: _pairs_present(report.out_dir, split) for split in report.expected}
+        report.note_empty_classes(get_domain(report.dataset).classes.names, 1)  # 0 = ignore
 
 
 def _split_of(key: str, splits: dict[str, tuple[str, ...]]) -> str | None:

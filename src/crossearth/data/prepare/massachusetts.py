@@ -6,7 +6,8 @@ Input, either layout (zipped or not):
 - the original `mass_roads/{train,valid,test}/{sat,map}/`: `sat/<stem>.tiff`, `map/<stem>.tif`.
 
 Output: `DATA_ROOT/massachusetts/{train,test}/<stem>.tiff` (copied byte for byte) and
-`{train,test}_labels_new/<stem>.tif`, 0/1 (>= 128 -> 1, road) single-band uint8 TIFFs, the
+`{train,test}_labels_new/<stem>.tif`, 0/1 single-band uint8 TIFFs (road = 1; masks by the one
+binary-mask rule of all converters, `pairs.binarize`: 0/1 or 0/255), the
 folders the official `MassRoadDataset` reads. The 14 validation tiles are not part of the
 benchmark and are ignored.
 

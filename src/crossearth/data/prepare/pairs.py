@@ -209,6 +209,9 @@ def convert_pairs(
             else:
                 write_label(pair.label_out, converted)
             rep.written += 1
+            written = label if converted is None else converted
+            if written.ndim == 2:
+                rep.count_labels(written)
     for rep, n in mismatched.values():
         rep.notes.append(f"{n} pairs skipped: image and label sizes differ (see missing)")
 
@@ -238,7 +241,10 @@ def new_report(domain: Domain, out: Path) -> PrepareReport:
 
 
 def fill_found(report: PrepareReport, domain: Domain, out: Path) -> PrepareReport:
+    """Count the pairs now present; note classes left empty by the labels written."""
     report.found = {split: count_present(out, domain, split) for split in domain.splits}
+    if not domain.labels.detect_one_based:  # (CASID: the offset is decided when reading)
+        report.note_empty_classes(domain.classes.names, 1 if domain.labels.reduce_zero_label else 0)
     return report
 
 
@@ -267,19 +273,35 @@ def check_range(label: np.ndarray, name: str, dataset: str, allowed: str, top: i
         )
 
 
-def binarize(label: np.ndarray, name: str, dataset: str, reject_01: bool = True) -> np.ndarray:
-    """0/255 object masks -> 0/1 (channel 0 of colour masks; >= 128 is the object).
+#: Share of pixels of a 0/255 mask that may hold other values (lossy re-encoding noise; the
+#: DeepGlobe challenge warns its masks "may not be pure 0 and 255").
+BINARY_NOISE = 0.01
 
-    A mask that holds only 0 and 1 has been converted already (e.g. a CrossEarth repack);
-    thresholding would make it empty, so it is an InputError when `reject_01`.
+
+def binarize(label: np.ndarray, name: str, dataset: str) -> np.ndarray:
+    """The one rule for binary object masks (roads, buildings), in every converter -> 0/1 uint8.
+
+    Channel 0 of a grey colour mask is used. A mask whose values are all 0 or 1 is already 0/1
+    (re-shared, converted copies) and is kept as it is; otherwise it is a 0/255 mask, thresholded
+    at 128, in which values other than 0 and 255 may appear on at most 1 % of the pixels
+    (compression noise). Anything else (class ids 0..k, palettes) is an InputError naming the
+    file and the values found.
     """
     if label.dtype == bool:
         label = label.astype(np.uint8)
     if label.ndim == 3:
         label = label[..., 0]
-    if reject_01 and label.size and int(label.max()) == 1:
+    if not label.size:
+        return label.astype(np.uint8)
+    high = int(label.max())
+    if high <= 1 and int(label.min()) >= 0:
+        return label.astype(np.uint8)
+    odd = (label != 0) & (label != 255)
+    if odd.mean() > BINARY_NOISE:
+        values = np.unique(label)
+        shown = ", ".join(str(v) for v in values[:8]) + (" ..." if values.size > 8 else "")
         raise InputError(
-            f"{name}: this {dataset} mask holds only 0 and 1, so it was converted already; give the "
-            "publisher's 0/255 masks (or use the converted folder as the data root as it is)"
+            f"{name}: not a binary {dataset} mask (0/1 or 0/255): {100 * odd.mean():.1f} % of its "
+            f"pixels hold other values (values found: {shown})"
         )
     return (label >= 128).astype(np.uint8)

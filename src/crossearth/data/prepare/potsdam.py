@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from crossearth.data.catalog import get_domain
 from crossearth.data.prepare.common import PrepareOptions, PrepareReport, Source, basename
 from crossearth.data.prepare.isprs import (
     _POTSDAM_BANDS,
     _POTSDAM_IMAGE,
     _POTSDAM_LABEL,
+    _POTSDAM_RGBIR,
     POTSDAM_SPLITS,
     RESCUE_FROM_ISPRS,
+    RGBIR_BANDS,
+    BandsOf,
     _convert,
     _finish,
     _first,
     _limit_note,
     _open_source,
     _ordered,
+    _read_rgb,
     _split_of,
     _Target,
     _Tile,
@@ -29,45 +35,66 @@ def _potsdam_key(r: str, c: str) -> str:
     return f"{int(r)}_{int(c)}"
 
 
-def _potsdam_sources(source: Source, raw: Path) -> tuple[dict, dict, list[str]]:
+def _potsdam_sources(
+    source: Source, raw: Path, options: PrepareOptions
+) -> tuple[dict, dict, list[str]]:
     """Images per band (tile -> member), labels (tile -> member), notes."""
     notes: list[str] = []
     images: dict[str, dict[str, list[str]]] = {band: {} for band in _POTSDAM_BANDS}
+    rgbir: dict[str, list[str]] = {}
     eroded: dict[str, list[str]] = {}
     full: dict[str, list[str]] = {}
     for name in sorted(source.names()):
         base = basename(name)
         if m := _POTSDAM_IMAGE.fullmatch(base):
             images[m[3]].setdefault(_potsdam_key(m[1], m[2]), []).append(name)
+        elif m := _POTSDAM_RGBIR.fullmatch(base):
+            rgbir.setdefault(_potsdam_key(m[1], m[2]), []).append(name)
         elif m := _POTSDAM_LABEL.fullmatch(base):
             (eroded if m[3] else full).setdefault(_potsdam_key(m[1], m[2]), []).append(name)
-    if not any(images.values()) and not eroded and not full:
+    if not any(images.values()) and not rgbir and not eroded and not full:
         raise InputError(
             f"no ISPRS Potsdam archives found in {raw}: expected 2_Ortho_RGB.zip and/or "
-            "3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_RGB.tif / _IRRG.tif) and "
-            "5_Labels_all_noBoundary.zip (top_potsdam_<r>_<c>_label_noBoundary.tif), their "
-            "unpacked folders, or a Potsdam.zip holding them; is this another dataset?"
+            "3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_RGB.tif / _IRRG.tif) or 4_Ortho_RGBIR.zip "
+            "(top_potsdam_<r>_<c>_RGBIR.tif), and 5_Labels_all_noBoundary.zip "
+            "(top_potsdam_<r>_<c>_label_noBoundary.tif), their unpacked folders, or a "
+            "Potsdam.zip holding them; is this another dataset?"
         )
-    if eroded:
-        labels = eroded
-    else:
-        labels = full
-        if full:
-            notes.append(
-                "no eroded labels (5_Labels_all_noBoundary.zip, *_label_noBoundary.tif) found: "
-                "using the full labels (*_label.tif); the benchmark and the standard converter "
-                "use the eroded ones, so boundary pixels are labelled instead of ignored"
+    if options.boundary_labels:
+        if not full:
+            raise InputError(
+                f"--boundary-labels: no non-eroded Potsdam labels found in {raw}: expected "
+                "5_Labels_all.zip (top_potsdam_<r>_<c>_label.tif) or its unpacked folder"
             )
-    if not labels:
+        labels = full
+        notes.append(
+            "non-eroded labels (5_Labels_all.zip, with boundaries) used as asked: boundary "
+            "pixels are labelled instead of ignored; the paper's numbers use the eroded labels "
+            "(5_Labels_all_noBoundary.zip)"
+        )
+    elif eroded:
+        labels = eroded
+    elif full:
+        raise InputError(
+            f"only the non-eroded Potsdam labels (5_Labels_all.zip, *_label.tif) were found in "
+            f"{raw}; the benchmark and the paper's numbers use the eroded ones "
+            "(5_Labels_all_noBoundary.zip). Add that archive, or pass --boundary-labels to "
+            "use the non-eroded labels anyway"
+        )
+    else:
         raise InputError(
             f"no Potsdam labels found in {raw}: expected 5_Labels_all_noBoundary.zip "
             "(top_potsdam_<r>_<c>_label_noBoundary.tif) or its unpacked folder"
         )
-    if not any(images.values()):
+    if not any(images.values()) and not rgbir:
         raise InputError(
             f"no Potsdam image tiles found in {raw}: expected 2_Ortho_RGB.zip "
-            "(top_potsdam_<r>_<c>_RGB.tif) and/or 3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_IRRG.tif)"
+            "(top_potsdam_<r>_<c>_RGB.tif), 3_Ortho_IRRG.zip (top_potsdam_<r>_<c>_IRRG.tif) "
+            "or 4_Ortho_RGBIR.zip (top_potsdam_<r>_<c>_RGBIR.tif)"
         )
+    chosen = {b: _first(v) for b, v in images.items()}
+    if rgbir:
+        notes.extend(_add_rgbir(source, chosen, _first(rgbir)))
     known = set(POTSDAM_SPLITS["train"]) | set(POTSDAM_SPLITS["val"])
     strays = sorted(
         {k for k in labels if k not in known}
@@ -75,7 +102,56 @@ def _potsdam_sources(source: Source, raw: Path) -> tuple[dict, dict, list[str]]:
     )
     if strays:
         notes.append(f"tiles outside the standard split ignored: {', '.join(strays)}")
-    return {b: _first(v) for b, v in images.items()}, _first(labels), notes
+    return chosen, _first(labels), notes
+
+
+def _add_rgbir(source: Source, images: dict[str, dict[str, str]], rgbir: dict[str, str]) -> list:
+    """Give tiles without a 3-band image the bands of their 4-band RGBIR tile; say whether
+    they equal the 3-band files where a tile is in both archives (first such tile)."""
+    notes = []
+    derived = {band: 0 for band in images}
+    for key, member in rgbir.items():
+        for band, order in RGBIR_BANDS.items():
+            if key not in images[band]:
+                images[band][key] = BandsOf(member, order)
+                derived[band] += 1
+    made = [f"{band} for {n} tile(s)" for band, n in derived.items() if n]
+    if made:
+        notes.append(
+            f"images derived from 4_Ortho_RGBIR.zip (R,G,B,IR): {', '.join(made)}; RGB = bands "
+            "1,2,3, IRRG = bands 4,1,2, same tiling and names"
+        )
+    both = [
+        (band, key)
+        for band in images
+        for key in sorted(rgbir)
+        if not isinstance(images[band].get(key), BandsOf) and key in images[band]
+    ]
+    if not both:
+        if made:
+            notes.append(
+                "whether these equal the crops of the 3-band archives (2_Ortho_RGB.zip, "
+                "3_Ortho_IRRG.zip) was not checked: those archives are not here (the ISPRS notes "
+                "say they hold the same bands)"
+            )
+        return notes
+    checked = set()
+    for band, key in both:
+        if band in checked:
+            continue
+        checked.add(band)
+        three = _read_rgb(source, images[band][key])
+        four = _read_rgb(source, BandsOf(rgbir[key], RGBIR_BANDS[band]))
+        if three.shape == four.shape and np.array_equal(three, four):
+            verdict = "equal (pixel for pixel)"
+        else:
+            differ = int((three != four).any(axis=-1).sum()) if three.shape == four.shape else -1
+            verdict = f"differ ({differ} px)" if differ >= 0 else f"differ in size {three.shape}"
+        notes.append(
+            f"tile {key}: the {band} image derived from 4_Ortho_RGBIR.zip and the 3-band "
+            f"archive's are {verdict}"
+        )
+    return notes
 
 
 def _prepare_potsdam(
@@ -83,7 +159,7 @@ def _prepare_potsdam(
 ) -> list[PrepareReport]:
     raw, out = Path(raw), Path(out)
     source = _open_source(raw)
-    images, labels, notes = _potsdam_sources(source, raw)
+    images, labels, notes = _potsdam_sources(source, raw, options)
     bands = [band for band in _POTSDAM_BANDS if images[band]]
     targets = []
     for band in bands:

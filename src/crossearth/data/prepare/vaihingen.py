@@ -43,7 +43,7 @@ def prepare_vaihingen(raw: Path, out: Path, options: PrepareOptions) -> PrepareR
     labels: dict[str, list[str]] = {}
     top: dict[str, list[str]] = {}
     loose: dict[str, list[str]] = {}
-    gt_named = 0  # label-like files with the image name (non-eroded ground truth)
+    full: dict[str, list[str]] = {}  # non-eroded ground truth: files named like the images
     for name in sorted(source.names()):
         m = _VAIHINGEN_FILE.fullmatch(basename(name))
         if not m:
@@ -54,7 +54,7 @@ def prepare_vaihingen(raw: Path, out: Path, options: PrepareOptions) -> PrepareR
         elif _in_top_folder(name):
             top.setdefault(key, []).append(name)
         elif _in_ground_truth(name):
-            gt_named += 1
+            full.setdefault(key, []).append(name)
         else:
             loose.setdefault(key, []).append(name)
     if not labels and not top and not loose:
@@ -65,11 +65,29 @@ def prepare_vaihingen(raw: Path, out: Path, options: PrepareOptions) -> PrepareR
             "(top_mosaic_09cm_area<N>_noBoundary.tif), or their unpacked folders; "
             "is this another dataset?"
         )
+    gt_named = sum(len(v) for v in full.values())
+    if options.boundary_labels:
+        if not full:
+            raise InputError(
+                f"--boundary-labels: no non-eroded Vaihingen ground truth found in {raw}: "
+                "expected ISPRS_semantic_labeling_Vaihingen_ground_truth_COMPLETE.zip "
+                "(top_mosaic_09cm_area<N>.tif) or its unpacked folder"
+            )
+        labels, gt_named = full, 0
+        report.notes.append(
+            "non-eroded labels (ground_truth_COMPLETE, with boundaries) used as asked: boundary "
+            "pixels are labelled instead of ignored; the paper's numbers use the eroded labels"
+        )
     if not labels:
         raise InputError(
             f"no eroded Vaihingen labels found in {raw}: expected "
             "ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE.zip "
-            "(top_mosaic_09cm_area<N>_noBoundary.tif); the non-eroded ground truth is not used"
+            "(top_mosaic_09cm_area<N>_noBoundary.tif); the paper's numbers use them. "
+            + (
+                "The non-eroded ground truth found is used only with --boundary-labels"
+                if full
+                else "The non-eroded ground truth is used only with --boundary-labels"
+            )
         )
     images = {**_first(loose), **_first(top)}  # a `top/` file wins over a loose one
     if not images:
