@@ -9,6 +9,7 @@ Training runs the same check first and stops on the first report with problems.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,7 +93,9 @@ def check_data(spec: DataSpec, progress=None) -> DataReport:
                 if report.gsd_m is None and name == "train" and grid.crs is not None:
                     from crossearth.geo.resample import pixel_size_m
 
-                    report.gsd_m = round(float(pixel_size_m(dataset.source(i).dataset)), 4)
+                    # a CRS without a ground size (InputError): the model records none
+                    with contextlib.suppress(InputError):
+                        report.gsd_m = round(float(pixel_size_m(dataset.source(i).dataset)), 4)
                 if not labels.overlaps(grid):
                     out.problems.append(
                         f"{where}: labels {scene.label.name} do not overlap the image"
