@@ -101,14 +101,19 @@ def predict(
     mine, rank, world = shard(files)
     if world > 1 and device == "auto":
         device = _local_device()
-    net = load_model(
-        model,
-        config=config,
-        backbone=backbone,
-        device=device,
-        precision=precision,
-        download=download,
-    )
+    if model.lower().endswith(".onnx"):  # an exported file, run by ONNX Runtime
+        from crossearth.export.runner import OnnxSegmenter
+
+        net = OnnxSegmenter(model, device=device)
+    else:
+        net = load_model(
+            model,
+            config=config,
+            backbone=backbone,
+            device=device,
+            precision=precision,
+            download=download,
+        )
     if not quiet:
         _report_load(net)
     _run_predictions(net, mine, output, options, quiet, rank, world)
