@@ -17,7 +17,12 @@ import torch
 
 from crossearth.errors import InputError
 from crossearth.export.metadata import SCORES_TENSOR, deepness_metadata
-from crossearth.export.wrapper import SUM_FLOOR, DeployModel, caches_disabled
+from crossearth.export.wrapper import (
+    SUM_FLOOR,
+    DeployModel,
+    caches_disabled,
+    position_embedding_for,
+)
 from crossearth.fileio import atomic_path
 
 log = logging.getLogger(__name__)
@@ -103,7 +108,8 @@ def export_onnx(
 def _trace(model: torch.nn.Module, path: Path, tile: int, opset: int) -> None:
     dummy = torch.zeros(1, 3, tile, tile)
     net = DeployModel(model, normalise=False).eval()
-    with caches_disabled(model), torch.no_grad(), _quiet_tracer():
+    at_tile = position_embedding_for(model, tile)
+    with caches_disabled(model), at_tile, torch.no_grad(), _quiet_tracer():
         torch.onnx.export(
             net,
             (dummy,),

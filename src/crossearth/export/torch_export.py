@@ -14,7 +14,7 @@ import torch
 
 from crossearth.export.metadata import deepness_metadata
 from crossearth.export.onnx import check_tile
-from crossearth.export.wrapper import DeployModel, caches_disabled
+from crossearth.export.wrapper import DeployModel, caches_disabled, position_embedding_for
 from crossearth.fileio import atomic_path
 
 METADATA_FILE = "crossearth_metadata.json"
@@ -34,7 +34,7 @@ def export_program(
     net = DeployModel(model).eval()
     example = (torch.zeros(2, 3, tile, tile),)
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-    with caches_disabled(model), torch.no_grad():
+    with caches_disabled(model), position_embedding_for(model, tile), torch.no_grad():
         program = torch.export.export(net, example, dynamic_shapes=({0: batch},))
     meta = {k: json.loads(v) for k, v in deepness_metadata(model.config, tile).items()}
     with atomic_path(Path(path)) as tmp:

@@ -15,8 +15,9 @@ from torch import nn
 
 from crossearth.models.cache import CachedModule, ParameterCache
 
-# Guards the division for a pixel whose scores all underflow to 0 (never seen in practice).
-SUM_FLOOR = 1e-12
+# Guards the division where every score underflows to 0 (probabilities 0, label 0 as in
+# PyTorch): the smallest normal float32, so that tiny but non-zero sums still normalise to one.
+SUM_FLOOR = float(torch.finfo(torch.float32).tiny)
 
 
 class _PassThroughCache(ParameterCache):
@@ -44,6 +45,29 @@ def caches_disabled(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, cache in saved:
             module.cache = cache
+
+
+@contextmanager
+def position_embedding_for(model: nn.Module, tile: int) -> Iterator[nn.Module]:
+    """Meanwhile, give the backbone its position embedding already resized to `tile` pixels.
+
+    The resize (official DINOv2 bicubic rule) depends only on the weights and the static tile, so
+    it is done once here, eagerly, instead of being traced from shape arithmetic."""
+    from crossearth.models.vit import interpolate_pos_embed
+
+    backbone = model.backbone
+    grid = tile // backbone.cfg.patch_size
+    original = backbone.pos_embed
+    with torch.no_grad():
+        resized = interpolate_pos_embed(original.detach(), grid, grid)
+    if resized is original:
+        yield model
+        return
+    backbone.pos_embed = nn.Parameter(resized, requires_grad=False)
+    try:
+        yield model
+    finally:
+        backbone.pos_embed = original
 
 
 class DeployModel(nn.Module):
