@@ -81,7 +81,7 @@ def model_card(
         f"# {short}",
         "",
         f"A CrossEarth semantic-segmentation model: {_architecture(cfg)}. It is stored in the "
-        f"[crossearth](https://pypi.org/project/crossearth/) single-file format "
+        f"crossearth single-file format "
         f"(`{filename}`: safetensors weights with the model config in the file's metadata).",
         "",
         "## Classes",
@@ -120,7 +120,7 @@ def model_card(
     lines += [
         "## How to run it",
         "",
-        "Command line (`pip install crossearth`):",
+        "Command line (with crossearth installed):",
         "",
         "```bash",
         f"crossearth predict scene.tif --model {hub} -o out/",
@@ -138,7 +138,7 @@ def model_card(
         "file with its metadata inside, then load it in Deepness as a Segmentor:",
         "",
         "```bash",
-        f"pip install 'crossearth[onnx]' && crossearth export {hub} -o {short}.onnx",
+        f"crossearth export {hub} -o {short}.onnx  # needs the onnx extra: crossearth[onnx]",
         "```",
         "",
         "## Licence",
