@@ -198,9 +198,15 @@ def _quantize_int8(proto: Any, work: Path) -> Any:
 
     src, dst = work / "fp32.onnx", work / "int8.onnx"
     onnx.save(proto, str(src))
-    quantize_dynamic(
-        str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer's generic "consider pre-processing" warning
+    try:
+        quantize_dynamic(
+            str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+        )
+    finally:
+        root.setLevel(level)
     quantized = onnx.load(str(dst))
     present = {p.key for p in quantized.metadata_props}
     for prop in proto.metadata_props:
