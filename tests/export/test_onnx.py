@@ -98,10 +98,11 @@ def test_fp16_weights_and_int8(ref_model, ref_onnx, tmp_path):
     half = export_onnx(ref_model, tmp_path / "half.onnx", fp16=True)
     int8 = export_onnx(ref_model, tmp_path / "int8.onnx", quantize="int8")
     assert half.stat().st_size < 0.6 * ref_onnx.stat().st_size
-    assert int8.stat().st_size < 0.6 * ref_onnx.stat().st_size
+    assert int8.stat().st_size < ref_onnx.stat().st_size  # the backbone's weights in int8
     tiles = reference_image("a")[None]
     want = torch_probabilities(ref_model, tiles)
-    for path, tol, agree in ((half, 1e-2, 0.99), (int8, None, 0.9)):
+    # int8 agreement measured at 99.1 % on this image (benchmarks/onnx_runtime.py)
+    for path, tol, agree in ((half, 1e-2, 0.99), (int8, None, 0.98)):
         session = deepness_session(path)
         meta = read_metadata(session.get_modelmeta().custom_metadata_map)
         assert meta["class_names"] == [list(CLASSES)] and meta["tile_size"] == 256

@@ -143,6 +143,18 @@ def test_push_converts_other_checkpoints(small_file, tmp_path):
         push_model(net, "not a repo", api=api)
 
 
+def test_push_failure_is_one_clear_error(small_file):
+    from crossearth.weights.hub import HubError
+
+    class Refusing(FakeApi):
+        def create_commit(self, *args, **kwargs):
+            raise PermissionError("401 Client Error: Unauthorized\nmore detail")
+
+    net, path = small_file
+    with pytest.raises(HubError, match="401 Client Error: Unauthorized\\); log in"):
+        push_model(net, "me/tiny", weights_file=path, api=Refusing())
+
+
 def test_card_takes_fields_a_config_may_gain():
     """Fine-tuning runs add fields to the config; the card shows them without code changes."""
 

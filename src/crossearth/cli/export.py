@@ -36,7 +36,8 @@ def export(
         bool, typer.Option(help="ONNX: store weights in float16 (half the file; fp32 arithmetic).")
     ] = False,
     quantize: Annotated[
-        str | None, typer.Option(help="ONNX: int8 (dynamic int8 MatMul/Gemm weights, for CPUs).")
+        str | None,
+        typer.Option(help="ONNX: int8 (dynamic int8 backbone MatMul weights, for CPUs)."),
     ] = None,
     verify: Annotated[
         bool, typer.Option(help="Run one tile through the file and PyTorch and report agreement.")

@@ -71,8 +71,8 @@ def export_onnx(
 
     `tile`: the static input size S (default: the model's crop). `fp16` stores the weights in
     float16 (half the file) with a cast to float32 in front of each use, so the arithmetic stays
-    float32. `quantize="int8"` applies ONNX Runtime's dynamic int8 quantisation of the MatMul and
-    Gemm weights (for CPUs). The file is checked with `onnx.checker` and written atomically.
+    float32. `quantize="int8"` applies ONNX Runtime's dynamic int8 quantisation to the backbone's
+    weight MatMuls (for CPUs; the head stays fp32, see `backbone_weight_matmuls`). The file is checked with `onnx.checker` and written atomically.
     Raises `InputError` for bad options.
     """
     onnx, _ = require_onnx()
@@ -191,11 +191,42 @@ def _weights_to_fp16(proto: Any) -> None:
     graph.node.extend(casts + nodes)
 
 
+def quantize_file(source: str | Path, target: str | Path) -> Path:
+    """int8-quantise an fp32 file written by `export_onnx` (same as `quantize="int8"`)."""
+    onnx, _ = require_onnx()
+    target = Path(target)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".onnx-quantize-") as work:
+        proto = _quantize_int8(onnx.load(str(source)), Path(work))
+        with atomic_path(target) as tmp:
+            onnx.save(proto, str(tmp))
+    return target
+
+
+def backbone_weight_matmuls(proto: Any) -> list[str]:
+    """Names of the MatMul/Gemm nodes of the ViT backbone that multiply by a weight.
+
+    These hold most of the FLOPs. Quantising the head too (its masked attention thresholds the
+    masks at sigmoid 0.5) costs agreement: on the reference model, argmax agreement with fp32 fell
+    from 99.1 % (backbone weights only) to 93.4 % (every weight MatMul)."""
+    weights = {init.name for init in proto.graph.initializer}
+    return [
+        node.name
+        for node in proto.graph.node
+        if node.op_type in ("MatMul", "Gemm")
+        and node.name.startswith("/model/backbone/")
+        and any(name in weights for name in node.input)
+    ]
+
+
 def _quantize_int8(proto: Any, work: Path) -> Any:
-    """ONNX Runtime dynamic quantisation: int8 MatMul/Gemm weights, activations quantised per call."""
+    """ONNX Runtime dynamic quantisation of the backbone's weight MatMuls: int8 weights,
+    activations quantised per call; the head stays fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    nodes = backbone_weight_matmuls(proto)
+    if not nodes:
+        raise InputError("no backbone MatMul found to quantise (not a crossearth export?)")
     src, dst = work / "fp32.onnx", work / "int8.onnx"
     onnx.save(proto, str(src))
     root = logging.getLogger()
@@ -203,7 +234,11 @@ def _quantize_int8(proto: Any, work: Path) -> Any:
     root.setLevel(logging.ERROR)  # the quantizer's generic "consider pre-processing" warning
     try:
         quantize_dynamic(
-            str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+            str(src),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            nodes_to_quantize=nodes,
         )
     finally:
         root.setLevel(level)
@@ -214,6 +249,6 @@ def _quantize_int8(proto: Any, work: Path) -> Any:
             entry = quantized.metadata_props.add()
             entry.key, entry.value = prop.key, prop.value
     entry = quantized.metadata_props.add()
-    entry.key, entry.value = "crossearth_quantization", '"int8 dynamic (MatMul, Gemm weights)"'
+    entry.key, entry.value = "crossearth_quantization", '"int8 dynamic: backbone MatMul weights"'
     onnx.checker.check_model(quantized)
     return quantized

@@ -12,11 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossearth.errors import CheckpointError, WeightsUnavailableError
+from crossearth.errors import CheckpointError, CrossEarthError, WeightsUnavailableError
 
 PREFIX = "hf-hub:"
 DEFAULT_FILENAME = "model.safetensors"
 REPO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class HubError(CrossEarthError):
+    """An upload to the Hub failed (not logged in, no write access, offline, ...)."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from crossearth.errors import CheckpointError
 from crossearth.weights.card import model_card
 from crossearth.weights.checkpoint_io import NATIVE_FORMAT
-from crossearth.weights.hub import DEFAULT_FILENAME, REPO_ID_PATTERN
+from crossearth.weights.hub import DEFAULT_FILENAME, REPO_ID_PATTERN, HubError
 
 
 def is_native_file(path: Path) -> bool:
@@ -40,7 +40,8 @@ def push_model(
     `weights_file`: an existing file in our format to upload as is (otherwise the model is saved
     to a temporary file first). `extra`: descriptive fields for the card. `api`: an `HfApi`
     (default: a new one, which uses the token of `huggingface-cli login` / `HF_TOKEN`).
-    Returns the repository URL and the card text. Raises `CheckpointError` for a malformed id.
+    Returns the repository URL and the card text. Raises `CheckpointError` for a malformed id
+    and `HubError` when the Hub refuses or cannot be reached.
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 
@@ -53,16 +54,25 @@ def push_model(
             from crossearth.weights.native import save_model
 
             weights_file = save_model(model, Path(work) / DEFAULT_FILENAME)
-        url = api.create_repo(repo_id, private=private, exist_ok=True)
-        api.create_commit(
-            repo_id,
-            operations=[
-                CommitOperationAdd(
-                    path_in_repo=DEFAULT_FILENAME, path_or_fileobj=str(weights_file)
-                ),
-                CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")),
-            ],
-            commit_message=message
-            or f"Upload CrossEarth model ({model.config.num_classes} classes)",
-        )
+        try:
+            url = api.create_repo(repo_id, private=private, exist_ok=True)
+            api.create_commit(
+                repo_id,
+                operations=[
+                    CommitOperationAdd(
+                        path_in_repo=DEFAULT_FILENAME, path_or_fileobj=str(weights_file)
+                    ),
+                    CommitOperationAdd(
+                        path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")
+                    ),
+                ],
+                commit_message=message
+                or f"Upload CrossEarth model ({model.config.num_classes} classes)",
+            )
+        except Exception as exc:  # HTTP, authentication, offline: one clear line for the user
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise HubError(
+                f"upload to {repo_id} failed ({type(exc).__name__}: {first}); log in with "
+                "`huggingface-cli login` (or set HF_TOKEN) and check write access"
+            ) from None
     return {"url": str(url), "card": card}
