@@ -72,8 +72,9 @@ def export_onnx(
     `tile`: the static input size S (default: the model's crop). `fp16` stores the weights in
     float16 (half the file) with a cast to float32 in front of each use, so the arithmetic stays
     float32. `quantize="int8"` applies ONNX Runtime's dynamic int8 quantisation to the backbone's
-    weight MatMuls (for CPUs; the head stays fp32, see `backbone_weight_matmuls`). The file is checked with `onnx.checker` and written atomically.
-    Raises `InputError` for bad options.
+    weight MatMuls (for CPUs; the head stays fp32, see `backbone_weight_matmuls`). The file is
+    checked with `onnx.checker` and written atomically. The model is put in fp32 eval mode (in
+    place) and should be on the CPU. Raises `InputError` for bad options.
     """
     onnx, _ = require_onnx()
     if opset < MIN_OPSET:
