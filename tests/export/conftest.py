@@ -1,13 +1,10 @@
 import copy
 import dataclasses
 
-import numpy as np
 import pytest
+from export_helpers import CLASSES, PALETTE
 
 pytest.importorskip("onnxruntime")
-
-CLASSES = ("water", "road", "tree", "roof", "grass")
-PALETTE = ((0, 0, 255), (128, 128, 128), (0, 128, 0), (200, 0, 0), (120, 220, 90))
 
 
 @pytest.fixture(scope="session")
@@ -45,17 +42,3 @@ def ref_onnx(ref_model, tmp_path_factory):
     from crossearth.export.onnx import export_onnx
 
     return export_onnx(ref_model, tmp_path_factory.mktemp("onnx") / "ref.onnx")
-
-
-def reference_image(name: str = "a") -> np.ndarray:
-    from PIL import Image
-    from reference import reference_dir
-
-    return np.asarray(Image.open(reference_dir() / f"small_ref2_input_{name}.png").convert("RGB"))
-
-
-def smooth_tiles(n: int, size: int, seed: int = 0) -> np.ndarray:
-    """[n, size, size, 3] uint8 tiles of 16-pixel blocks (structure, so several classes appear)."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (n, size // 16, size // 16, 3))
-    return np.kron(base, np.ones((1, 16, 16, 1), np.int64)).astype(np.uint8)

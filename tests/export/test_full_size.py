@@ -6,8 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import smooth_tiles
-from deepness import preprocess, read_metadata
+from deepness_contract import preprocess, read_metadata
+from export_helpers import smooth_tiles
 
 import crossearth
 from crossearth.export.onnx import export_onnx

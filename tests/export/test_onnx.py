@@ -9,8 +9,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import CLASSES, reference_image, smooth_tiles
-from deepness import preprocess, read_metadata
+from deepness_contract import preprocess, read_metadata
+from export_helpers import CLASSES, reference_image, smooth_tiles
 
 from crossearth.errors import InputError
 from crossearth.export.onnx import export_onnx

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from conftest import CLASSES, reference_image
-from deepness import preprocess
+from deepness_contract import preprocess
+from export_helpers import CLASSES, reference_image
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
@@ -54,9 +54,9 @@ def test_pt2_matches_pytorch_with_static_tile_and_metadata(ref_model, tmp_path):
 
 
 def test_predict_with_onnx_gives_the_pytorch_class_map(monkeypatch, tmp_path, ref_model, ref_onnx):
-    image = reference_image("b")[:600, :900]  # 600 x 900: 4 x 6 overlapping windows
+    image = reference_image("b")[:450, :600]  # 450 x 600: 3 x 4 overlapping windows
     src = tmp_path / "scene.tif"
-    profile = dict(driver="GTiff", height=600, width=900, count=3, dtype="uint8")
+    profile = dict(driver="GTiff", height=450, width=600, count=3, dtype="uint8")
     profile.update(crs=CRS.from_epsg(32632), transform=from_origin(500_000, 5_800_000, 0.3, 0.3))
     with rasterio.open(src, "w", **profile) as dst:
         dst.write(image.transpose(2, 0, 1))
