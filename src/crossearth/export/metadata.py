@@ -75,12 +75,16 @@ def deepness_metadata(config: Any, tile: int) -> dict[str, str]:
     }
     meta["crossearth_config"] = exported
     meta["crossearth_scores"] = SCORES_TENSOR
-    meta["crossearth_bands"] = _bands_note(str(data.get("bands", "RGB")))
+    meta["crossearth_bands"] = _bands_note(str(data.get("bands", "RGB")), data.get("band_indices"))
     meta["crossearth_output"] = OUTPUT_NOTE
     return {key: json.dumps(value) for key, value in meta.items()}
 
 
-def _bands_note(bands: str) -> str:
+def _bands_note(bands: str, band_indices: Any = None) -> str:
     if bands.upper() == "IRRG":
-        return "IRRG: map near-infrared, red, green to input channels 1, 2, 3"
-    return f"{bands}: input channels 1, 2, 3 in this order"
+        note = "IRRG: map near-infrared, red, green to input channels 1, 2, 3"
+    else:
+        note = f"{bands}: input channels 1, 2, 3 in this order"
+    if band_indices:  # fine-tuned models record the file bands they were trained on
+        note += f" (trained on file bands {', '.join(str(b) for b in band_indices)})"
+    return note
