@@ -128,22 +128,3 @@ def test_export_cli_from_our_file_checks_and_never_overwrites(
     code = run_cli(monkeypatch, "export", weights, "-o", tmp_path / "m.pt2", "--fp16")
     assert code == 1 and "ONNX exports only" in capsys.readouterr().err
     assert not (tmp_path / "m.pt2").exists()
-
-
-@pytest.mark.slow  # AOTInductor compiles C++: ~5 minutes on 2 cores even for vit-tiny-256
-def test_aoti_package_from_the_cli(ref_model, tmp_path, monkeypatch, capsys):
-    weights = tmp_path / "m.safetensors"
-    crossearth.save_model(ref_model, weights)
-    target = tmp_path / "m_aoti.pt2"
-    assert run_cli(monkeypatch, "export", weights, "-o", target, "--format", "aoti") == 0
-    assert "argmax agreement" in capsys.readouterr().err
-    compiled = torch._inductor.aoti_load_package(str(target))
-    tiles = reference_image("a")[None]
-    x = preprocess(tiles, 3, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).astype(np.float32)
-    with torch.no_grad():
-        got = compiled(torch.from_numpy(x)).numpy()
-        pixels = torch.from_numpy(tiles).permute(0, 3, 1, 2).float()
-        cfg = ref_model.config.inference
-        scores = ref_model(normalize(pixels, cfg.mean, cfg.std))
-        want = (scores / scores.sum(1, keepdim=True)).numpy()
-    assert np.abs(got - want).max() <= 1e-4

@@ -11,7 +11,7 @@ import typer
 from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, _report_load, app, console
 from crossearth.errors import InputError
 
-FORMATS = {"onnx": ".onnx", "torch-export": ".pt2", "aoti": ".pt2"}
+FORMATS = {"onnx": ".onnx", "torch-export": ".pt2"}
 
 
 @app.command()
@@ -22,11 +22,7 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="model.onnx or model.pt2.")],
     format: Annotated[
         str | None,
-        typer.Option(
-            "--format",
-            help="onnx, torch-export or aoti (AOTInductor package; minutes to compile). "
-            "Default: from the output suffix.",
-        ),
+        typer.Option("--format", help="onnx or torch-export (default: from the output suffix)."),
     ] = None,
     tile: Annotated[
         int | None, typer.Option(min=16, help="Static input size S (default: the model's crop).")
@@ -78,10 +74,6 @@ def export(
         from crossearth.export.onnx import export_onnx
 
         export_onnx(net, output, tile=tile, opset=opset, fp16=fp16, quantize=quantize)
-    elif fmt == "aoti":
-        from crossearth.export.torch_export import export_aoti_package
-
-        export_aoti_package(net, output, tile=tile)
     else:
         from crossearth.export.torch_export import export_program
 
@@ -89,10 +81,10 @@ def export(
     size_mb = output.stat().st_size / 1e6
     console.print(f"wrote {output} ({size_mb:.1f} MB)")
     if verify:
-        _verify(net, output, fmt, tile)
+        _verify(net, output, fmt)
 
 
-def _verify(net, output: Path, fmt: str, tile: int | None) -> None:
+def _verify(net, output: Path, fmt: str) -> None:
     """One smooth random tile, preprocessed as Deepness does, through the file and PyTorch."""
     from crossearth.export.verify import compare, deepness_input, random_tile
 
@@ -105,20 +97,6 @@ def _verify(net, output: Path, fmt: str, tile: int | None) -> None:
 
         def run(x):
             return session.run(None, {session.get_inputs()[0].name: x})[0]
-
-    elif fmt == "aoti":
-        import torch
-
-        from crossearth.export.metadata import deepness_metadata
-        from crossearth.export.onnx import check_tile
-
-        size = check_tile(net, tile)
-        meta = deepness_metadata(net.config, size)
-        compiled = torch._inductor.aoti_load_package(str(output))
-
-        def run(x):
-            with torch.no_grad():
-                return compiled(torch.from_numpy(x)).numpy()
 
     else:
         import torch
