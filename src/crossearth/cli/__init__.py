@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from crossearth.cli import benchmark, models, predict, style, synth, train, view  # noqa: F401  (registers the commands)
+from crossearth.cli import benchmark, export, models, predict, style, synth, train, view  # noqa: F401  (registers the commands)
 from crossearth.cli.app import app, console
 from crossearth.cli.signals import Terminated
 from crossearth.errors import CrossEarthError

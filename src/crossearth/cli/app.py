@@ -16,7 +16,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Zoo name, official .pth or our .safetensors.")
+    str, typer.Option("--model", "-m", help="Zoo name, model file, hf-hub:owner/name or .onnx.")
 ]
 ConfigOpt = Annotated[
     str | None,

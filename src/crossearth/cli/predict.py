@@ -135,14 +135,19 @@ def _predict(
     jobs, rank, world = shard(list(zip(files, stems, strict=True)))
     if world > 1 and device == "auto":
         device = _local_device()
-    net = load_model(
-        model,
-        config=config,
-        backbone=backbone,
-        device=device,
-        precision=precision,
-        download=download,
-    )
+    if model.lower().endswith(".onnx"):  # an exported file, run by ONNX Runtime
+        from crossearth.export.runner import OnnxSegmenter
+
+        net = OnnxSegmenter(model, device=device)
+    else:
+        net = load_model(
+            model,
+            config=config,
+            backbone=backbone,
+            device=device,
+            precision=precision,
+            download=download,
+        )
     options.windows_for(net)  # a --tile too small for this model fails before any work
     if not quiet:
         _report_load(net)

@@ -20,6 +20,7 @@ from crossearth.models.segmentor import CrossEarth
 from crossearth.runtime import resolve_device, resolve_precision
 from crossearth.weights.architecture import ConfigSource, read_config_source, resolve_config
 from crossearth.weights.checkpoint_io import read_checkpoint
+from crossearth.weights.hub import hub_file, is_hub_source
 from crossearth.weights.official_config import config_from_official
 from crossearth.weights.python_config import read_python_config
 from crossearth.weights.state import apply_state, backbone_tensors, merge_backbone, needs_backbone
@@ -40,7 +41,8 @@ def load_model(
     """Load a CrossEarth model ready for inference (eval mode).
 
     `source` is a zoo name (`crossearth models`), an official checkpoint (`.pth`, full or Rein+head
-    only) or our `.safetensors` file. `config` is a preset name, a config file (ours, or the
+    only), our `.safetensors` file, or a Hub file `hf-hub:owner/name[/file][@revision]` (default
+    file `model.safetensors`; cached per repository and revision, see `crossearth.weights.hub`). `config` is a preset name, a config file (ours, or the
     official model config as JSON) or a `ModelConfig`; it is needed only for checkpoints that are
     not an official ViT-L preset. `backbone` is the converted DINOv2 file for checkpoints that lack
     backbone weights (the original `dinov2_vitl14_pretrain.pth` is converted on the fly).
@@ -53,7 +55,10 @@ def load_model(
         ConfigError: (a `ValueError`) `config` is malformed or names an unknown preset.
     """
     entry = ZOO.get(str(source))
-    path = locate(entry.filename, download=download) if entry else Path(source)
+    if is_hub_source(source):
+        path = hub_file(str(source))
+    else:
+        path = locate(entry.filename, download=download) if entry else Path(source)
     if entry is None and not path.exists():
         raise CheckpointNotFoundError(
             f"{source!s} is neither a file nor a zoo model (known: {', '.join(ZOO)})"

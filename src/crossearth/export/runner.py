@@ -1,0 +1,111 @@
+"""`OnnxSegmenter`: an exported ONNX file behind the interface the streaming GeoTIFF path uses.
+
+`StreamingSegmenter` calls `model(batch)` on normalised windows and reads `model.config`,
+`model.num_classes` and `model.device`; this class provides exactly those with ONNX Runtime
+underneath, so `crossearth predict --model model.onnx` needs no PyTorch weights. It returns the raw
+official scores (a named tensor inside the graph), so window blending is the same as PyTorch's and
+the class map equals the PyTorch model's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from crossearth.config import ModelConfig
+from crossearth.errors import InputError
+from crossearth.export.metadata import SCORES_TENSOR
+from crossearth.export.onnx import require_onnx
+
+
+class OnnxSegmenter:
+    """Runs an ONNX file exported by `crossearth export` with ONNX Runtime.
+
+    Call it with a normalised batch [B, 3, h, w] (float32, h, w <= S, the static tile): smaller
+    windows (images smaller than the tile) are zero-padded at the bottom/right, the value of a
+    mean-colour pixel, and cropped back, so for those the result approximates PyTorch's.
+    Returns the official scores [B, C, h, w] as a float32 tensor.
+    """
+
+    def __init__(self, path: str | Path, *, device: str = "cpu", threads: int | None = None):
+        onnx, ort = require_onnx()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"ONNX model {self.path} does not exist")
+        try:
+            proto = onnx.load(str(self.path))
+        except Exception as exc:
+            raise InputError(f"{self.path} is not a readable ONNX file ({exc})") from None
+        meta = {p.key: p.value for p in proto.metadata_props}
+        if "crossearth_config" not in meta:
+            raise InputError(
+                f"{self.path} was not written by `crossearth export` (no crossearth_config "
+                "metadata); it cannot be run by crossearth predict"
+            )
+        self.config = ModelConfig.from_dict(json.loads(meta["crossearth_config"]))
+        self.config = self.config.with_display_defaults()
+        self.name = self.path.name
+        scores = json.loads(meta.get("crossearth_scores", json.dumps(SCORES_TENSOR)))
+        _expose_output(proto, scores)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = ["CPUExecutionProvider"]
+        if str(device).startswith("cuda") or device == "auto":
+            available = ort.get_available_providers()
+            if "CUDAExecutionProvider" in available:
+                providers.insert(0, "CUDAExecutionProvider")
+            elif str(device).startswith("cuda"):
+                raise InputError("ONNX Runtime here has no CUDA provider; use --device cpu")
+        self.session = ort.InferenceSession(
+            proto.SerializeToString(), sess_options=options, providers=providers
+        )
+        del proto
+        (inp,) = self.session.get_inputs()
+        self.input_name = inp.name
+        self.tile = int(inp.shape[-1])
+        self.scores_name = scores
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        h, w = batch.shape[-2:]
+        if h > self.tile or w > self.tile:
+            raise InputError(
+                f"{self.name} takes {self.tile}x{self.tile} windows (its static input); got "
+                f"{h}x{w}: leave --tile at the model's size"
+            )
+        x = batch.detach().float().cpu()
+        if (h, w) != (self.tile, self.tile):
+            x = F.pad(x, (0, self.tile - w, 0, self.tile - h))
+        (out,) = self.session.run(
+            [self.scores_name], {self.input_name: np.ascontiguousarray(x.numpy())}
+        )
+        return torch.from_numpy(out)[:, :, :h, :w]
+
+
+def _expose_output(proto: Any, name: str) -> None:
+    """Make the raw-scores tensor a graph output (in memory only) so the session returns it."""
+    from onnx import TensorProto, helper
+
+    graph = proto.graph
+    if any(o.name == name for o in graph.output):
+        return
+    if not any(name in node.output for node in graph.node):
+        raise InputError(f"the ONNX graph has no tensor {name!r} (not a crossearth export?)")
+    graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))

@@ -1,0 +1,179 @@
+"""Hub round trips: `hf-hub:` sources from a cache laid out like the Hub's, offline; `push` with
+a stub of the upload calls that checks the files and the generated model card."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import crossearth
+from crossearth.errors import CheckpointError, WeightsUnavailableError
+from crossearth.weights.card import model_card
+from crossearth.weights.hub import parse_hub_source
+from crossearth.weights.push import push_model
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fake_hub_cache(root: Path, repo: str, files: dict[str, bytes], revision: str = "main") -> Path:
+    """The Hugging Face cache layout: models--owner--name/{refs/<rev>, snapshots/<commit>/...}."""
+    repo_dir = root / f"models--{repo.replace('/', '--')}"
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / revision).write_text(COMMIT)
+    snapshot = repo_dir / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def small_file(tmp_path):
+    torch.manual_seed(1)
+    net = crossearth.create_model("vit-tiny-256", num_classes=3)
+    net.config = dataclasses.replace(
+        net.config, class_names=("a", "b", "c"), palette=((1, 2, 3), (4, 5, 6), (7, 8, 9))
+    )
+    path = crossearth.save_model(net, tmp_path / "model.safetensors")
+    return net, path
+
+
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def test_parse_hub_sources():
+    assert parse_hub_source("hf-hub:me/roads").filename == "model.safetensors"
+    src = parse_hub_source("hf-hub:me/roads/runs/best.safetensors@v1")
+    assert (src.repo_id, src.filename, src.revision) == ("me/roads", "runs/best.safetensors", "v1")
+    for bad in ("hf-hub:roads", "hf-hub:/x", "hf-hub:me/roads@"):
+        with pytest.raises(CheckpointError):
+            parse_hub_source(bad)
+
+
+def test_load_from_the_cache_offline(small_file, offline_cache):
+    net, path = small_file
+    fake_hub_cache(offline_cache, "me/tiny", {"model.safetensors": path.read_bytes()})
+    loaded = crossearth.load_model("hf-hub:me/tiny")
+    assert loaded.config.class_names == ("a", "b", "c")
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    # another repository with the same file name is another cache entry: not found, not mixed up
+    with pytest.raises(WeightsUnavailableError, match="HF_HUB_OFFLINE"):
+        crossearth.load_model("hf-hub:someone-else/tiny")
+
+
+def test_offline_cli_error_is_one_line(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(crossearth.__file__).parents[1]), env.get("PYTHONPATH")])
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "crossearth", "export", "hf-hub:me/absent", "-o", str(tmp_path / "m.onnx")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "hf-hub:me/absent" in line and "HF_HUB_OFFLINE" in line
+    assert not (tmp_path / "m.onnx").exists()
+
+
+class FakeApi:
+    """Stands in for `huggingface_hub.HfApi`: records the repository and the committed files."""
+
+    def __init__(self) -> None:
+        self.repos: list[tuple[str, bool | None]] = []
+        self.files: dict[str, bytes] = {}
+        self.message = ""
+
+    def create_repo(self, repo_id, *, private=None, exist_ok=False):
+        self.repos.append((repo_id, private))
+        return f"https://huggingface.co/{repo_id}"
+
+    def create_commit(self, repo_id, *, operations, commit_message):
+        self.message = commit_message
+        for op in operations:
+            src = op.path_or_fileobj
+            data = Path(src).read_bytes() if isinstance(src, str) else bytes(src)
+            self.files[op.path_in_repo] = data
+
+
+def test_push_uploads_the_file_and_a_card_that_loads_back(small_file, offline_cache):
+    net, path = small_file
+    api = FakeApi()
+    push_model(net, "me/tiny", weights_file=path, api=api, extra={"source_domain": "SynthEarth"})
+    assert api.repos == [("me/tiny", None)]
+    assert sorted(api.files) == ["README.md", "model.safetensors"]
+    assert api.files["model.safetensors"] == path.read_bytes()  # our file, uploaded as is
+    card = api.files["README.md"].decode()
+    assert card.startswith("---\nlicense: mit\n")
+    for needle in ("| 0 | a | `#010203` |", "| 2 | c | `#070809` |", "**RGB**", "SynthEarth",
+                   "crossearth predict scene.tif --model hf-hub:me/tiny",
+                   'crossearth.load_model("hf-hub:me/tiny")', "crossearth export hf-hub:me/tiny",
+                   "Deepness", "Apache-2.0", "crop 256x256 pixels, stride 171"):  # fmt: skip
+        assert needle in card, needle
+    # what was pushed loads back through the Hub cache
+    fake_hub_cache(offline_cache, "me/tiny", api.files)
+    assert crossearth.load_model("hf-hub:me/tiny").config.class_names == ("a", "b", "c")
+
+
+def test_push_converts_other_checkpoints(small_file, tmp_path):
+    net, _ = small_file
+    api = FakeApi()
+    push_model(net, "me/tiny", weights_file=None, api=api, private=True)
+    assert api.repos == [("me/tiny", True)]
+    saved = tmp_path / "pushed.safetensors"
+    saved.write_bytes(api.files["model.safetensors"])
+    assert crossearth.load_model(saved).config.class_names == ("a", "b", "c")
+    with pytest.raises(CheckpointError, match="owner/name"):
+        push_model(net, "not a repo", api=api)
+
+
+def test_push_failure_is_one_clear_error(small_file):
+    from crossearth.weights.hub import HubError
+
+    class Refusing(FakeApi):
+        def create_commit(self, *args, **kwargs):
+            raise PermissionError("401 Client Error: Unauthorized\nmore detail")
+
+    net, path = small_file
+    with pytest.raises(HubError, match="401 Client Error: Unauthorized\\); log in"):
+        push_model(net, "me/tiny", weights_file=path, api=Refusing())
+
+
+def test_card_takes_fields_a_config_may_gain():
+    """Fine-tuning runs add fields to the config; the card shows them without code changes."""
+
+    class RunConfig:
+        def to_dict(self):
+            data = crossearth.get_preset("vitl-512", 2).to_dict()
+            data.update(
+                class_names=["background", "building"], palette=[[0, 0, 0], [255, 0, 0]],
+                bands="IRRG", gsd_m=0.09, band_indices=[4, 1, 2], scaling="p2,p98",
+                training_config={"setting": "P(i)2V", "iterations": 40000},
+                metrics={"mIoU": 0.612}, source_data="ISPRS Potsdam IRRG",
+            )  # fmt: skip
+            return data
+
+    card = model_card(RunConfig(), "me/buildings")
+    assert "DINOv2 ViT-L/16 (24 blocks)" in card
+    assert "near-infrared, red, green" in card and "0.09 m" in card and "9 cm" in card
+    sections = {s.split("\n", 1)[0]: s for s in card.split("\n## ")}
+    assert '"mIoU": 0.612' in sections["Metrics"]
+    assert '"iterations": 40000' in sections["Training"]
+    assert "ISPRS Potsdam IRRG" in sections["Source data"]
+    assert "band_indices" in sections["Other settings"] and "p2,p98" in sections["Other settings"]
