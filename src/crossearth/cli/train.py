@@ -53,8 +53,7 @@ def train(
         bool, typer.Option(help="Print the resolved config as YAML and exit.")
     ] = False,
 ) -> None:
-    """Train on your data set (--data) or a benchmark setting's source domain, validating on its
-    targets (iteration-based, resumable)."""
+    """Train on your data set (--data) or a benchmark setting, validating on its targets."""
     import yaml
 
     from crossearth.train.config import load_config

@@ -43,8 +43,7 @@ def view(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port for --serve.")] = 8000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
-    """Write a self-contained, offline HTML map of each class map: the image and the classes as
-    layers, a legend with the class areas, the class and confidence under the pointer."""
+    """An offline HTML map of each class map over its image, with legend, areas and read-out."""
     from crossearth.viewer import write_map
 
     with console.status("writing the map", spinner="dots") as status:
