@@ -131,11 +131,16 @@ SYNTH_SETTINGS: dict[str, Setting] = {
 }  # fmt: skip
 
 
+# Every setting `train --setting` and `eval --setting` accept: the paper's, then SynthEarth.
+ALL_SETTINGS: dict[str, Setting] = SETTINGS | SYNTH_SETTINGS
+
+
 def get_setting(name: str) -> Setting:
-    every = SETTINGS | SYNTH_SETTINGS
+    """The setting called `name` (case-insensitive); KeyError listing every setting otherwise."""
+    every = ALL_SETTINGS
     if name in every:
         return every[name]
     folded = {k.lower(): v for k, v in every.items()}
     if name.lower() in folded:
         return folded[name.lower()]
-    raise KeyError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
+    raise KeyError(f"unknown setting {name!r}; known: {', '.join(ALL_SETTINGS)}")

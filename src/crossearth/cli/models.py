@@ -58,8 +58,13 @@ def convert(
 @app.command()
 def demo(
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for the demo outputs.")
-    ] = Path("demo_output"),
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the outputs (default: demo_output, --quick: demo_output/quick).",
+        ),
+    ] = None,
     reference: Annotated[
         Path | None, typer.Option(help="Official reference tensors (default: ../shared/reference).")
     ] = None,
@@ -68,6 +73,8 @@ def demo(
     ] = False,
 ) -> None:
     """Parity with the official code, then train/evaluate Rein vs CrossEarth on SynthEarth domains."""
-    from crossearth.demo import QUICK, run_demo
+    from crossearth.demo import FULL_OUTPUT, QUICK, QUICK_OUTPUT, run_demo
 
+    if output is None:
+        output = QUICK_OUTPUT if quick else FULL_OUTPUT
     run_demo(output, reference, console=Console(), budget=QUICK if quick else None)
