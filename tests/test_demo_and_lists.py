@@ -99,3 +99,29 @@ def test_benchmark_with_nothing_to_run_fails(monkeypatch, tmp_path, capsys):
     assert lines[0].startswith("error: nothing to benchmark")
     assert "crossearth data prepare" in lines[0]
     assert "mIoU" not in out  # no empty table
+
+
+def test_models_table_fits_80_columns_with_whole_names(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    home = tmp_path / "home"
+    monkeypatch.setenv("CROSSEARTH_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"), raising=False)
+    (home / "checkpoints").mkdir(parents=True)
+    (home / "checkpoints" / crossearth.ZOO["vaihingen"].filename).write_bytes(b"x")
+    (home / "checkpoints" / "dinov2_converted.pth").write_bytes(b"x")
+    assert run(monkeypatch, "models") == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split()}
+    for name, entry in crossearth.ZOO.items():
+        assert name in rows, f"{name} cut or missing:\n{out}"
+        gsd = "?" if entry.gsd_m is None else f"{entry.gsd_m:g}"
+        assert f" {gsd} " in rows[name]
+    assert "GSD" in out and "here" in out and "needs backbone" in out
+    assert " yes " in rows["vaihingen"] and "(here)" in rows["vaihingen"]
+    assert " no " in rows["potsdam-irrg"] and "(here)" in rows["potsdam-irrg"]
+    assert "(missing)" in rows["deepglobe-roads"]  # needs the 1024 backbone, absent

@@ -115,3 +115,12 @@ def locate(filename: str, *, download: bool = False) -> Path:
         f"{filename} is not on this machine. Download it from {hf_url(filename)} (e.g. curl -L "
         f"-o '{local}' '{hf_url(filename)}') and put it at {local} (or set CROSSEARTH_HOME){how}"
     )
+
+
+def is_present(filename: str) -> bool:
+    """Whether a zoo file is on this machine (`locate` finds it without downloading)."""
+    try:
+        locate(filename)
+    except WeightsUnavailableError:
+        return False
+    return True
