@@ -290,13 +290,18 @@ def _write_outputs(
     from crossearth.imageio import colorize
 
     palette = ISPRS.palette
+    from crossearth.figure import labelled_grid
+
     rows = []
     for name in (SOURCE, *TARGETS):
         image, label = data[name]["val"][0][0], data[name]["val"][1][0]
-        row = [image, colorize(label, palette)] + [colorize(models[k].predict(image).labels, palette)
-                                                   for k in ("baseline", "crossearth")]  # fmt: skip
-        rows.append(np.concatenate(row, axis=1))
-    Image.fromarray(np.concatenate(rows, axis=0)).save(output / "figure.png")
+        rows.append([image, colorize(label, palette)] + [colorize(models[k].predict(image).labels, palette)
+                                                         for k in ("baseline", "crossearth")])  # fmt: skip
+    figure = labelled_grid(
+        rows, [n + (" (source)" if n == SOURCE else "") for n in (SOURCE, *TARGETS)],
+        ["image", "truth", "baseline (Rein)", "CrossEarth"], ISPRS.names, palette,
+    )  # fmt: skip
+    Image.fromarray(figure).save(output / "figure.png")
     # a georeferenced scene of the hardest target, predicted by the method's model
     import rasterio
     from rasterio.transform import from_origin
