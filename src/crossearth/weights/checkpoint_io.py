@@ -63,8 +63,11 @@ def _read_safetensors(path: Path) -> RawCheckpoint:
 
 def _read_torch(path: Path) -> RawCheckpoint:
     try:
-        with open(path, "rb") as f:  # a file object: torch.load must not dispatch on the suffix
-            obj = torch.load(f, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":  # misnamed: torch.load would dispatch on the suffix
+            with open(path, "rb") as f:
+                obj = torch.load(f, map_location="cpu", weights_only=True)
+        else:  # a path lets torch read the zip natively (fast for GB-sized files)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types (IndexError, KeyError...) on bad files
         raise CheckpointError(_torch_load_message(path, exc)) from None
     if not isinstance(obj, dict):
