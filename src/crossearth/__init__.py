@@ -45,17 +45,12 @@ def create_model(
             `save_model` writes (palette: one (R, G, B) 0-255 per class; GSD in metres).
 
     Raises:
-        ConfigError: unknown preset, or names/palette that do not match the class count.
+        KeyError: unknown preset (the message lists the known ones).
+        ConfigError: names, palette or GSD that do not fit (see `ModelConfig.with_labels`).
     """
-    from crossearth.errors import ConfigError
-
     if num_classes is None:
         num_classes = 6 if class_names is None or isinstance(class_names, str) else len(class_names)
-    try:
-        config = get_preset(preset, num_classes)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    config = config.with_labels(class_names, palette, gsd_m)
+    config = get_preset(preset, num_classes).with_labels(class_names, palette, gsd_m)
     return CrossEarth(config).eval()
 
 

@@ -74,6 +74,6 @@ def test_bad_labels_are_refused_with_the_reason(tmp_path, kwargs, words):
         crossearth.create_model("vit-tiny-256", num_classes=3, **kwargs)
 
 
-def test_create_model_with_an_unknown_preset_is_a_config_error():
-    with pytest.raises(ConfigError, match="vit-tiny-256"):
+def test_create_model_with_an_unknown_preset_names_the_known_ones():
+    with pytest.raises(KeyError, match="vit-tiny-256"):
         crossearth.create_model("vit-huge")
