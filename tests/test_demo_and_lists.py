@@ -125,3 +125,11 @@ def test_models_table_fits_80_columns_with_whole_names(monkeypatch, tmp_path, ca
     assert " yes " in rows["vaihingen"] and "(here)" in rows["vaihingen"]
     assert " no " in rows["potsdam-irrg"] and "(here)" in rows["potsdam-irrg"]
     assert "(missing)" in rows["deepglobe-roads"]  # needs the 1024 backbone, absent
+
+
+def test_synthearth_without_data_says_how_to_generate_it(monkeypatch, tmp_path, capsys):
+    assert run(monkeypatch, "train", "--setting", "SynthEarth", "--data-root", tmp_path) == 1
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "error:" in out and "crossearth synth" in out
+    assert not (tmp_path / "runs").exists()
