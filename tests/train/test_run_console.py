@@ -122,7 +122,7 @@ def test_synthearth_run_writes_models_with_isprs_classes(tmp_path, monkeypatch, 
 @pytest.mark.slow
 def test_synthearth_cli_with_its_defaults_validates_and_prints_lightning_once(tmp_path):
     """A short run with SynthEarth's own defaults (only the step count given) writes
-    best.safetensors; Lightning's INFO lines appear once each."""
+    best.safetensors; Lightning's INFO lines appear once each, its tips and pytree notice not."""
     root = _synth_root(tmp_path / "data", 128, 4)
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     cmd = [sys.executable, "-m", "crossearth", "train", "--setting", "SynthEarth", "--data-root",
@@ -131,4 +131,5 @@ def test_synthearth_cli_with_its_defaults_validates_and_prints_lightning_once(tm
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout + done.stderr
     assert text.count("GPU available") == 1, text
+    assert "Tip:" not in text and "LeafSpec" not in text  # noise that says nothing about the run
     assert (tmp_path / "run" / "best.safetensors").is_file()

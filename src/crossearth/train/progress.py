@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 import lightning as L
@@ -58,3 +60,18 @@ def methods_line(cfg: TrainConfig) -> str:
         f"methods: Earth-Style Injection {esi}, Multi-Task Training {mtt}, "
         f"Geospatial Semantic Extractor {gse}; backbone {backbone}"
     )
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Drop console lines that say nothing about the run: Lightning's advertising tips and its
+    deprecation notice about torch's pytree API (internal to Lightning, not actionable by users)."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())

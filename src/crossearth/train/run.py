@@ -24,7 +24,7 @@ from crossearth.train.data import (
     collate_train,
 )
 from crossearth.train.module import CrossEarthModule
-from crossearth.train.progress import StepProgressBar, methods_line
+from crossearth.train.progress import StepProgressBar, methods_line, quiet_lightning
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,7 @@ def fit(
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    quiet_lightning()
     module = CrossEarthModule(model, cfg, val_names, earth_style=earth_style)
     if resume is not None:
         check_resume(Path(resume), module)
