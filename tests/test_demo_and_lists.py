@@ -36,7 +36,6 @@ def test_quick_and_full_demo_default_to_separate_folders(monkeypatch, tmp_path, 
     assert (kwargs["budget"] is demo.QUICK) == ("--quick" in args)
 
 
-@pytest.mark.slow
 def test_quick_demo_leaves_the_full_demo_untouched(monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     full = tmp_path / "demo_output"

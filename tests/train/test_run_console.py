@@ -119,7 +119,6 @@ def test_synthearth_run_writes_models_with_isprs_classes(tmp_path, monkeypatch, 
         assert cfg.gsd_m == DOMAINS["urban-aerial-rgb"].gsd_m and cfg.bands == "RGB"
 
 
-@pytest.mark.slow
 def test_synthearth_cli_with_its_defaults_validates_and_prints_lightning_once(tmp_path):
     """A short run with SynthEarth's own defaults (only the step count given) writes
     best.safetensors; Lightning's INFO lines appear once each, its tips and pytree notice not."""
