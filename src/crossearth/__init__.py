@@ -1,5 +1,6 @@
 """crossearth: CrossEarth domain-generalizable remote-sensing segmentation in pure PyTorch."""
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from crossearth.config import ModelConfig
@@ -38,13 +39,29 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'crossearth' has no attribute {name!r}")
 
 
-def create_model(preset: str, num_classes: int = 6) -> CrossEarth:
-    """A randomly initialised model of a named preset (for training or tests), in eval mode.
+def create_model(
+    preset: str,
+    num_classes: int | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    palette: Sequence[Sequence[int]] | None = None,
+    gsd_m: float | None = None,
+) -> CrossEarth:
+    """A randomly initialised model of a named preset (for training or tests).
+
+    Args:
+        num_classes: default: the number of `class_names`, else 6.
+        class_names, palette, gsd_m: recorded in the model's config and in every file
+            `save_model` writes (palette: one (R, G, B) 0-255 per class; GSD in metres).
 
     Raises:
-        UnknownNameError: (a `KeyError`) `preset` is not a preset name.
+        UnknownNameError: (a `KeyError`) unknown preset; the message lists the known ones.
+        ConfigError: names, palette or GSD that do not fit (see `ModelConfig.with_labels`).
     """
-    return CrossEarth(get_preset(preset, num_classes)).eval()
+    if num_classes is None:
+        num_classes = 6 if class_names is None or isinstance(class_names, str) else len(class_names)
+    config = get_preset(preset, num_classes).with_labels(class_names, palette, gsd_m)
+    return CrossEarth(config).eval()
 
 
 __all__ = [

@@ -132,16 +132,20 @@ SYNTH_SETTINGS: dict[str, Setting] = {
 }  # fmt: skip
 
 
+# Every setting `train --setting` and `eval --setting` accept: the paper's, then SynthEarth.
+ALL_SETTINGS: dict[str, Setting] = SETTINGS | SYNTH_SETTINGS
+
+
 def get_setting(name: str) -> Setting:
-    """The benchmark setting called `name` (case-insensitive).
+    """The setting called `name` (case-insensitive): the paper's and SynthEarth.
 
     Raises:
-        UnknownNameError: (a `KeyError`) no such setting; the message lists the known ones.
+        UnknownNameError: (a `KeyError`) no such setting; the message lists every known one.
     """
-    every = SETTINGS | SYNTH_SETTINGS
+    every = ALL_SETTINGS
     if name in every:
         return every[name]
     folded = {k.lower(): v for k, v in every.items()}
     if name.lower() in folded:
         return folded[name.lower()]
-    raise UnknownNameError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
+    raise UnknownNameError(f"unknown setting {name!r}; known: {', '.join(ALL_SETTINGS)}")

@@ -8,6 +8,8 @@ official mmseg `cfg.model` dict (see `crossearth.weights.official_config`).
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +153,63 @@ class ModelConfig:
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_labels(
+        self,
+        class_names: Sequence[str] | None = None,
+        palette: Sequence[Sequence[int]] | None = None,
+        gsd_m: float | None = None,
+    ) -> ModelConfig:
+        """This config with the given class names, palette (RGB 0-255 per class) and GSD (metres
+        per pixel of the training imagery); None keeps the current value.
+
+        Raises:
+            ConfigError: a count that differs from `num_classes`, a colour that is not three
+                integers in 0-255, or a GSD that is not a positive finite number.
+        """
+        from crossearth.errors import ConfigError
+
+        n = self.num_classes
+        changes: dict[str, Any] = {}
+        if class_names is not None:
+            if isinstance(class_names, str):
+                raise ConfigError("class_names must be a list of names, not one string")
+            names = tuple(str(c) for c in class_names)
+            if len(names) != n:
+                raise ConfigError(f"{len(names)} class names given for a model of {n} classes")
+            if any(not c.strip() for c in names) or len(set(names)) != n:
+                raise ConfigError(f"class names must be non-empty and distinct: {list(names)}")
+            changes["class_names"] = names
+        if palette is not None:
+            colours = []
+            for i, colour in enumerate(palette):
+                try:
+                    values = list(colour)
+                    rgb = tuple(int(c) for c in values)
+                    ok = len(rgb) == 3 and all(
+                        0 <= c <= 255 and c == v for c, v in zip(rgb, values, strict=True)
+                    )
+                except (TypeError, ValueError):
+                    ok = False
+                if not ok:
+                    raise ConfigError(
+                        f"palette colour {i} is {colour!r}: give three integers 0-255 (R, G, B)"
+                    )
+                colours.append(rgb)
+            if len(colours) != n:
+                raise ConfigError(
+                    f"{len(colours)} palette colours given for a model of {n} classes"
+                )
+            changes["palette"] = tuple(colours)
+        if gsd_m is not None:
+            try:
+                gsd = float(gsd_m)
+            except (TypeError, ValueError):
+                gsd = float("nan")
+            if not math.isfinite(gsd) or gsd <= 0:
+                raise ConfigError(f"gsd_m must be a positive number of metres, not {gsd_m!r}")
+            changes["gsd_m"] = gsd
+        return dataclasses.replace(self, **changes) if changes else self
 
 
 def _build_section(section_cls: type, values: dict[str, Any]) -> Any:

@@ -27,6 +27,11 @@ from rich.table import Table
 REFERENCE_NAME = "small_ref2"
 SOURCE = "urban-aerial-rgb"
 TARGETS = ("urban-aerial-irrg", "rural-aerial-rgb", "urban-satellite-rgb", "urban-autumn-rgb")
+FULL_OUTPUT = Path("demo_output")
+QUICK_OUTPUT = (
+    FULL_OUTPUT / "quick"
+)  # its own folder: a quick check never mixes into the full demo's
+MODEL_FILE = "model.safetensors"  # the demo's CrossEarth model, ready for `crossearth predict`
 
 
 @dataclasses.dataclass
@@ -147,7 +152,7 @@ def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path
     val_images, val_labels = data[SOURCE]["val"]
     val = ValidationSet(ArraySource(val_images, val_labels).arrays, len(val_images), None)
     torch.manual_seed(seed)
-    model = build_model(cfg, 6)
+    model = build_model(cfg, 6, source_metadata())
     fit(
         cfg,
         stream,
@@ -159,6 +164,20 @@ def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path
         verbose=False,
     )
     return model.eval()
+
+
+def source_metadata() -> dict:
+    """What a demo model file records about its data: SynthEarth's ISPRS classes and palette,
+    the source domain's bands and GSD."""
+    from crossearth.data.classes import ISPRS
+    from crossearth.data.synthetic import DOMAINS
+
+    return {
+        "class_names": ISPRS.names,
+        "palette": ISPRS.palette,
+        "bands": "RGB",
+        "gsd_m": DOMAINS[SOURCE].gsd_m,
+    }
 
 
 def evaluate(model, data: dict) -> dict[str, float]:
@@ -230,9 +249,12 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     summary["mIoU"] = results
     _write_outputs(output, models, data, results, summary, budget)
     summary["seconds"] = time.perf_counter() - started
+    summary["model"] = str(output / MODEL_FILE)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
     console.print(f"wrote {output}/report.md, figure.png, scene.tif, scene_classes.tif, scene_preview.png "
                   f"({summary['seconds']:.0f} s in all)")  # fmt: skip
+    console.print(f"model: {output / MODEL_FILE} (CrossEarth, seed {budget.seeds[-1]}; try "
+                  f"crossearth predict {output / 'scene.tif'} --model {output / MODEL_FILE} -o predictions/)")  # fmt: skip
     return summary
 
 
@@ -268,13 +290,18 @@ def _write_outputs(
     from crossearth.imageio import colorize
 
     palette = ISPRS.palette
+    from crossearth.figure import labelled_grid
+
     rows = []
     for name in (SOURCE, *TARGETS):
         image, label = data[name]["val"][0][0], data[name]["val"][1][0]
-        row = [image, colorize(label, palette)] + [colorize(models[k].predict(image).labels, palette)
-                                                   for k in ("baseline", "crossearth")]  # fmt: skip
-        rows.append(np.concatenate(row, axis=1))
-    Image.fromarray(np.concatenate(rows, axis=0)).save(output / "figure.png")
+        rows.append([image, colorize(label, palette)] + [colorize(models[k].predict(image).labels, palette)
+                                                         for k in ("baseline", "crossearth")])  # fmt: skip
+    figure = labelled_grid(
+        rows, [n + (" (source)" if n == SOURCE else "") for n in (SOURCE, *TARGETS)],
+        ["image", "truth", "baseline (Rein)", "CrossEarth"], ISPRS.names, palette,
+    )  # fmt: skip
+    Image.fromarray(figure).save(output / "figure.png")
     # a georeferenced scene of the hardest target, predicted by the method's model
     import rasterio
     from rasterio.transform import from_origin
@@ -286,7 +313,9 @@ def _write_outputs(
     with rasterio.open(output / "scene.tif", "w", **profile) as dst:
         dst.write(np.moveaxis(scene, -1, 0))
     model = models["crossearth"]
-    model.config = dataclasses.replace(model.config, class_names=ISPRS.names, palette=ISPRS.palette)
+    from crossearth.weights import save_model
+
+    save_model(model, output / MODEL_FILE)
     predict_raster(model, output / "scene.tif", output, PredictOptions(overlay=True))
     lines = [
         "# CrossEarth demo on SynthEarth", "",
@@ -306,5 +335,8 @@ def _write_outputs(
         )
     lines += ["", "![image / truth / baseline / CrossEarth](figure.png)", "",
               "`scene_classes.tif` is a georeferenced prediction of a satellite-domain scene "
-              "(`scene.tif`), with `scene_preview.png` and `scene_overlay.png`."]  # fmt: skip
+              "(`scene.tif`), with `scene_preview.png` and `scene_overlay.png`.", "",
+              f"`{MODEL_FILE}` is the CrossEarth model of seed {budget.seeds[-1]} (ISPRS class names and "
+              f"palette, RGB input, GSD {DOMAINS[SOURCE].gsd_m} m): "
+              f"`crossearth predict scene.tif --model {MODEL_FILE} -o predictions/`."]  # fmt: skip
     (output / "report.md").write_text("\n".join(lines) + "\n")

@@ -66,6 +66,85 @@ def test_text_file(tmp_path, text):
         crossearth.load_model(path, config="vit-tiny-256")
 
 
+_SAVED_PAGE = (
+    '<!DOCTYPE html>\n<html class="" lang="en">\n<head><meta charset="utf-8">\n'
+    "<title>Potsdam(i)-source.pth \u00b7 Cusyoung/CrossEarth at main</title></head>\n"
+    "<body>" + "<div>file view</div>\n" * 200 + "</body></html>\n"
+)
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_saved_web_page_is_called_an_html_page(tmp_path, suffix):
+    """A Hub file page saved as the checkpoint: named for what it is, with the direct-link advice."""
+    path = tmp_path / f"Potsdam(i)-source{suffix}"
+    path.write_text(_SAVED_PAGE, encoding="utf-8")
+    with pytest.raises(CheckpointError) as info:
+        crossearth.load_model(path, config="vit-tiny-256")
+    message = str(info.value)
+    assert "HTML page" in message
+    assert "/resolve/main/" in message
+    assert "weights_only" not in message
+
+
+def test_git_lfs_pointer_is_named(tmp_path):
+    path = tmp_path / "model.pth"
+    path.write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 1309066472\n"
+    )
+    with pytest.raises(CheckpointError, match="Git LFS pointer"):
+        crossearth.load_model(path, config="vit-tiny-256")
+
+
+def test_empty_file_is_named(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        crossearth.load_model(path)
+
+
+@pytest.mark.parametrize("keep", [0.0005, 0.5, 0.999])
+def test_truncated_safetensors(tmp_path, keep):
+    model = crossearth.create_model("vit-tiny-256")
+    path = crossearth.save_model(model, tmp_path / "model.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: max(9, int(len(data) * keep))])
+    with pytest.raises(CheckpointError, match="truncated safetensors") as info:
+        crossearth.load_model(path)
+    assert "weights_only" not in str(info.value)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+@pytest.mark.parametrize("keep", [0.01, 0.5, 0.999])
+def test_truncated_checkpoint_never_advises_disabling_weights_only(
+    tmp_path, tiny_full_state, keep, legacy
+):
+    path = tmp_path / "tiny.pth"
+    torch.save({"state_dict": tiny_full_state}, path, _use_new_zipfile_serialization=not legacy)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CheckpointError) as info:
+        crossearth.load_model(path, config="vit-tiny-256")
+    assert "weights_only" not in str(info.value)
+
+
+def test_random_bytes_are_not_a_checkpoint(tmp_path):
+    path = tmp_path / "noise.pth"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        crossearth.load_model(path, config="vit-tiny-256")
+
+
+def test_misnamed_files_are_read_by_content(tmp_path, tiny_full_state):
+    """A safetensors file named .pth (and a .pth named .safetensors) still load."""
+    model = crossearth.create_model("vit-tiny-256")
+    st = crossearth.save_model(model, tmp_path / "model.safetensors")
+    as_pth = tmp_path / "model.pth"
+    as_pth.write_bytes(st.read_bytes())
+    assert crossearth.load_model(as_pth).load_report.missing == []
+    pth = _save_tiny(tiny_full_state, tmp_path / "tiny.safetensors")
+    assert crossearth.load_model(pth, config="vit-tiny-256").load_report.missing == []
+
+
 def test_text_file_named_safetensors(tmp_path):
     path = tmp_path / "notes.safetensors"
     path.write_text("this is not a checkpoint either\n")
@@ -83,9 +162,11 @@ def test_pickle_that_needs_code_execution_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {"x": torch.zeros(2)}, "payload": Malicious(sentinel)}, path)
     assert not sentinel.exists()
-    with pytest.raises(CheckpointError, match="weights_only"):
+    with pytest.raises(CheckpointError, match="weights_only=True only") as info:
         crossearth.load_model(path, config="vit-tiny-256")
     assert not sentinel.exists()
+    assert "weights_only=False" not in str(info.value)
+    assert "Malicious" in str(info.value) or "_side_effect" in str(info.value)
 
 
 def test_non_dict_checkpoint(tmp_path):
@@ -213,6 +294,24 @@ def test_zoo_name_offline(offline_home):
     assert "Potsdam(i)-source.pth" in message
     assert str(offline_home / "checkpoints") in message
     assert isinstance(info.value, CheckpointError)
+    assert (
+        "https://huggingface.co/Cusyoung/CrossEarth/resolve/main/Potsdam(i)-source.pth" in message
+    )
+    assert "/blob/" not in message
+
+
+def test_rein_only_zoo_model_offline_links_the_backbone_directly(
+    offline_home, tiny_rein_head_state
+):
+    entry = crossearth.ZOO["potsdam-irrg"]
+    local = offline_home / "checkpoints" / entry.filename
+    local.parent.mkdir(parents=True)
+    torch.save({"state_dict": tiny_rein_head_state}, local)
+    with pytest.raises(CheckpointError) as info:
+        crossearth.load_model("potsdam-irrg", config="vit-tiny-256")
+    message = str(info.value)
+    assert "/resolve/main/dinov2_converted.pth" in message
+    assert "/blob/" not in message
 
 
 def test_zoo_locate_prefers_the_local_file(offline_home):

@@ -17,6 +17,9 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # Lightning gives its logger a console handler of its own when imported: without this its
+    # INFO lines would print twice (its handler, then ours through propagation).
+    logging.getLogger("lightning").propagate = False
     try:
         code = app(standalone_mode=False)
     except CrossEarthError as exc:

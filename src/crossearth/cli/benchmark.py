@@ -64,12 +64,12 @@ def data_prepare(
 @data_app.command("list")
 def data_list() -> None:
     """The datasets `data prepare` knows, the domains and the benchmark settings."""
-    from crossearth.benchmark import SETTINGS
+    from crossearth.benchmark import ALL_SETTINGS, SYNTH_SETTINGS
     from crossearth.data.catalog import DOMAINS
     from crossearth.data.prepare import CONVERTERS
 
     out = Console()
-    out.print("datasets: " + ", ".join(CONVERTERS))
+    out.print("datasets: " + ", ".join(CONVERTERS) + "; SynthEarth is generated: crossearth synth")
     table = Table(title="domains (folders under the data root)")
     for column in ("domain", "folder", "classes", "splits"):
         table.add_column(column)
@@ -80,10 +80,13 @@ def data_list() -> None:
     settings = Table(title="settings")
     for column in ("setting", "source", "targets", "zoo model", "paper mIoU"):
         settings.add_column(column)
-    for st in SETTINGS.values():
+    for st in ALL_SETTINGS.values():
         paper = "–" if st.paper_miou is None else f"{st.paper_miou} ({st.paper_source})"
         targets = ", ".join(f"{t.domain}/{t.split}" for t in st.targets)
-        settings.add_row(st.name, st.source, targets, st.model or "not released", paper)
+        model = st.model or (
+            "train one: crossearth train" if st.name in SYNTH_SETTINGS else "not released"
+        )
+        settings.add_row(st.name, st.source, targets, model, paper)
     out.print(settings)
 
 
@@ -290,6 +293,29 @@ def _print_eval(report: dict) -> None:
         )
 
 
+def _nothing_to_run(data_root: Path, skipped: list[str]) -> str:
+    """One line on why `benchmark` ran no setting: how many lack data, checkpoints, a release."""
+    counts = {
+        "no data": sum("no data" in s for s in skipped),
+        "no checkpoint": sum("not on disk" in s for s in skipped),
+        "none released": sum("no checkpoint)" in s for s in skipped),
+    }
+    reasons = []
+    if counts["no data"]:
+        reasons.append(
+            f"{counts['no data']} lack their target data under {data_root} "
+            "(prepare it with `crossearth data prepare`)"
+        )
+    if counts["no checkpoint"]:
+        reasons.append(
+            f"{counts['no checkpoint']} have data but their zoo checkpoint is not on this "
+            "machine (see `crossearth models`)"
+        )
+    if counts["none released"]:
+        reasons.append(f"{counts['none released']} have no released checkpoint")
+    return f"nothing to benchmark: of {len(skipped)} settings, " + "; ".join(reasons)
+
+
 @app.command("benchmark")
 def benchmark_command(
     data_root: Annotated[
@@ -335,6 +361,8 @@ def benchmark_command(
             continue
         report = _run_eval(net, setting, data_root, out, limit, {}, quiet)
         rows.append(report)
+    if not rows:
+        raise InputError(_nothing_to_run(data_root, skipped))
     table = Table(title="CrossEarth benchmark (mIoU %)")
     for column in ("setting", "ours", "paper", "delta", "paper source"):
         table.add_column(column)

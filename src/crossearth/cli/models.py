@@ -14,24 +14,56 @@ from crossearth.errors import InputError
 
 
 @app.command()
-def models() -> None:
-    """List the model zoo: names, classes, input bands, source domain, files."""
-    from crossearth.weights.zoo import ZOO, checkpoint_dir
+def models(
+    wide: Annotated[
+        bool, typer.Option("--wide", "-w", help="Also show source domains and file names.")
+    ] = False,
+) -> None:
+    """List the model zoo: names, classes, bands, GSD, crop, which files are on this machine."""
+    from rich import box
 
-    table = Table(title=f"CrossEarth model zoo (files go in {checkpoint_dir()})")
-    for column in ("name", "classes", "bands", "crop", "source domain", "file"):
-        table.add_column(column)
+    from crossearth.weights.zoo import BACKBONE_FILES, ZOO, checkpoint_dir, is_present
+
+    out = Console()
+    wide = wide or out.width >= 150
+    table = Table(
+        title=f"CrossEarth model zoo (files go in {checkpoint_dir()})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("name", no_wrap=True, min_width=max(len(n) for n in ZOO))
+    # at 80 columns the class list is cut (its count stays): never the names one types
+    table.add_column("classes", no_wrap=True, overflow="ellipsis", max_width=None if wide else 11)
+    table.add_column("bands", no_wrap=True)
+    table.add_column("GSD m", no_wrap=True, justify="right")
+    table.add_column("crop", no_wrap=True, justify="right")
+    table.add_column("here", no_wrap=True)
+    table.add_column("needs backbone", no_wrap=True)
+    if wide:
+        table.add_column("source domain")
+        table.add_column("file", no_wrap=True)
+    backbone_here = {f: is_present(f) for f in BACKBONE_FILES.values()}
     for entry in ZOO.values():
-        crop = entry.preset.split("-")[-1]
-        table.add_row(
+        row = [
             entry.name,
             f"{entry.num_classes}: {', '.join(entry.classes.names)}",
             entry.bands,
-            crop,
-            entry.source_domain,
-            entry.filename,
-        )
-    Console().print(table)
+            "?" if entry.gsd_m is None else f"{entry.gsd_m:g}",
+            entry.preset.split("-")[-1],
+            "yes" if is_present(entry.filename) else "no",
+            "yes (" + ("here" if backbone_here[entry.backbone_filename] else "missing") + ")",
+        ]
+        if wide:
+            row += [entry.source_domain, entry.filename]
+        table.add_row(*row)
+    out.print(table)
+    out.print(
+        "Released files hold only Rein and head weights: put the DINOv2 backbone beside them "
+        f"({BACKBONE_FILES['vitl-512']} for crop 512, {BACKBONE_FILES['vitl-1024']} for 1024). "
+        + ("" if wide else "Source domains and file names: crossearth models --wide."),
+        highlight=False,
+    )
 
 
 @app.command()
@@ -58,8 +90,13 @@ def convert(
 @app.command()
 def demo(
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for the demo outputs.")
-    ] = Path("demo_output"),
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the outputs (default: demo_output, --quick: demo_output/quick).",
+        ),
+    ] = None,
     reference: Annotated[
         Path | None, typer.Option(help="Official reference tensors (default: ../shared/reference).")
     ] = None,
@@ -68,6 +105,8 @@ def demo(
     ] = False,
 ) -> None:
     """Parity with the official code, then train/evaluate Rein vs CrossEarth on SynthEarth domains."""
-    from crossearth.demo import QUICK, run_demo
+    from crossearth.demo import FULL_OUTPUT, QUICK, QUICK_OUTPUT, run_demo
 
+    if output is None:
+        output = QUICK_OUTPUT if quick else FULL_OUTPUT
     run_demo(output, reference, console=Console(), budget=QUICK if quick else None)

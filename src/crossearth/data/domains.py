@@ -40,9 +40,14 @@ def find_pairs(domain: Domain, split: str, root: Path) -> list[Pair]:
     layout = domain.splits[split]
     images_dir = root / layout.images
     if not images_dir.is_dir():
+        how = (
+            "Generate it with `crossearth synth --out DATA_ROOT`"
+            if domain.key.startswith("synthearth-")
+            else "Prepare the data with `crossearth data prepare`"
+        )
         raise InputError(
-            f"{domain.title} {split} images not found at {images_dir}. Prepare the data with "
-            f"`crossearth data prepare` or point --data-root (or --domain-dir {domain.key}=PATH) at it"
+            f"{domain.title} {split} images not found at {images_dir}. {how} or point --data-root "
+            f"(or --domain-dir {domain.key}=PATH) at it"
         )
     label_dirs = [root / layout.labels] + [
         images_dir.parent / d for d in layout.label_dirs_fallback

@@ -171,7 +171,22 @@ def default_config(setting_name: str | None) -> TrainConfig:
             setting=setting.name, preset="vitl-1024", lr=6e-5, warmup_steps=10000, crop=1024,
             scales=scales, max_size=4096,
         )  # fmt: skip
+    if setting.preset == "vit-tiny-256":  # SynthEarth: small model, 128-256 px tiles, no DINOv2
+        return synth_config(setting.name)
     return TrainConfig(setting=setting.name, preset=setting.preset)
+
+
+def synth_config(setting_name: str = "SynthEarth") -> TrainConfig:
+    """Defaults for SynthEarth (`crossearth synth` tiles of 128-256 px, the vit-tiny-256 model
+    trained whole: there is no pretrained backbone at this size). Crops of 128 px from tiles whose
+    short edge is resized to 128-256 px; validation and a checkpoint every 100 steps, so even a
+    short run validates and writes best.safetensors (`fit` also validates at the last step)."""
+    return TrainConfig(
+        setting=setting_name, preset="vit-tiny-256", freeze_backbone=False, max_steps=1000,
+        schedule_steps=1000, lr=6e-4, batch_size=4, crop=128, scales=(128, 160, 192, 224, 256),
+        max_size=1024, num_points=1024, esi_block=32, mim_block=32, mim_channels=64,
+        val_every=100, checkpoint_every=100, log_every=10,
+    )  # fmt: skip
 
 
 def load_config(path: str | Path | None, setting: str | None) -> TrainConfig:

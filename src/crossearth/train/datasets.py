@@ -59,7 +59,8 @@ def setting_datasets(cfg: TrainConfig) -> RunData:
         raise ConfigError(str(exc.args[0])) from None
     if not cfg.data_root:
         raise InputError(
-            "no data root: pass --data-root (the folder `crossearth data prepare` wrote)"
+            "no data root: pass --data-root (the folder `crossearth data prepare` wrote; for "
+            "SynthEarth, the one `crossearth synth` wrote)"
         )
     root = Path(cfg.data_root)
     if not root.is_dir():

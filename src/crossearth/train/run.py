@@ -24,6 +24,7 @@ from crossearth.train.data import (
     collate_train,
 )
 from crossearth.train.module import CrossEarthModule
+from crossearth.train.progress import StepProgressBar, methods_line, quiet_lightning
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,18 @@ def _transfer(
     return target
 
 
+class StepLoader(DataLoader):
+    """The training loader: its position is the trainer's global step (see `StreamSampler`),
+    restored with the trainer, so a mid-stream resume is exact; the `state_dict` interface tells
+    Lightning so (it otherwise warns that the loader is not resumable)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": "global_step"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore: `train_dataloader` starts the sampler at the restored step."""
+
+
 class StreamData(L.LightningDataModule):
     """Training stream (positions from the restored global step) and validation sets."""
 
@@ -126,7 +139,7 @@ class StreamData(L.LightningDataModule):
             world=trainer.world_size if trainer else 1,
             start_step=trainer.global_step if trainer else 0,
         )
-        return DataLoader(
+        return StepLoader(
             self.train_set, batch_size=self.cfg.batch_size, sampler=sampler, collate_fn=collate_train,
             num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0,
         )  # fmt: skip
@@ -205,6 +218,7 @@ def fit(
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    quiet_lightning()
     module = CrossEarthModule(model, cfg, val_names, earth_style=earth_style)
     if resume is not None:
         check_resume(Path(resume), module)
@@ -235,12 +249,14 @@ def fit(
                 save_top_k=0,
             ),
             ExportWeights(out),
+            *([StepProgressBar()] if enable_progress_bar else []),
             *(callbacks or []),
         ],
         default_root_dir=out,
     )
     if trainer.is_global_zero and verbose:
         print(module.trainable_summary())
+        print(methods_line(cfg))
     data = StreamData(train_set, val_sets, cfg)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
     return {"val": module.last_val, "out_dir": str(out), "global_step": trainer.global_step}

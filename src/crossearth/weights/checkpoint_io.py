@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import torch
 
 from crossearth.errors import CheckpointError, CheckpointNotFoundError
+from crossearth.weights.sniff import FileKind, sniff_checkpoint
 
 NATIVE_FORMAT = "crossearth"
 
@@ -25,11 +28,15 @@ class RawCheckpoint:
 
 
 def read_checkpoint(path: str | Path) -> RawCheckpoint:
-    """Read an official `.pth` (mmengine dict or bare state dict) or a `.safetensors` file."""
+    """Read an official `.pth` (mmengine dict or bare state dict) or a `.safetensors` file.
+
+    The format is recognised by content, so a misnamed file still reads. Raises `CheckpointError`
+    saying what the file is when it is none of these (an HTML page, a truncated download...).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
+    if sniff_checkpoint(path) is FileKind.SAFETENSORS:
         return _read_safetensors(path)
     return _read_torch(path)
 
@@ -56,14 +63,13 @@ def _read_safetensors(path: Path) -> RawCheckpoint:
 
 def _read_torch(path: Path) -> RawCheckpoint:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":  # misnamed: torch.load would dispatch on the suffix
+            with open(path, "rb") as f:
+                obj = torch.load(f, map_location="cpu", weights_only=True)
+        else:  # a path lets torch read the zip natively (fast for GB-sized files)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types (IndexError, KeyError...) on bad files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(
-            f"cannot read {path} as a PyTorch checkpoint: {reason}. The file may be truncated "
-            "(an interrupted download) or not a checkpoint; it is loaded with weights_only=True, "
-            "so files that need arbitrary code to unpickle are refused."
-        ) from None
+        raise CheckpointError(_torch_load_message(path, exc)) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
     meta: dict[str, Any] = {}
@@ -79,3 +85,29 @@ def _read_torch(path: Path) -> RawCheckpoint:
     if all(k.startswith("module.") for k in tensors):  # saved from DistributedDataParallel
         tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     return RawCheckpoint(state_dict=tensors, meta=meta, path=path)
+
+
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _torch_load_message(path: Path, exc: Exception) -> str:
+    """Our message for a failed safe `torch.load`; PyTorch's own text is not passed on, since it
+    advises `weights_only=False`, which would run code from the file."""
+    found = _UNSUPPORTED_GLOBAL.search(str(exc))
+    if found:
+        return (
+            f"refusing {path}: it stores a Python object ({found.group(1)}) that only unsafe "
+            "unpickling could rebuild, and unpickling can run code from the file. crossearth "
+            "reads checkpoints with weights_only=True only. If you made this file, save the "
+            "model's state_dict() instead (or use crossearth.save_model)."
+        )
+    if "Weights only load failed" in str(exc) or isinstance(exc, pickle.UnpicklingError):
+        return (
+            f"cannot read {path}: it is not a valid PyTorch checkpoint (the pickled data is "
+            "corrupt or truncated: an interrupted download or copy?). Download it again."
+        )
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: {reason}): the file "
+        "is truncated (an interrupted download or copy?) or damaged. Download it again."
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from crossearth.data.classes import BUILDING, CASID, ISPRS, RESCUE, ROAD, ClassSet
 from crossearth.errors import WeightsUnavailableError
@@ -45,7 +46,8 @@ class ZooEntry:
 
 
 def hf_url(filename: str) -> str:
-    return f"https://huggingface.co/{HF_REPO}/blob/main/{filename}"
+    """The direct download link of a zoo file (`/resolve/`; `/blob/` would be its HTML page)."""
+    return f"https://huggingface.co/{HF_REPO}/resolve/main/{quote(filename, safe='()')}"
 
 
 _ENTRIES = (
@@ -110,6 +112,15 @@ def locate(filename: str, *, download: bool = False) -> Path:
                 ) from None
     how = "" if download else " or allow downloading (--download / download=True)"
     raise WeightsUnavailableError(
-        f"{filename} is not on this machine. Download it from {hf_url(filename)} and put it at "
-        f"{local} (or set CROSSEARTH_HOME){how}"
+        f"{filename} is not on this machine. Download it from {hf_url(filename)} (e.g. curl -L "
+        f"-o '{local}' '{hf_url(filename)}') and put it at {local} (or set CROSSEARTH_HOME){how}"
     )
+
+
+def is_present(filename: str) -> bool:
+    """Whether a zoo file is on this machine (`locate` finds it without downloading)."""
+    try:
+        locate(filename)
+    except WeightsUnavailableError:
+        return False
+    return True
