@@ -23,7 +23,11 @@ from crossearth.errors import InputError
 @app.command()
 def predict(
     inputs: Annotated[
-        list[Path], typer.Argument(help="GeoTIFF/COG/VRT, PNG or JPEG files, or folders of them.")
+        list[str],
+        typer.Argument(
+            help="GeoTIFF/COG/VRT, PNG or JPEG files, folders of them, or URLs of rasters "
+            "(https://, s3://, gs://, az://, GDAL /vsi... paths; read window by window)."
+        ),
     ],
     model: ModelOpt,
     output: Annotated[
@@ -158,15 +162,21 @@ def _predict(
         write_maps_after_predict([stem for _, stem in jobs], output, quiet)
 
 
-def _expand_inputs(inputs: list[Path]) -> tuple[list[Path], int]:
-    """Files named and the images in folders named; (files, how many of our own outputs and
-    temporaries in the folders were skipped). A file named twice is taken once."""
+def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
+    """Files named, the images in folders named and URLs (kept as strings); (files, how many of
+    our own outputs and temporaries in the folders were skipped). A file named twice is taken
+    once."""
     from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
+    from crossearth.geo.remote import is_remote
 
-    files: list[Path] = []
+    files: list[Path | str] = []
     skipped = 0
-    for item in inputs:
+    for name in inputs:
+        if is_remote(name):
+            files.append(name)
+            continue
+        item = Path(name)
         if item.is_dir():
             images = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
             found = [p for p in images if not is_own_output(p)]
@@ -179,13 +189,13 @@ def _expand_inputs(inputs: list[Path]) -> tuple[list[Path], int]:
             files.extend(found)
         else:
             files.append(item)
-    unique: dict[Path, Path] = {}
+    unique: dict[Path | str, Path | str] = {}
     for path in files:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(path if isinstance(path, str) else path.resolve(), path)
     return list(unique.values()), skipped
 
 
-def _check_output(options, output: Path, files: list[Path]) -> None:
+def _check_output(options, output: Path, files: list[Path | str]) -> None:
     if output.suffix:
         if len(files) > 1:
             raise InputError("several inputs need an output folder (-o DIR), not a single file")
@@ -202,7 +212,7 @@ def _check_output(options, output: Path, files: list[Path]) -> None:
             raise InputError(f"the parent folder of {output} does not exist")
 
 
-def _probe_inputs(files: list[Path], model: str, bands) -> None:
+def _probe_inputs(files: list[Path | str], model: str, bands) -> None:
     """Open every input and check its bands before spending time loading the model."""
     from crossearth.geo.bands import choose_bands
     from crossearth.geo.raster import open_raster
@@ -236,6 +246,7 @@ def _run_predictions(net, jobs, output, options, quiet: bool, rank: int, world: 
     )
 
     from crossearth.geo.predict import predict_raster
+    from crossearth.geo.remote import display_name, mask_url
 
     tag = escape(f"[rank {rank}/{world}] ") if world > 1 else ""
     columns = (
@@ -244,7 +255,7 @@ def _run_predictions(net, jobs, output, options, quiet: bool, rank: int, world: 
     )  # fmt: skip
     with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
         for path, stem in jobs:
-            task = bar.add_task(f"{tag}{escape(path.name)}", total=None, rate="")
+            task = bar.add_task(f"{tag}{escape(display_name(path))}", total=None, rate="")
             start = time.perf_counter()
 
             def progress(done: int, total: int, task=task, start=start) -> None:
@@ -256,7 +267,7 @@ def _run_predictions(net, jobs, output, options, quiet: bool, rank: int, world: 
             if not quiet:
                 skipped = summary["skipped_windows"]
                 console.print(
-                    f"{tag}{escape(str(path))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
+                    f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
                     f"{summary['windows']} windows, {skipped} skipped as nodata)",
                     soft_wrap=True, highlight=False,
                 )  # fmt: skip
