@@ -17,10 +17,14 @@ from crossearth.fileio import atomic_path
 TIFF_SUFFIXES = {".tif", ".tiff"}
 
 
-def parse_bands(text: str | None) -> tuple[int, ...] | None:
-    """'4,1,2' -> (4, 1, 2): 1-based band numbers, the GDAL convention."""
+def parse_bands(text: str | None) -> tuple[int, ...] | tuple[str, ...] | None:
+    """'4,1,2' -> (4, 1, 2): 1-based band numbers, the GDAL convention; 'red,green,blue' ->
+    ('red', 'green', 'blue'): band names, matched to the band descriptions (STAC common names)."""
     if text is None or text == "":
         return None
+    names = tuple(b.strip() for b in text.split(","))
+    if len(names) == 3 and all(n and not n.isdigit() for n in names):
+        return names
     try:
         bands = tuple(int(b) for b in text.split(","))
     except ValueError:

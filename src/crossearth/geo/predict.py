@@ -31,6 +31,7 @@ from crossearth.geo.raster import RasterSource
 from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
 from crossearth.geo.resample import GsdResampler
+from crossearth.geo.stac import is_stac
 from crossearth.geo.stream import StreamingSegmenter
 from crossearth.geo.writer import ClassMapWriter, tif_to_png
 
@@ -161,7 +162,8 @@ def predict_raster(
     # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
     remote = is_remote(image)
     image = image if remote else Path(image)  # a URL stays a string
-    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **(REMOTE_ENV if remote else {})}
+    cloud = remote or is_stac(image)  # STAC assets are usually remote
+    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **(REMOTE_ENV if cloud else {})}
     with warnings.catch_warnings(), rasterio.Env(**env):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
         if stem is None and isinstance(image, str):

@@ -29,6 +29,7 @@ from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import alpha_bands, choose_bands
 from crossearth.geo.remote import REMOTE_ENV, gdal_path, is_remote, mask_text, mask_url
 from crossearth.geo.scaling import Scaling, estimate_scaling, parse_scale
+from crossearth.geo.stac import is_stac, open_stac_item
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img"}
 
@@ -40,6 +41,9 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
     `crossearth.geo.remote`): those are read through GDAL's network file systems, window by
     window, and named in messages with their credentials masked.
     """
+    if is_stac(path):  # a STAC item: its band assets stacked by an in-memory VRT
+        with rasterio.Env(**REMOTE_ENV):
+            return open_stac_item(path)
     if is_remote(path):
         return _open_remote(str(path))
     path = Path(path)

@@ -1,0 +1,119 @@
+"""STAC items as inputs: per-band assets read as one stack through a GDAL VRT, never copied.
+
+An input ending in `.json` (a local file or a URL) is read as a STAC item with pystac (the
+optional extra `stac`). Its band assets are the assets that hold one band with an `eo:bands`
+entry (or a `bands` entry, STAC 1.1); each becomes one band of a VRT (GDAL's XML description of
+a virtual raster, held in memory) whose band descriptions are the bands' common names (`red`,
+`green`, `blue`, `nir`, ...; the asset key where a band has none). `crossearth.geo.bands`
+then picks R, G, B or NIR, R, G by those names, and `--bands red,green,blue` chooses by name.
+Only the assets of the chosen bands are read, window by window (remote ones through GDAL's
+network file systems, see `crossearth.geo.remote`).
+
+All band assets must share one grid (CRS, transform, size): bands at another resolution are
+left out of the stack, and asking for one by name is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import rasterio
+from rasterio.io import MemoryFile
+
+from crossearth.errors import InputError
+from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
+
+_OPEN: dict[str, MemoryFile] = {}  # in-memory VRTs of open datasets (a few kB each)
+
+
+def is_stac(item: str | Path) -> bool:
+    """True for a `.json` file or URL (query string ignored)."""
+    return str(item).split("?", 1)[0].lower().endswith(".json")
+
+
+def open_stac_item(href: str | Path) -> rasterio.io.DatasetReader:
+    """Open the band assets of the STAC item at `href` as one multi-band dataset.
+
+    Raises:
+        InputError: pystac is missing, the item cannot be read or is not a STAC item, it has no
+            single-band assets with band names, or its assets cannot be opened.
+    """
+    item = _read_item(href)
+    bands = []  # (name, absolute href) per band asset
+    for key, asset in item.assets.items():
+        info = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands")
+        if not isinstance(info, list) or len(info) != 1:
+            continue
+        name = info[0].get("common_name") or info[0].get("eo:common_name") or key
+        bands.append((str(name), asset.get_absolute_href() or asset.href))
+    if not bands:
+        raise InputError(
+            f"STAC item {mask_url(str(href))} has no single-band assets with eo:bands entries"
+        )
+    xml = _vrt_xml(bands, str(href))
+    memfile = MemoryFile(xml.encode(), ext=".vrt")
+    dataset = memfile.open()
+    _OPEN[dataset.name] = memfile
+    return dataset
+
+
+def _read_item(href: str | Path):
+    try:
+        import pystac
+    except ImportError:
+        raise InputError("STAC inputs need pystac: pip install 'crossearth[stac]'") from None
+    text = str(href)
+    try:
+        item = pystac.read_file(text if is_remote(text) else str(Path(text).resolve()))
+    except FileNotFoundError:
+        raise InputError(f"STAC item not found: {mask_url(text)}") from None
+    except Exception as exc:  # urllib, JSON and STAC validation errors alike
+        raise InputError(f"cannot read STAC item {mask_url(text)}: {mask_text(str(exc))}") from None
+    if not isinstance(item, pystac.Item):
+        raise InputError(f"{mask_url(text)} is a STAC {type(item).__name__}, not an Item")
+    return item
+
+
+def _source(href: str) -> str:
+    return gdal_path(href) if is_remote(href) else str(Path(href).resolve())
+
+
+def _vrt_xml(bands: list[tuple[str, str]], item_href: str) -> str:
+    """A VRT stacking the bands on the grid most of them share (the finest on ties)."""
+    grids = {}
+    for name, href in bands:
+        try:
+            with rasterio.open(_source(href)) as ds:
+                grids[name] = (ds.crs, ds.transform, ds.width, ds.height, ds.dtypes[0], ds.nodata)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(
+                f"STAC item {mask_url(item_href)}: cannot open asset {name} "
+                f"({mask_url(href)}): {mask_text(str(exc))}"
+            ) from None
+    keys = [(g[0], g[1], g[2], g[3]) for g in grids.values()]
+    grid = max(set(keys), key=lambda k: (keys.count(k), k[2] * k[3]))
+    crs, transform, width, height = grid
+    parts = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
+    if crs is not None:
+        parts.append(f"<SRS>{escape(crs.to_wkt())}</SRS>")
+    parts.append(f"<GeoTransform>{', '.join(repr(v) for v in transform.to_gdal())}</GeoTransform>")
+    index = 0
+    for name, href in bands:
+        g = grids[name]
+        if (g[0], g[1], g[2], g[3]) != grid:
+            continue
+        index += 1
+        dtype = {"uint8": "Byte", "int8": "Int8"}.get(g[4], g[4].capitalize())
+        dtype = dtype.replace("Uint", "UInt")
+        parts.append(f'<VRTRasterBand dataType="{dtype}" band="{index}">')
+        parts.append(f"<Description>{escape(name)}</Description>")
+        if g[5] is not None:
+            parts.append(f"<NoDataValue>{g[5]!r}</NoDataValue>")
+        parts.append(
+            f'<SimpleSource><SourceFilename relativeToVRT="0">{escape(_source(href))}'
+            "</SourceFilename><SourceBand>1</SourceBand></SimpleSource>"
+        )
+        parts.append("</VRTRasterBand>")
+    parts.append("</VRTDataset>")
+    return "".join(parts)
