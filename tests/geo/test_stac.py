@@ -124,3 +124,22 @@ def test_missing_asset_or_item_is_one_error_line(monkeypatch, capsys, tmp_path, 
             assert code == 1 and len(errors) == 1 and needle in errors[0], err
             assert "Traceback" not in err
     assert not out.exists() or os.listdir(out) == []
+
+
+def test_item_collection_is_a_list_of_scenes_named_by_item_id(
+    monkeypatch, capsys, tmp_path, model_file, scene
+):
+    served, _ = scene
+    item = json.loads((served / "scene.json").read_text())
+    features = [{**item, "id": "S2A_0001"}, {**item, "id": "S2B_0002"}]
+    collection = served / "items.json"
+    collection.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    args = ("-m", model_file, *FAST)
+    code, err = run(monkeypatch, capsys, "predict", collection, "-o", tmp_path / "many", *args)
+    assert code == 0, err
+    code, err = run(monkeypatch, capsys, "predict", served / "scene.json", "-o", tmp_path / "one",
+                    *args)  # fmt: skip
+    assert code == 0, err
+    single = (tmp_path / "one" / "scene_classes.tif").read_bytes()
+    for name in ("S2A_0001", "S2B_0002"):
+        assert (tmp_path / "many" / f"{name}_classes.tif").read_bytes() == single

@@ -192,10 +192,14 @@ def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
     from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
     from crossearth.geo.remote import is_remote
+    from crossearth.geo.stac import expand_stac, is_stac
 
     files: list[Path | str] = []
     skipped = 0
     for name in inputs:
+        if is_stac(name):  # a STAC item, or a collection: one scene per item
+            files.extend(expand_stac(name if is_remote(name) else Path(name)))
+            continue
         if is_remote(name):
             files.append(name)
             continue

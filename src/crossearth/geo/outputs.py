@@ -30,6 +30,7 @@ from typing import Any
 
 from crossearth.errors import InputError
 from crossearth.geo.remote import is_remote, naming_path
+from crossearth.geo.stac import naming_name
 
 VECTOR_FORMATS = {"gpkg": ".gpkg", "geojson": ".geojson"}
 CLASS_MAP_SUFFIXES = {".tif", ".tiff", ".png"}
@@ -107,7 +108,7 @@ def plan_outputs(
     local = [not is_remote(p) for p in images]
     # URLs are named by /<host>/<path> (crossearth.geo.remote), local files by their path
     images = [
-        Path(p) if is_local else Path(naming_path(p))
+        Path(naming_name(str(p))) if is_local else Path(naming_path(naming_name(p)))
         for p, is_local in zip(images, local, strict=True)
     ]
     explicit = output.suffix.lower() in CLASS_MAP_SUFFIXES

@@ -1,7 +1,8 @@
 """STAC items as inputs: per-band assets read as one stack through a GDAL VRT, never copied.
 
 An input ending in `.json` (a local file or a URL) is read as a STAC item with pystac (the
-optional extra `stac`). Its band assets are the assets that hold one band with an `eo:bands`
+optional extra `stac`); a file holding an item collection (a FeatureCollection of items) is a
+list of scenes, each named after its item id. Its band assets are the assets that hold one band with an `eo:bands`
 entry (or a `bands` entry, STAC 1.1); each becomes one band of a VRT (GDAL's XML description of
 a virtual raster, held in memory) whose band descriptions are the bands' common names (`red`,
 `green`, `blue`, `nir`, ...; the asset key where a band has none). `crossearth.geo.bands`
@@ -28,12 +29,45 @@ _OPEN: dict[str, MemoryFile] = {}  # in-memory VRTs of open datasets (a few kB e
 
 
 def is_stac(item: str | Path) -> bool:
-    """True for a `.json` file or URL (query string ignored)."""
-    return str(item).split("?", 1)[0].lower().endswith(".json")
+    """True for a `.json` file or URL (query string and `#item-id` ignored)."""
+    return _split(str(item))[0].split("?", 1)[0].lower().endswith(".json")
+
+
+def _split(href: str) -> tuple[str, str | None]:
+    """'items.json#id' -> ('items.json', 'id')."""
+    base, _, fragment = href.partition("#")
+    return base, fragment or None
+
+
+def expand_stac(href: str | Path) -> list[str | Path]:
+    """The scenes of a STAC input: an item is one scene; an item collection (a GeoJSON
+    FeatureCollection of items) gives `<href>#<item id>` per item.
+
+    Raises:
+        InputError: the file cannot be read or is not JSON, or the collection is empty.
+    """
+    data = _read_json(str(href))
+    if data.get("type") != "FeatureCollection":
+        return [href]
+    ids = [str(f.get("id")) for f in data.get("features", [])]
+    if not ids:
+        raise InputError(f"STAC item collection {mask_url(str(href))} holds no items")
+    if isinstance(href, Path):
+        return [Path(f"{href}#{i}") for i in ids]
+    return [f"{href}#{i}" for i in ids]
+
+
+def naming_name(href: str) -> str:
+    """Name for output naming: `dir/items.json#S2A_x` -> `dir/S2A_x.json` (else unchanged)."""
+    base, fragment = _split(href)
+    if not fragment:
+        return base
+    return f"{base.rsplit('/', 1)[0]}/{fragment}.json" if "/" in base else f"{fragment}.json"
 
 
 def open_stac_item(href: str | Path) -> rasterio.io.DatasetReader:
-    """Open the band assets of the STAC item at `href` as one multi-band dataset.
+    """Open the band assets of the STAC item at `href` (or `<collection>#<item id>`) as one
+    multi-band dataset.
 
     Raises:
         InputError: pystac is missing, the item cannot be read or is not a STAC item, it has no
@@ -58,20 +92,45 @@ def open_stac_item(href: str | Path) -> rasterio.io.DatasetReader:
     return dataset
 
 
-def _read_item(href: str | Path):
+def _pystac():
     try:
         import pystac
     except ImportError:
         raise InputError("STAC inputs need pystac: pip install 'crossearth[stac]'") from None
-    text = str(href)
+    return pystac
+
+
+def _absolute(text: str) -> str:
+    return text if is_remote(text) else str(Path(text).resolve())
+
+
+def _read_json(text: str) -> dict:
+    pystac = _pystac()
+    base = _split(text)[0]
     try:
-        item = pystac.read_file(text if is_remote(text) else str(Path(text).resolve()))
+        data = pystac.StacIO.default().read_json(_absolute(base))
     except FileNotFoundError:
-        raise InputError(f"STAC item not found: {mask_url(text)}") from None
-    except Exception as exc:  # urllib, JSON and STAC validation errors alike
-        raise InputError(f"cannot read STAC item {mask_url(text)}: {mask_text(str(exc))}") from None
-    if not isinstance(item, pystac.Item):
-        raise InputError(f"{mask_url(text)} is a STAC {type(item).__name__}, not an Item")
+        raise InputError(f"STAC item not found: {mask_url(base)}") from None
+    except Exception as exc:  # urllib and JSON errors alike
+        raise InputError(f"cannot read STAC item {mask_url(base)}: {mask_text(str(exc))}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{mask_url(base)} is not a STAC item (not a JSON object)")
+    return data
+
+
+def _read_item(href: str | Path):
+    pystac = _pystac()
+    base, wanted = _split(str(href))
+    data = _read_json(str(href))
+    if wanted is not None:  # one item of a collection
+        data = next((f for f in data.get("features", []) if str(f.get("id")) == wanted), None)
+        if data is None:
+            raise InputError(f"no item {wanted!r} in {mask_url(base)}")
+    try:
+        item = pystac.Item.from_dict(data, href=_absolute(base))
+    except Exception as exc:  # STAC validation errors
+        raise InputError(f"{mask_url(base)} is not a STAC item ({mask_text(str(exc))})") from None
+    item.set_self_href(_absolute(base))  # relative asset hrefs resolve against the file
     return item
 
 
