@@ -143,3 +143,34 @@ def test_item_collection_is_a_list_of_scenes_named_by_item_id(
     single = (tmp_path / "one" / "scene_classes.tif").read_bytes()
     for name in ("S2A_0001", "S2B_0002"):
         assert (tmp_path / "many" / f"{name}_classes.tif").read_bytes() == single
+
+
+def test_earth_search_like_item_duplicates_and_coarser_bands(
+    monkeypatch, capsys, tmp_path, model_file, scene
+):
+    """`red-jp2` beside `red` (the GeoTIFF is read; the .jp2 does not even exist here) and more
+    bands at half the resolution than at full: the stack is on the red band's grid."""
+    served, _ = scene
+    item = json.loads((served / "scene.json").read_text())
+    coarse = {**PROFILE, "height": 100, "width": 100}
+    coarse["transform"] = from_origin(500_000.0, 5_800_000.0, 20.0, 20.0)
+    with rasterio.open(served / "coarse.tif", "w", count=1, **coarse) as dst:
+        dst.write(np.ones((1, 100, 100), np.uint8))
+    for k in range(5):
+        item["assets"][f"B1{k}"] = {
+            "href": "./coarse.tif", "type": "image/tiff",
+            "eo:bands": [{"name": f"B1{k}", "common_name": f"rededge{k}"}],
+        }  # fmt: skip
+    item["assets"]["red-jp2"] = {
+        "href": "./missing.jp2", "type": "image/jp2",
+        "eo:bands": [{"name": "B04", "common_name": "red"}],
+    }  # fmt: skip
+    (served / "es.json").write_text(json.dumps(item))
+    args = ("-m", model_file, *FAST)
+    code, err = run(monkeypatch, capsys, "predict", served / "scene.json", "-o", tmp_path / "a",
+                    *args)  # fmt: skip
+    assert code == 0, err
+    code, err = run(monkeypatch, capsys, "predict", served / "es.json", "-o", tmp_path / "b", *args)
+    assert code == 0, err
+    a, b = tmp_path / "a" / "scene_classes.tif", tmp_path / "b" / "es_classes.tif"
+    assert a.read_bytes() == b.read_bytes()

@@ -2,16 +2,20 @@
 
 An input ending in `.json` (a local file or a URL) is read as a STAC item with pystac (the
 optional extra `stac`); a file holding an item collection (a FeatureCollection of items) is a
-list of scenes, each named after its item id. Its band assets are the assets that hold one band with an `eo:bands`
-entry (or a `bands` entry, STAC 1.1); each becomes one band of a VRT (GDAL's XML description of
-a virtual raster, held in memory) whose band descriptions are the bands' common names (`red`,
-`green`, `blue`, `nir`, ...; the asset key where a band has none). `crossearth.geo.bands`
-then picks R, G, B or NIR, R, G by those names, and `--bands red,green,blue` chooses by name.
-Only the assets of the chosen bands are read, window by window (remote ones through GDAL's
-network file systems, see `crossearth.geo.remote`).
+list of scenes, each named after its item id.
 
-All band assets must share one grid (CRS, transform, size): bands at another resolution are
-left out of the stack, and asking for one by name is an error.
+The band assets of an item are the assets that hold one band with an `eo:bands` entry (or a
+`bands` entry, STAC 1.1); each becomes one band of a VRT (GDAL's XML description of a virtual
+raster, held in memory) whose band descriptions are the bands' common names (`red`, `green`,
+`blue`, `nir`, ...; the asset key where a band has none; where several assets hold the same
+band, e.g. `red` and `red-jp2` in Earth Search items, the GeoTIFF one).
+`crossearth.geo.bands` then picks R, G, B or NIR, R, G by those names, and
+`--bands red,green,blue` chooses by name. Only the assets of the chosen bands are read, window
+by window (remote ones through GDAL's network file systems, see `crossearth.geo.remote`).
+
+The stack is on the grid (CRS, transform, size) of the `red` band, else on the grid most band
+assets share; bands on another grid (another resolution) are left out, and asking for one of
+them by name is an error.
 """
 
 from __future__ import annotations
@@ -74,13 +78,18 @@ def open_stac_item(href: str | Path) -> rasterio.io.DatasetReader:
             single-band assets with band names, or its assets cannot be opened.
     """
     item = _read_item(href)
-    bands = []  # (name, absolute href) per band asset
+    found: dict[str, tuple[bool, str]] = {}  # band name -> (is a GeoTIFF, absolute href)
     for key, asset in item.assets.items():
         info = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands")
-        if not isinstance(info, list) or len(info) != 1:
+        if not isinstance(info, list) or len(info) != 1 or not isinstance(info[0], dict):
             continue
-        name = info[0].get("common_name") or info[0].get("eo:common_name") or key
-        bands.append((str(name), asset.get_absolute_href() or asset.href))
+        name = str(info[0].get("common_name") or info[0].get("eo:common_name") or key)
+        href_abs = asset.get_absolute_href() or asset.href
+        tiff = "tiff" in (asset.media_type or "") or href_abs.lower().endswith((".tif", ".tiff"))
+        # one asset per band: the first GeoTIFF (COG) of it, e.g. `red` over `red-jp2`
+        if name not in found or (tiff and not found[name][0]):
+            found[name] = (tiff, href_abs)
+    bands = [(name, href_abs) for name, (_, href_abs) in found.items()]
     if not bands:
         raise InputError(
             f"STAC item {mask_url(str(href))} has no single-band assets with eo:bands entries"
@@ -150,8 +159,11 @@ def _vrt_xml(bands: list[tuple[str, str]], item_href: str) -> str:
                 f"STAC item {mask_url(item_href)}: cannot open asset {name} "
                 f"({mask_url(href)}): {mask_text(str(exc))}"
             ) from None
-    keys = [(g[0], g[1], g[2], g[3]) for g in grids.values()]
-    grid = max(set(keys), key=lambda k: (keys.count(k), k[2] * k[3]))
+    keys = {name: (g[0], g[1], g[2], g[3]) for name, g in grids.items()}
+    counts = list(keys.values())
+    # the red band's grid (10 m of Sentinel-2, not its more numerous 20 m bands; 30 m of Landsat,
+    # not its 15 m panchromatic band), else the grid most bands share
+    grid = keys.get("red") or max(set(counts), key=lambda k: (counts.count(k), k[2] * k[3]))
     crs, transform, width, height = grid
     parts = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
     if crs is not None:
