@@ -29,7 +29,8 @@ def parse_bands(text: str | None) -> tuple[int, ...] | tuple[str, ...] | None:
         bands = tuple(int(b) for b in text.split(","))
     except ValueError:
         raise InputError(
-            f"--bands must be comma-separated band numbers like 4,1,2, got {text!r}"
+            f"--bands must be three band numbers like 4,1,2 or three band names like "
+            f"red,green,blue, got {text!r}"
         ) from None
     if len(bands) != 3 or min(bands) < 1:
         raise InputError(f"--bands needs three 1-based band numbers, got {text!r}")

@@ -38,7 +38,8 @@ def predict(
     bands: Annotated[
         str | None,
         typer.Option(
-            help="Three 1-based bands, e.g. 4,1,2 (default: from the model and the file)."
+            help="Three 1-based bands, e.g. 4,1,2, or band names, e.g. red,green,blue (STAC "
+            "common names, band descriptions; default: from the model and the file)."
         ),
     ] = None,
     scale: Annotated[
