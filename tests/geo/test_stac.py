@@ -174,3 +174,15 @@ def test_earth_search_like_item_duplicates_and_coarser_bands(
     assert code == 0, err
     a, b = tmp_path / "a" / "scene_classes.tif", tmp_path / "b" / "es_classes.tif"
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_collection_items_and_urls_are_named_by_item_id_and_path(tmp_path):
+    from crossearth.geo.outputs import plan_outputs
+
+    inputs = [
+        tmp_path / "items.json#S2A_1",
+        tmp_path / "items.json#S2B_2",
+        "https://h.example/stac/items.json#L8_3",
+        "https://h.example/stac/S2C_4.json?sig=x",
+    ]
+    assert plan_outputs(inputs, tmp_path / "out") == ["S2A_1", "S2B_2", "L8_3", "S2C_4"]
