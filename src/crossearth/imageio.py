@@ -17,15 +17,20 @@ from crossearth.fileio import atomic_path
 TIFF_SUFFIXES = {".tif", ".tiff"}
 
 
-def parse_bands(text: str | None) -> tuple[int, ...] | None:
-    """'4,1,2' -> (4, 1, 2): 1-based band numbers, the GDAL convention."""
+def parse_bands(text: str | None) -> tuple[int, ...] | tuple[str, ...] | None:
+    """'4,1,2' -> (4, 1, 2): 1-based band numbers, the GDAL convention; 'red,green,blue' ->
+    ('red', 'green', 'blue'): band names, matched to the band descriptions (STAC common names)."""
     if text is None or text == "":
         return None
+    names = tuple(b.strip() for b in text.split(","))
+    if len(names) == 3 and all(n and not n.isdigit() for n in names):
+        return names
     try:
         bands = tuple(int(b) for b in text.split(","))
     except ValueError:
         raise InputError(
-            f"--bands must be comma-separated band numbers like 4,1,2, got {text!r}"
+            f"--bands must be three band numbers like 4,1,2 or three band names like "
+            f"red,green,blue, got {text!r}"
         ) from None
     if len(bands) != 3 or min(bands) < 1:
         raise InputError(f"--bands needs three 1-based band numbers, got {text!r}")

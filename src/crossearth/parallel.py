@@ -1,18 +1,15 @@
-"""Share work between processes started by torchrun, SLURM or by hand (RANK / WORLD_SIZE).
+"""This process's place among processes started by torchrun, SLURM or by hand (RANK / WORLD_SIZE).
 
-Inference needs no communication: each process takes every WORLD_SIZE-th file, so the outputs are
-the ones a single process writes, in any launcher (`torchrun --nproc-per-node N -m crossearth ...`).
+`predict` needs no communication between them: the processes claim scenes through the run
+manifest in the output folder (`crossearth.geo.manifest`), so the outputs are the ones a single
+process writes, in any launcher (`torchrun --nproc-per-node N -m crossearth ...`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TypeVar
 
 from crossearth.errors import InputError
-
-T = TypeVar("T")
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -25,9 +22,3 @@ def rank_and_world() -> tuple[int, int]:
     if world < 1 or not 0 <= rank < world:
         raise InputError(f"invalid RANK={rank} for WORLD_SIZE={world}")
     return rank, world
-
-
-def shard(items: Sequence[T]) -> tuple[list[T], int, int]:
-    """The items this process handles (round-robin), its rank and the world size."""
-    rank, world = rank_and_world()
-    return list(items[rank::world]), rank, world

@@ -23,7 +23,11 @@ from crossearth.errors import InputError
 @app.command()
 def predict(
     inputs: Annotated[
-        list[Path], typer.Argument(help="GeoTIFF/COG/VRT, PNG or JPEG files, or folders of them.")
+        list[str],
+        typer.Argument(
+            help="GeoTIFF/COG/VRT, PNG or JPEG files, folders of them, or URLs of rasters "
+            "(https://, s3://, gs://, az://, GDAL /vsi... paths; read window by window)."
+        ),
     ],
     model: ModelOpt,
     output: Annotated[
@@ -34,7 +38,8 @@ def predict(
     bands: Annotated[
         str | None,
         typer.Option(
-            help="Three 1-based bands, e.g. 4,1,2 (default: from the model and the file)."
+            help="Three 1-based bands, e.g. 4,1,2, or band names, e.g. red,green,blue (STAC "
+            "common names, band descriptions; default: from the model and the file)."
         ),
     ] = None,
     scale: Annotated[
@@ -84,14 +89,20 @@ def predict(
     map_: Annotated[
         bool, typer.Option("--map", help="Also write an HTML map of each result (crossearth view).")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="Redo scenes whose outputs an earlier run of this command completed."),
+    ] = False,
 ) -> None:
     """Segment images into georeferenced class maps, streaming windows from disk.
 
     Several inputs or folders need -o to be a folder. Inputs with the same name in different
     folders get their folder names in their output names; no output is ever written over an
-    input, and earlier outputs in an input folder are skipped. Under torchrun (RANK/WORLD_SIZE
-    set), the files are shared out between the processes. SIGTERM, SIGHUP, SIGUSR1/2 (batch
-    schedulers) end the run like Ctrl-C: unfinished outputs are removed.
+    input, and earlier outputs in an input folder are skipped. A run into a folder keeps a
+    manifest there (.crossearth/): the same command run again skips the scenes it completed
+    (--overwrite redoes them). Under torchrun or SLURM (RANK/WORLD_SIZE set), the processes
+    claim scenes one at a time. SIGTERM, SIGHUP, SIGUSR1/2 (batch schedulers) end the run like
+    Ctrl-C: unfinished outputs are removed.
     """
     from crossearth.cli.signals import terminate_on_signals
 
@@ -99,19 +110,20 @@ def predict(
         _predict(
             inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta,
             confidence, preview, overlay, vector, cog, match_gsd, device, precision, batch_size,
-            download, quiet, map_,
+            download, quiet, map_, overwrite,
         )  # fmt: skip
 
 
 def _predict(
     inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta, confidence,
     preview, overlay, vector, cog, match_gsd, device, precision, batch_size, download, quiet,
-    map_=False,
+    map_=False, overwrite=False,
 ) -> None:  # fmt: skip
+    from crossearth.geo.manifest import Manifest, work_order
     from crossearth.geo.outputs import plan_outputs
     from crossearth.geo.predict import PredictOptions
     from crossearth.imageio import parse_bands
-    from crossearth.parallel import shard
+    from crossearth.parallel import rank_and_world
     from crossearth.weights import load_model
 
     options = PredictOptions(
@@ -132,7 +144,19 @@ def _predict(
             "crossearth and were skipped",
             highlight=False,
         )
-    jobs, rank, world = shard(list(zip(files, stems, strict=True)))
+    jobs = list(zip(files, stems, strict=True))
+    rank, world = rank_and_world()
+    manifest = None
+    if not output.suffix and (len(jobs) > 1 or world > 1):
+        # several scenes: claimed one by one through the manifest; done ones are skipped
+        manifest = Manifest(output, overwrite)
+        jobs = work_order(jobs, rank, world)
+    else:
+        jobs = jobs[rank::world]
+    key = (
+        model,
+        {"options": options, "config": config, "backbone": backbone, "precision": precision},
+    )
     if world > 1 and device == "auto":
         device = _local_device()
     if model.lower().endswith(".onnx"):  # an exported file, run by ONNX Runtime
@@ -151,22 +175,36 @@ def _predict(
     options.windows_for(net)  # a --tile too small for this model fails before any work
     if not quiet:
         _report_load(net)
-    _run_predictions(net, jobs, output, options, quiet, rank, world)
+    try:
+        done = _run_predictions(net, jobs, output, options, quiet, rank, world, manifest, key)
+    finally:
+        if manifest is not None:
+            manifest.close()
     if map_:
         from crossearth.cli.view import write_maps_after_predict
 
-        write_maps_after_predict([stem for _, stem in jobs], output, quiet)
+        write_maps_after_predict(done, output, quiet)
 
 
-def _expand_inputs(inputs: list[Path]) -> tuple[list[Path], int]:
-    """Files named and the images in folders named; (files, how many of our own outputs and
-    temporaries in the folders were skipped). A file named twice is taken once."""
+def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
+    """Files named, the images in folders named and URLs (kept as strings); (files, how many of
+    our own outputs and temporaries in the folders were skipped). A file named twice is taken
+    once."""
     from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
+    from crossearth.geo.remote import is_remote
+    from crossearth.geo.stac import expand_stac, is_stac
 
-    files: list[Path] = []
+    files: list[Path | str] = []
     skipped = 0
-    for item in inputs:
+    for name in inputs:
+        if is_stac(name):  # a STAC item, or a collection: one scene per item
+            files.extend(expand_stac(name if is_remote(name) else Path(name)))
+            continue
+        if is_remote(name):
+            files.append(name)
+            continue
+        item = Path(name)
         if item.is_dir():
             images = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
             found = [p for p in images if not is_own_output(p)]
@@ -179,13 +217,13 @@ def _expand_inputs(inputs: list[Path]) -> tuple[list[Path], int]:
             files.extend(found)
         else:
             files.append(item)
-    unique: dict[Path, Path] = {}
+    unique: dict[Path | str, Path | str] = {}
     for path in files:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(path if isinstance(path, str) else path.resolve(), path)
     return list(unique.values()), skipped
 
 
-def _check_output(options, output: Path, files: list[Path]) -> None:
+def _check_output(options, output: Path, files: list[Path | str]) -> None:
     if output.suffix:
         if len(files) > 1:
             raise InputError("several inputs need an output folder (-o DIR), not a single file")
@@ -202,7 +240,7 @@ def _check_output(options, output: Path, files: list[Path]) -> None:
             raise InputError(f"the parent folder of {output} does not exist")
 
 
-def _probe_inputs(files: list[Path], model: str, bands) -> None:
+def _probe_inputs(files: list[Path | str], model: str, bands) -> None:
     """Open every input and check its bands before spending time loading the model."""
     from crossearth.geo.bands import choose_bands
     from crossearth.geo.raster import open_raster
@@ -225,7 +263,13 @@ def _local_device() -> str:
     return "cpu"
 
 
-def _run_predictions(net, jobs, output, options, quiet: bool, rank: int, world: int) -> None:
+def _run_predictions(
+    net, jobs, output, options, quiet: bool, rank: int, world: int, manifest=None, key=None
+) -> list[str]:
+    """Predict the scenes this process gets (all of them with a manifest: each is skipped if
+    done, else claimed); returns the output stems this process wrote."""
+    from contextlib import nullcontext
+
     from rich.markup import escape
     from rich.progress import (
         BarColumn,
@@ -235,28 +279,58 @@ def _run_predictions(net, jobs, output, options, quiet: bool, rank: int, world: 
         TimeRemainingColumn,
     )
 
-    from crossearth.geo.predict import predict_raster
+    from crossearth.geo.manifest import fingerprint
 
     tag = escape(f"[rank {rank}/{world}] ") if world > 1 else ""
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
     )  # fmt: skip
+    written: list[str] = []
+    already = 0
     with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
         for path, stem in jobs:
-            task = bar.add_task(f"{tag}{escape(path.name)}", total=None, rate="")
-            start = time.perf_counter()
+            digest = fingerprint(key[0], key[1], path) if manifest else ""
+            if manifest and manifest.is_done(stem, digest):
+                already += 1
+                continue
+            with manifest.claim(stem) if manifest else nullcontext(True) as mine:
+                # a peer may have finished the scene between the check and the claim
+                if not mine or (manifest and manifest.is_done(stem, digest)):
+                    continue
+                summary = _predict_one(net, path, stem, output, options, bar, tag, quiet)
+                if manifest:
+                    manifest.record(stem, digest, summary)
+                written.append(stem)
+    if already and not quiet:
+        console.print(
+            f"{tag}{already} scene(s) completed by an earlier run skipped (--overwrite redoes them)",
+            highlight=False,
+        )
+    return written
 
-            def progress(done: int, total: int, task=task, start=start) -> None:
-                rate = done / max(time.perf_counter() - start, 1e-9)
-                bar.update(task, completed=done, total=total, rate=f"{rate:.1f}/s")
 
-            summary = predict_raster(net, path, output, options, progress=progress, stem=stem)
-            bar.remove_task(task)
-            if not quiet:
-                skipped = summary["skipped_windows"]
-                console.print(
-                    f"{tag}{escape(str(path))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
-                    f"{summary['windows']} windows, {skipped} skipped as nodata)",
-                    soft_wrap=True, highlight=False,
-                )  # fmt: skip
+def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool) -> dict:
+    """One scene with its progress bar and result line; its summary."""
+    from rich.markup import escape
+
+    from crossearth.geo.predict import predict_raster
+    from crossearth.geo.remote import display_name, mask_url
+
+    task = bar.add_task(f"{tag}{escape(display_name(path))}", total=None, rate="")
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - start, 1e-9)
+        bar.update(task, completed=done, total=total, rate=f"{rate:.1f}/s")
+
+    summary = predict_raster(net, path, output, options, progress=progress, stem=stem)
+    bar.remove_task(task)
+    if not quiet:
+        skipped = summary["skipped_windows"]
+        console.print(
+            f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
+            f"{summary['windows']} windows, {skipped} skipped as nodata)",
+            soft_wrap=True, highlight=False,
+        )  # fmt: skip
+    return summary

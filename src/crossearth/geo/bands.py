@@ -9,7 +9,8 @@ count (GDAL itself takes alpha as the mask only in 2- and 4-band files). The oth
 the data bands. One rule for every band count:
 
 1. `--bands` given: exactly three 1-based band numbers, each at most the file's band count, used
-   in that order. Repeating a band is allowed (e.g. `--bands 1,1,1` for a panchromatic image).
+   in that order; or three band names, matched to the band descriptions (e.g. `red,green,blue`
+   for a STAC item, whose bands are described by their common names). Repeating a band is allowed (e.g. `--bands 1,1,1` for a panchromatic image).
 2. Otherwise each data band's role (R, G, B or NIR) is read from its description
    (case-insensitive, `_`/`-` read as spaces), by the table below, or else from its colour
    interpretation (red, green, blue, nir). A description outranks a colour interpretation.
@@ -91,6 +92,8 @@ def choose_bands(
     name = dataset.name
     count = dataset.count
 
+    if requested is not None and any(isinstance(b, str) for b in requested):
+        requested = _bands_by_name(dataset, requested)
     if requested is not None:
         chosen = _validate_requested(requested, count, name)
         alpha = alpha_bands(dataset)
@@ -197,6 +200,22 @@ def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tu
                 f"numbered 1 to {count}"
             )
     return (int(requested[0]), int(requested[1]), int(requested[2]))
+
+
+def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[int, ...]:
+    """Band numbers of the bands whose descriptions are `names` (case-insensitive)."""
+    descriptions = [_normalise(d) for d in (dataset.descriptions or ())]
+    found = []
+    for band in names:
+        key = _normalise(str(band))
+        if descriptions.count(key) != 1:
+            known = ", ".join(d or "(none)" for d in descriptions) or "none"
+            raise InputError(
+                f"--bands: no single band named {band!r} in {dataset.name} "
+                f"(band descriptions: {known}); pass names from that list or band numbers"
+            )
+        found.append(descriptions.index(key) + 1)
+    return tuple(found)
 
 
 def _colorinterp(dataset: rasterio.io.DatasetReader) -> list[ColorInterp | None]:

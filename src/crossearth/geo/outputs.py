@@ -5,7 +5,8 @@ For an input `scene.tif` and an output folder `OUT`, the outputs are `OUT/scene_
 (`scene.gpkg` / `scene.geojson`) and `scene_summary.json`; with an explicit class-map file
 `OUT/map.tif` they are `map.tif`, `map_confidence.tif`, `map_preview.png` and so on.
 
-`plan_outputs` gives every input its output base name:
+`plan_outputs` gives every input its output base name (a URL's is the last part of its path
+without the query string: `https://host/cogs/scene.tif?sig=...` -> `scene`):
 
 - inputs whose names would collide (`2020/tile_01.tif` and `2021/tile_01.tif`; names are
   compared case-insensitively, as on macOS and Windows file systems) are told apart by their
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from crossearth.errors import InputError
+from crossearth.geo.remote import is_remote, naming_path
+from crossearth.geo.stac import naming_name
 
 VECTOR_FORMATS = {"gpkg": ".gpkg", "geojson": ".geojson"}
 CLASS_MAP_SUFFIXES = {".tif", ".tiff", ".png"}
@@ -92,7 +95,9 @@ class OutputPaths:
         return paths
 
 
-def plan_outputs(images: Sequence[Path], output: Path, vector: str | None = None) -> list[str]:
+def plan_outputs(
+    images: Sequence[Path | str], output: Path, vector: str | None = None
+) -> list[str]:
     """Output base names (stems) for `images` written to the folder `output`, one per image.
 
     Raises:
@@ -100,14 +105,19 @@ def plan_outputs(images: Sequence[Path], output: Path, vector: str | None = None
             apart by their folders, an output would be written over an input, or several
             inputs were given with an explicit class-map file as output.
     """
-    images = [Path(p) for p in images]
+    local = [not is_remote(p) for p in images]
+    # URLs are named by /<host>/<path> (crossearth.geo.remote), local files by their path
+    images = [
+        Path(naming_name(str(p))) if is_local else Path(naming_path(naming_name(p)))
+        for p, is_local in zip(images, local, strict=True)
+    ]
     explicit = output.suffix.lower() in CLASS_MAP_SUFFIXES
     if explicit and len(images) > 1:
         raise InputError("several inputs need an output folder (-o DIR), not a single file")
     stems = [p.stem for p in images]
     if not explicit:
         stems = _disambiguate(images)
-    inputs = {_key(p): p for p in images}
+    inputs = {_key(p): p for p, is_local in zip(images, local, strict=True) if is_local}
     for image, stem in zip(images, stems, strict=True):
         paths = OutputPaths.for_input(image, output, vector, png=False, stem=stem)
         for path in paths.all():

@@ -28,8 +28,10 @@ from crossearth.fileio import atomic_path, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
+from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
 from crossearth.geo.resample import GsdResampler
+from crossearth.geo.stac import is_stac
 from crossearth.geo.stream import StreamingSegmenter
 from crossearth.geo.writer import ClassMapWriter, tif_to_png
 
@@ -158,16 +160,22 @@ def predict_raster(
     import rasterio
 
     # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
-    with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    remote = is_remote(image)
+    image = image if remote else Path(image)  # a URL stays a string
+    cloud = remote or is_stac(image)  # STAC assets are usually remote
+    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **(REMOTE_ENV if cloud else {})}
+    with warnings.catch_warnings(), rasterio.Env(**env):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
+        if stem is None and isinstance(image, str):
+            stem = naming_path(image).stem
         return _predict_raster(
-            model, Path(image), Path(output), options or PredictOptions(), progress, stem
+            model, image, Path(output), options or PredictOptions(), progress, stem
         )
 
 
 def _predict_raster(
     model: Any,
-    image: Path,
+    image: Path | str,
     output: Path,
     options: PredictOptions,
     progress: Callable[[int, int], None] | None,
@@ -282,13 +290,13 @@ def _wants_png(output: Path, options: PredictOptions, source: RasterSource) -> b
 
 
 def _check_outputs(
-    image: Path, paths: OutputPaths, options: PredictOptions, source: RasterSource
+    image: Path | str, paths: OutputPaths, options: PredictOptions, source: RasterSource
 ) -> None:
     folder = paths.classes.parent
     if not folder.is_dir():
         raise InputError(f"output folder {folder} does not exist")
     for path in paths.all():
-        if path.exists() and path.samefile(image):
+        if isinstance(image, Path) and path.exists() and path.samefile(image):
             raise InputError(
                 f"{path} would be written over the input {image}; choose another output"
             )
@@ -296,12 +304,12 @@ def _check_outputs(
     if options.vector and kind is None:
         raise InputError(
             f"--vector needs a georeferenced input (a CRS and transform, GCPs, RPCs or a world "
-            f"file); {source.dataset.name} has none"
+            f"file); {mask_url(source.dataset.name)} has none"
         )
     if options.match_gsd and kind != "crs+transform":
         raise InputError(
             "--match-gsd needs an input georeferenced by a CRS and an affine transform (its pixel "
-            f"size must be known); {source.dataset.name} has {_KIND_NAMES[kind]}"
+            f"size must be known); {mask_url(source.dataset.name)} has {_KIND_NAMES[kind]}"
         )
 
 
@@ -328,7 +336,7 @@ def _summary(
     crs = ground[0] if ground is not None else None
     (tile, _), (stride, _) = options.windows_for(model)
     return {
-        "input": str(image),
+        "input": mask_url(image) if isinstance(image, str) else str(image),
         "class_map": str(classes_file),
         "size": [ds.height, ds.width],
         "crs": crs.to_string() if crs else None,

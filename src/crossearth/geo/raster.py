@@ -27,13 +27,25 @@ from rasterio.windows import Window
 
 from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import alpha_bands, choose_bands
+from crossearth.geo.remote import REMOTE_ENV, gdal_path, is_remote, mask_text, mask_url
 from crossearth.geo.scaling import Scaling, estimate_scaling, parse_scale
+from crossearth.geo.stac import is_stac, open_stac_item
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img"}
 
 
 def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
-    """Open a raster for reading, turning GDAL failures into a clear InputError."""
+    """Open a raster for reading, turning GDAL failures into a clear InputError.
+
+    `path` is a local file, or a URL / GDAL `/vsi...` path kept as a string (see
+    `crossearth.geo.remote`): those are read through GDAL's network file systems, window by
+    window, and named in messages with their credentials masked.
+    """
+    if is_stac(path):  # a STAC item: its band assets stacked by an in-memory VRT
+        with rasterio.Env(**REMOTE_ENV):
+            return open_stac_item(path)
+    if is_remote(path):
+        return _open_remote(str(path))
     path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"input image not found: {path}")
@@ -45,6 +57,15 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
             return rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(f"{path} is not a readable image or raster ({exc})") from None
+
+
+def _open_remote(url: str) -> rasterio.io.DatasetReader:
+    try:
+        with warnings.catch_warnings(), rasterio.Env(**REMOTE_ENV):
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(gdal_path(url))
+    except RasterioIOError as exc:
+        raise InputError(f"cannot open {mask_url(url)}: {mask_text(str(exc))}") from None
 
 
 def read_nearest(
@@ -212,7 +233,8 @@ class RasterSource:
                     valid &= (self.dataset.read(list(self.alpha), window=window) > 0).all(axis=0)
         except RasterioIOError as exc:
             raise InputError(
-                f"{self.dataset.name}: cannot read pixels ({exc}); the file may be corrupt"
+                f"{mask_text(self.dataset.name)}: cannot read pixels ({mask_text(str(exc))}); "
+                "the file may be corrupt or the connection lost"
             ) from None
         pixels = np.moveaxis(raw, 0, -1)
         if np.issubdtype(pixels.dtype, np.floating):

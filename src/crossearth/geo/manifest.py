@@ -1,0 +1,184 @@
+"""The run manifest of `predict` into a folder: resume after a kill, scenes claimed by processes.
+
+The manifest lives in the output folder, in `.crossearth/` (hidden, so never taken as input):
+
+- `scenes/<stem>.json`: one record per finished scene, written atomically after all of the
+  scene's outputs (they are themselves written all-or-none): the run's fingerprint (model,
+  options, input identity), the output files, the finish time and the run id. A scene is
+  *done* when its record has this command's fingerprint and all its outputs exist; running the
+  same command again skips done scenes, and only those. `--overwrite` redoes them (scenes that
+  another process of the same run finished are not redone).
+- `claims/<stem>.claim`: created with `O_CREAT | O_EXCL` (atomic on local and NFSv3+ file
+  systems) by the process that works on the scene, removed when it is done or fails. Processes
+  of a torchrun / SLURM job (or started by hand with RANK / WORLD_SIZE) walk the scene list from
+  different starting points and take every scene nobody holds, so a slow scene holds up only
+  its own process. A claim is *stale*, and taken over, when its process is gone: same host and
+  its pid no longer runs, or it belongs to another run (a different `TORCHELASTIC_RUN_ID`, or
+  SLURM job id / restart count). A claim of a dead process on another host of the same run stays
+  until the next run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TypeVar
+
+from crossearth.fileio import atomic_path
+from crossearth.geo.remote import is_remote, mask_url
+
+T = TypeVar("T")
+FOLDER = ".crossearth"
+
+
+def run_id() -> str | None:
+    """The id of this job shared by all its processes, or None when the launcher gives none."""
+    torch_run = os.environ.get("TORCHELASTIC_RUN_ID")
+    if torch_run and torch_run != "none":
+        return f"torchrun:{torch_run}:{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        return f"slurm:{job}:{os.environ.get('SLURM_RESTART_COUNT', '0')}"
+    return None
+
+
+def fingerprint(model: str, options: Any, image: Path | str) -> str:
+    """A digest of what decides a scene's outputs: the model (name, or file path, size and
+    modification time), the prediction options and the input (path, size and modification
+    time; a URL without its query string)."""
+
+    def identity(item: Path | str) -> Any:
+        if is_remote(item):
+            return mask_url(str(item))
+        path = Path(item)
+        try:
+            stat = path.stat()
+        except OSError:
+            return str(item)
+        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+
+    opts = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else options
+    blob = json.dumps([identity(model), opts, identity(image)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def work_order(jobs: Sequence[T], rank: int, world: int) -> list[T]:
+    """Every job, this process's round-robin share first, then the others' (to take over)."""
+    own = list(jobs[rank::world])
+    return own + [job for i, job in enumerate(jobs) if i % world != rank]
+
+
+class Manifest:
+    """Done records and claims of scenes (by output stem) in `output/.crossearth/`."""
+
+    def __init__(self, output: Path, overwrite: bool = False) -> None:
+        self.root = Path(output) / FOLDER
+        self.overwrite = overwrite
+        self.run = run_id()
+        self.started = time.time()
+        self.host = socket.gethostname()
+
+    def close(self) -> None:
+        """Remove the manifest's folders that hold nothing (a run that failed leaves none)."""
+        for folder in (self.root / "claims", self.root / "scenes", self.root):
+            with suppress(OSError):  # missing, or not empty
+                folder.rmdir()
+
+    def _record_path(self, stem: str) -> Path:
+        return self.root / "scenes" / f"{stem}.json"
+
+    def _claim_path(self, stem: str) -> Path:
+        return self.root / "claims" / f"{stem}.claim"
+
+    def is_done(self, stem: str, digest: str) -> bool:
+        """True if the scene's outputs for `digest` are complete (and, with overwrite, were
+        written by this run)."""
+        try:
+            record = json.loads(self._record_path(stem).read_text())
+        except (OSError, ValueError):
+            return False
+        if record.get("fingerprint") != digest:
+            return False
+        if not all(Path(p).exists() for p in record.get("outputs", [])):
+            return False
+        if self.overwrite:  # only what this run (a peer process) already redid counts
+            same_run = self.run is not None and record.get("run") == self.run
+            return same_run or record.get("finished", 0) >= self.started
+        return True
+
+    def record(self, stem: str, digest: str, summary: dict[str, Any]) -> None:
+        """Note the scene as done, atomically, after all its outputs are in place."""
+        keys = ("class_map", "confidence", "preview", "overlay", "vector")
+        outputs = [str(Path(summary[k]).resolve()) for k in keys if summary.get(k)]
+        entry = {
+            "stem": stem,
+            "input": summary.get("input"),
+            "fingerprint": digest,
+            "outputs": outputs,
+            "finished": time.time(),
+            "run": self.run,
+            "host": self.host,
+            "pid": os.getpid(),
+        }
+        with atomic_path(self._record_path(stem)) as tmp:  # makes the folder
+            tmp.write_text(json.dumps(entry, indent=1))
+
+    @contextmanager
+    def claim(self, stem: str) -> Iterator[bool]:
+        """Yield True if this process now holds the scene (the claim is removed on exit),
+        False if a live process holds it."""
+        path = self._claim_path(stem)
+        mine = self._try_claim(path)
+        if not mine and self._is_stale(path):
+            tomb = path.with_name(f".{path.name}.{self.host}.{os.getpid()}")
+            try:  # take the stale claim away under a unique name, then claim afresh
+                os.replace(path, tomb)
+                tomb.unlink()
+            except FileNotFoundError:
+                pass
+            mine = self._try_claim(path)
+        try:
+            yield mine
+        finally:
+            if mine:
+                path.unlink(missing_ok=True)
+
+    def _try_claim(self, path: Path) -> bool:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump({"host": self.host, "pid": os.getpid(), "run": self.run}, f)
+        return True
+
+    def _is_stale(self, path: Path) -> bool:
+        try:
+            holder = json.loads(path.read_text())
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):  # being written this instant: a live process
+            return False
+        if holder.get("run") is not None and self.run is not None and holder["run"] != self.run:
+            return True
+        return holder.get("host") == self.host and not _pid_alive(int(holder.get("pid", 0)))
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
