@@ -153,7 +153,7 @@ def predict_raster(
     Raises:
         InputNotFoundError: (a `FileNotFoundError`) `image` does not exist.
         InputError: (a `ValueError`) the image is unreadable or its bands cannot be chosen, an
-            output would be written over the input, the output folder is missing, or an option
+            output would be written over the input, the output folder's parent is missing, or an option
             does not fit this input or model (e.g. `--vector` without georeferencing).
         OSError: writing failed (e.g. disk full); nothing of this input's outputs is left.
     """
@@ -168,9 +168,10 @@ def predict_raster(
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
         if stem is None and isinstance(image, str):
             stem = naming_path(image).stem
-        return _predict_raster(
-            model, image, Path(output), options or PredictOptions(), progress, stem
-        )
+        output = Path(output)
+        if not output.suffix and output.parent.is_dir():
+            output.mkdir(exist_ok=True)  # as the CLI does: the folder, not missing parents
+        return _predict_raster(model, image, output, options or PredictOptions(), progress, stem)
 
 
 def _predict_raster(
@@ -322,6 +323,15 @@ _KIND_NAMES = {
 }
 
 
+def _precision_name(model: Any) -> str:
+    """fp32 / bf16 / fp16 of a PyTorch model; "onnx" for an ONNX Runtime runner."""
+    import torch
+
+    dtype = getattr(model, "dtype", None)
+    names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+    return names.get(dtype, "onnx" if dtype is None else str(dtype))
+
+
 def _summary(
     image, classes_file, source, model, options, stats, counts, started, resampler
 ) -> dict:
@@ -355,6 +365,9 @@ def _summary(
         "model": {
             "classes": list(model.config.class_names),
             "crop": list(model.config.inference.crop_size),
+            # what ran: labels equal `model.predict` exactly in fp32 with the default blend
+            "device": str(getattr(model, "device", "cpu")),
+            "precision": _precision_name(model),
         },
         "options": {
             "tile": tile,
