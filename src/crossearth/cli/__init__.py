@@ -6,6 +6,7 @@ import logging
 import sys
 
 import typer
+from rich.markup import escape
 
 from crossearth.cli import benchmark, export, models, predict, style, synth, train, view  # noqa: F401  (registers the commands)
 from crossearth.cli.app import app, console
@@ -23,7 +24,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except CrossEarthError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")
@@ -32,7 +33,7 @@ def main() -> None:
         console.print(f"terminated by {exc.name}; unfinished outputs were removed")
         sys.exit(exc.exit_code)
     except OSError as exc:  # disk full, permission denied, ...: the outputs were cleaned up
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         sys.exit(1)
     except Exception as exc:  # click usage errors carry their own exit code
         import click

@@ -120,14 +120,14 @@ def data_check(
                       _share(s.pixels - labelled, s.pixels))  # fmt: skip
     out.print(table)
     if spec.holdout:
-        out.print(f"validation: {spec.holdout}", highlight=False)
+        out.print(f"validation: {spec.holdout}", highlight=False, markup=False)
     if report.gsd_m is not None:
         out.print(f"pixel size of the first training image: {report.gsd_m:g} m", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(report.as_dict(), indent=2))
     if report.problems:
         for problem in report.problems:
-            out.print(f"problem: {problem}", highlight=False, soft_wrap=True)
+            out.print(f"problem: {problem}", highlight=False, soft_wrap=True, markup=False)
         raise InputError(f"{len(report.problems)} problem(s) in {description}")
     out.print("no problems found")
 

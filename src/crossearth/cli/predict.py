@@ -48,6 +48,13 @@ def predict(
             help="Non-uint8 scaling: auto (p2,p98), none, pLO,pHI, MIN,MAX, or per band 'a,b;c,d;e,f'."
         ),
     ] = None,
+    nodata: Annotated[
+        str | None,
+        typer.Option(
+            help="Override the file's nodata value: a number, or none to use every pixel "
+            "(as GDAL's -a_nodata)."
+        ),
+    ] = None,
     tile: Annotated[
         int | None, typer.Option(help="Window size in px (default: the model's crop).")
     ] = None,
@@ -110,14 +117,14 @@ def predict(
         _predict(
             inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta,
             confidence, preview, overlay, vector, cog, match_gsd, device, precision, batch_size,
-            download, quiet, map_, overwrite,
+            download, quiet, map_, overwrite, nodata,
         )  # fmt: skip
 
 
 def _predict(
     inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta, confidence,
     preview, overlay, vector, cog, match_gsd, device, precision, batch_size, download, quiet,
-    map_=False, overwrite=False,
+    map_=False, overwrite=False, nodata=None,
 ) -> None:  # fmt: skip
     from crossearth.geo.manifest import Manifest, work_order
     from crossearth.geo.outputs import plan_outputs
@@ -127,7 +134,7 @@ def _predict(
     from crossearth.weights import load_model
 
     options = PredictOptions(
-        bands=parse_bands(bands), scale=scale, tile=tile, stride=stride, batch_size=batch_size,
+        bands=parse_bands(bands), scale=scale, nodata=nodata, tile=tile, stride=stride, batch_size=batch_size,
         blend=blend, tta=tta, confidence=confidence, preview=preview, overlay=overlay, vector=vector,
         cog=cog, match_gsd=match_gsd,
         png={".png": True, ".tif": False, ".tiff": False}.get(output.suffix.lower()),
@@ -330,7 +337,8 @@ def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool) -
         skipped = summary["skipped_windows"]
         console.print(
             f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
-            f"{summary['windows']} windows, {skipped} skipped as nodata)",
+            f"{summary['windows']} windows, {skipped} skipped as nodata; "
+            f"{summary['nodata_pixels']:,} nodata pixels)",
             soft_wrap=True, highlight=False,
         )  # fmt: skip
     return summary

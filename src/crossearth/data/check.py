@@ -39,7 +39,8 @@ class DataReport:
 
     @property
     def problems(self) -> list[str]:
-        return [p for s in self.splits for p in s.problems]
+        """Every problem once (a vector file shared by splits fails the same way in each)."""
+        return list(dict.fromkeys(p for s in self.splits for p in s.problems))
 
     def raise_problems(self) -> None:
         """Raise one InputError listing every problem (the first few in full)."""

@@ -54,6 +54,7 @@ class PredictOptions:
 
     bands: tuple[int, ...] | None = None
     scale: str | None = None
+    nodata: str | float | None = None  # override the file's nodata value: a number, or "none"
     tile: int | None = None  # window side in px (default: the model's crop)
     stride: int | None = None  # window step in px (default: the tile x the model's stride/crop)
     batch_size: int = 4
@@ -97,6 +98,9 @@ class PredictOptions:
         if self.match_gsd and self.confidence:
             raise InputError("--confidence cannot be combined with --match-gsd yet")
         parse_scale(self.scale)  # raises InputError naming --scale
+        from crossearth.geo.scaling import parse_nodata
+
+        parse_nodata(self.nodata)  # raises InputError naming --nodata
 
     def windows_for(self, model: Any) -> tuple[tuple[int, int], tuple[int, int]]:
         """(crop, stride) in px for `model`: `tile`/`stride` where given; without `stride`, the
@@ -187,7 +191,7 @@ def _predict_raster(
     # A fine-tuned model records how its training files were read; explicit options win.
     bands = options.bands if options.bands is not None else model.config.band_indices
     scale = options.scale if options.scale is not None else model.config.scale
-    with RasterSource.open(image, model.config.bands, bands, scale) as source:
+    with RasterSource.open(image, model.config.bands, bands, scale, options.nodata) as source:
         png = _wants_png(output, options, source)
         paths = OutputPaths.for_input(image, output, options.vector, png, stem)
         _check_outputs(image, paths, options, source)

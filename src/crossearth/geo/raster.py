@@ -28,7 +28,14 @@ from rasterio.windows import Window
 from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import alpha_bands, choose_bands
 from crossearth.geo.remote import REMOTE_ENV, gdal_path, is_remote, mask_text, mask_url
-from crossearth.geo.scaling import Scaling, estimate_scaling, parse_scale
+from crossearth.geo.scaling import (
+    NodataOverride,
+    Scaling,
+    estimate_scaling,
+    file_mask,
+    parse_nodata,
+    parse_scale,
+)
 from crossearth.geo.stac import is_stac, open_stac_item
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img"}
@@ -183,6 +190,7 @@ class RasterSource:
     scaling: Scaling
     band_reason: str = ""
     alpha: tuple[int, ...] = ()  # alpha bands (masks), 1-based
+    nodata: NodataOverride = None  # `--nodata`: None = the file's value, "none", or a number
     clipped: int = 0  # valid band values outside the scaling range, over all windows read
     considered: int = 0
 
@@ -193,16 +201,21 @@ class RasterSource:
         model_bands: str = "RGB",
         bands: tuple[int, ...] | None = None,
         scale: str | None = None,
+        nodata: str | float | None = None,
     ) -> RasterSource:
+        """Open `path` choosing bands and scaling by the module's rules; `nodata` overrides the
+        file's nodata value ("none" ignores it, a number replaces it). Raises InputError."""
+        override = parse_nodata(nodata)
         dataset = open_raster(path)
         try:
             choice = choose_bands(dataset, model_bands, bands)
             spec = parse_scale(scale)
-            scaling = estimate_scaling(dataset, choice.bands, spec)
+            scaling = estimate_scaling(dataset, choice.bands, spec, nodata=override)
         except BaseException:
             dataset.close()
             raise
-        return cls(dataset, choice.bands, scaling, choice.reason, tuple(alpha_bands(dataset)))
+        return cls(dataset, choice.bands, scaling, choice.reason, tuple(alpha_bands(dataset)),
+                   override)  # fmt: skip
 
     @property
     def height(self) -> int:
@@ -228,7 +241,7 @@ class RasterSource:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 raw = self.dataset.read(list(self.bands), window=window)
-                valid = self.dataset.dataset_mask(window=window) > 0
+                valid = file_mask(self.dataset, self.bands, self.nodata, window=window)
                 if self.alpha:  # GDAL masks with alpha only in 2- and 4-band files
                     valid &= (self.dataset.read(list(self.alpha), window=window) > 0).all(axis=0)
         except RasterioIOError as exc:

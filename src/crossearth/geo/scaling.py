@@ -246,14 +246,69 @@ def check_spec_for_dtype(spec: ScaleSpec, dtype: np.dtype | str | Sequence[np.dt
             )
 
 
+# `--nodata`: None keeps the file's nodata value, "none" ignores it, a number replaces it.
+NodataOverride = float | str | None
+
+
+def parse_nodata(text: str | float | None) -> NodataOverride:
+    """`--nodata VALUE|none` as GDAL tools take it. Raises InputError for anything else."""
+    if text is None or isinstance(text, float | int):
+        return None if text is None else float(text)
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--nodata takes a number or none, got {text!r}") from None
+    return value
+
+
+def file_mask(
+    dataset: rasterio.io.DatasetReader,
+    bands: Sequence[int],
+    nodata: NodataOverride,
+    *,
+    window=None,
+    out_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Validity [h, w] bool from the file: GDAL's dataset mask (nodata value, internal mask), or
+    with a `nodata` override only an internal mask, then the override's value where every chosen
+    band equals it (GDAL's rule: a pixel is nodata when all bands are)."""
+    kwargs = {"window": window} if out_shape is None else {
+        "out_shape": out_shape, "resampling": Resampling.nearest
+    }  # fmt: skip
+    if nodata is None:
+        return dataset.dataset_mask(**kwargs) > 0
+    from rasterio.enums import MaskFlags
+
+    flags = dataset.mask_flag_enums[bands[0] - 1]
+    if MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags:
+        valid = dataset.dataset_mask(**kwargs) > 0  # an internal mask stays a mask
+    else:
+        shape = out_shape if out_shape is not None else (int(window.height), int(window.width))
+        valid = np.ones(shape, bool)
+    if nodata != "none":
+        unique = sorted(set(bands))
+        read = {"window": window} if out_shape is None else {
+            "out_shape": (len(unique), *out_shape), "resampling": Resampling.nearest
+        }  # fmt: skip
+        data = dataset.read(unique, **read)
+        same = np.isnan(data) if math.isnan(nodata) else data == nodata
+        valid &= ~same.all(axis=0)
+    return valid
+
+
 def estimate_scaling(
     dataset: rasterio.io.DatasetReader,
     bands: tuple[int, ...],
     spec: ScaleSpec,
     *,
     sample_size: int = 1024,
+    nodata: NodataOverride = None,
 ) -> Scaling:
     """The `Scaling` for the selected (1-based) `bands` of `dataset` under `spec`.
+
+    `nodata` overrides the file's nodata value (see `NodataOverride`).
 
     Percentiles come from one decimated, masked read of the whole file (module docstring), so
     the result is deterministic and shared by all tiles of the file.
@@ -280,7 +335,7 @@ def estimate_scaling(
     if spec.mode not in ("auto", "percentile") or spec.percentiles is None:
         raise ValueError(f"unknown scale spec {spec}")
 
-    samples = sample_valid_values(dataset, bands, sample_size=sample_size)
+    samples = sample_valid_values(dataset, bands, sample_size=sample_size, nodata=nodata)
     low, high = [], []
     for values in samples:
         if values.size == 0:
@@ -294,7 +349,11 @@ def estimate_scaling(
 
 
 def sample_valid_values(
-    dataset: rasterio.io.DatasetReader, bands: tuple[int, ...], *, sample_size: int = 1024
+    dataset: rasterio.io.DatasetReader,
+    bands: tuple[int, ...],
+    *,
+    sample_size: int = 1024,
+    nodata: NodataOverride = None,
 ) -> list[np.ndarray]:
     """Per selected band, the valid values (float64, 1-D) of a decimated read of the whole file.
 
@@ -312,7 +371,7 @@ def sample_valid_values(
     data = dataset.read(
         unique, out_shape=(len(unique), out_h, out_w), resampling=Resampling.nearest
     )
-    mask = dataset.dataset_mask(out_shape=(out_h, out_w), resampling=Resampling.nearest) > 0
+    mask = file_mask(dataset, bands, nodata, out_shape=(out_h, out_w))
     alpha = alpha_bands(dataset)
     if alpha:  # GDAL takes alpha as the mask only for 2- and 4-band files; we always do
         planes = dataset.read(
@@ -324,8 +383,8 @@ def sample_valid_values(
     for b in bands:
         values = data[unique.index(b)][mask].astype(np.float64)
         keep = np.isfinite(values)
-        nodata = dataset.nodatavals[b - 1]
-        if nodata is not None and not math.isnan(nodata):
-            keep &= values != nodata
+        value = dataset.nodatavals[b - 1] if nodata is None else nodata
+        if isinstance(value, float | int) and not math.isnan(value):
+            keep &= values != value
         samples.append(values[keep])
     return samples
