@@ -257,3 +257,27 @@ def test_offline_zoo_model_is_a_clear_error(monkeypatch, capsys, tmp_path, scene
         code, capsys, tmp_path / "none", "Potsdam(i)-source.pth", "huggingface.co"
     )
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_batch_goes_on_past_a_bad_scene_and_fails_at_the_end(
+    monkeypatch, capsys, tmp_path, model_file
+):
+    """A folder with one scene that cannot have polygons (no georeferencing): the others are
+    written, every failure is reported, and the exit code is non-zero."""
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for name in ("a", "c"):
+        profile = dict(driver="GTiff", width=48, height=40, count=3, dtype="uint8",
+                       crs=CRS.from_epsg(32633), transform=from_origin(500_000, 5_500_000, 1, 1))  # fmt: skip
+        with rasterio.open(folder / f"{name}.tif", "w", **profile) as dst:
+            dst.write(rng.integers(0, 255, (3, 40, 48), dtype=np.uint8))
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / "b.png")
+    out = tmp_path / "out"
+    code = run(monkeypatch, "predict", folder, "--model", model_file, "-o", out, "--vector",
+               "gpkg", "--precision", "fp32")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "1 of 3 scene(s) failed" in err and "b:" in err and "Traceback" not in err
+    assert (out / "a_classes.tif").is_file() and (out / "c_classes.tif").is_file()
+    assert (out / "a.gpkg").is_file() and not list(out.glob("b*"))

@@ -294,6 +294,7 @@ def _run_predictions(
         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
     )  # fmt: skip
     written: list[str] = []
+    failed: list[str] = []
     already = 0
     with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
         for path, stem in jobs:
@@ -305,7 +306,16 @@ def _run_predictions(
                 # a peer may have finished the scene between the check and the claim
                 if not mine or (manifest and manifest.is_done(stem, digest)):
                     continue
-                summary = _predict_one(net, path, stem, output, options, bar, tag, quiet)
+                try:
+                    summary = _predict_one(net, path, stem, output, options, bar, tag, quiet)
+                except InputError as exc:
+                    if len(jobs) == 1:
+                        raise
+                    # one bad scene of a batch: say so, go on, fail at the end
+                    failed.append(f"{stem}: {exc}")
+                    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                                  soft_wrap=True)  # fmt: skip
+                    continue
                 if manifest:
                     manifest.record(stem, digest, summary)
                 written.append(stem)
@@ -313,6 +323,11 @@ def _run_predictions(
         console.print(
             f"{tag}{already} scene(s) completed by an earlier run skipped (--overwrite redoes them)",
             highlight=False,
+        )
+    if failed:
+        raise InputError(
+            f"{tag}{len(failed)} of {len(jobs)} scene(s) failed (the others were written): "
+            + "; ".join(failed)
         )
     return written
 
