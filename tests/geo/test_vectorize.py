@@ -86,7 +86,7 @@ def test_gpkg_polygons_classes_and_areas(class_map, tmp_path):
     assert info["driver"] == "GPKG"
     assert CRS.from_user_input(info["crs"]) == CRS.from_epsg(32633)
     assert info["layer_name"] == "out"
-    assert set(info["fields"]) == {"class_id", "class_name", "area"}
+    assert set(info["fields"]) == {"class_id", "class_name", "area", "area_m2"}
 
     _, geoms, cols = read_back(out)
     ids = cols["class_id"].astype(int)
@@ -222,3 +222,29 @@ def test_failed_write_leaves_no_file(class_map, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         vectorize_class_map(class_map, out, NAMES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.tif"]
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32633", "EPSG:4326"])
+def test_polygon_ground_areas_in_square_metres(tmp_path, crs):
+    """`area_m2` is ground area in every CRS: the per-class sums equal the ellipsoidal pixel
+    areas of `crossearth.geo.area` (an independent formula: scale factors for UTM, the exact
+    ellipsoidal cell area for EPSG:4326) over the same pixels."""
+    from crossearth.geo.area import row_pixel_areas_m2
+
+    labels = make_labels()
+    transform = TRANSFORM if crs != "EPSG:4326" else Affine(0.001, 0, 14.0, 0, -0.001, 60.0)
+    path = tmp_path / "classes.tif"
+    profile = {"driver": "GTiff", "height": 40, "width": 60, "count": 1, "dtype": "uint8",
+               "nodata": 255, "transform": transform, "crs": CRS.from_user_input(crs)}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(labels, 1)
+    out = tmp_path / "out.gpkg"
+    vectorize_class_map(path, out, NAMES)
+    _, _, cols = read_back(out)
+    ids = cols["class_id"].astype(int)
+    rows = row_pixel_areas_m2(transform, CRS.from_user_input(crs), 40, width=60)
+    for k in range(3):
+        expected = (rows[:, None] * (labels == k)).sum()
+        assert cols["area_m2"][ids == k].sum() == pytest.approx(expected, rel=1e-3)
+    if crs == "EPSG:4326":  # square degrees would be about 1e-4 here
+        assert cols["area_m2"].sum() > 1e6

@@ -31,7 +31,9 @@ def vectorize_class_map(
     """Polygonize a uint8 class map into `out_path` and return the number of polygons.
 
     Each polygon is a 4-connected region of one class, with fields `class_id`, `class_name` and
-    `area` (in the CRS's units squared), in the class map's CRS; pixels equal to `nodata` are
+    `area` (in the CRS's units squared) and `area_m2` (ground area in m² on the CRS's ellipsoid,
+    for any CRS: the polygon's vertices in geographic coordinates, pyproj's geodesic area; empty
+    without a CRS), in the class map's CRS; pixels equal to `nodata` are
     left out. The output format follows the extension: .gpkg (GeoPackage) or .geojson (GeoJSON,
     which then carries a non-WGS84 CRS the legacy way). Memory: by default the whole class map
     is read at once, 1 byte per pixel; with `block_rows` it is read and polygonized that many
@@ -77,20 +79,45 @@ def vectorize_class_map(
         )
     shapes = np.asarray(geometries, dtype=object)
     names = np.asarray([class_names[i] for i in ids], dtype=object)
-    fields = [ids, names, shapely.area(shapes).astype(np.float64)]
+    fields = [ids, names, shapely.area(shapes).astype(np.float64), _ground_areas(shapes, crs_wkt)]
     with atomic_path(out_path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "'crs' was not provided")  # world-file maps: no CRS
         pyogrio_raw.write(
             str(tmp),
             np.asarray(shapely.to_wkb(shapes), dtype=object),
             fields,
-            ["class_id", "class_name", "area"],
+            ["class_id", "class_name", "area", "area_m2"],
             layer=out_path.stem,
             driver=driver,
             geometry_type="Polygon",
             crs=crs_wkt,
         )
     return len(geometries)
+
+
+def _ground_areas(shapes: np.ndarray, crs_wkt: str | None) -> np.ndarray:
+    """Ground area in m² of each polygon (NaN without a CRS or for a CRS with no ellipsoid):
+    vertices moved to the CRS's own geographic CRS, then the geodesic area on its ellipsoid
+    (`pyproj.Geod.geometry_area_perimeter`, Karney's algorithm)."""
+    out = np.full(len(shapes), np.nan)
+    if crs_wkt is None or len(shapes) == 0:
+        return out
+    import shapely
+    from pyproj import CRS, Transformer
+
+    crs = CRS.from_wkt(crs_wkt)
+    geographic = crs.geodetic_crs
+    if geographic is None:
+        return out
+    geod = geographic.get_geod()
+    if not crs.is_geographic:  # (geographic maps are already x = longitude, y = latitude)
+        to_lonlat = Transformer.from_crs(crs, geographic, always_xy=True)
+        shapes = shapely.transform(
+            shapes, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+        )
+    for i, shape in enumerate(shapes):
+        out[i] = abs(geod.geometry_area_perimeter(shape)[0])
+    return out
 
 
 def _import_vector_libs() -> tuple[Any, Any]:
