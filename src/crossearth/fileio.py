@@ -47,3 +47,33 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# Signals that end a run (see `crossearth.cli.signals`); held back while files change names.
+_DEFERRED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGXCPU", "SIGQUIT")
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold termination signals back for the block and deliver them just after it.
+
+    A signal between creating a temporary file and recording it (or between renaming a finished
+    file and recording it) would leave a file no cleanup knows of; with the block made atomic,
+    the signal arrives after it, where the caller's cleanup sees every file. Outside the main
+    thread, or where the platform has no `pthread_sigmask`, the block runs unchanged.
+    """
+    import signal
+    import threading
+
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    numbers = {getattr(signal, name) for name in _DEFERRED if hasattr(signal, name)}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, numbers)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -24,7 +24,7 @@ import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
 
 from crossearth.errors import InputError
-from crossearth.fileio import atomic_path, temp_beside
+from crossearth.fileio import atomic_path, signals_deferred, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
@@ -222,29 +222,36 @@ def _predict_raster(
             target.unlink()
         else:
             target = paths.classes
-        writer = ClassMapWriter(
-            target,
-            height=reader.height,
-            width=reader.width,
-            crs=resampler.grid["crs"] if resampler else None,
-            transform=resampler.grid["transform"] if resampler else None,
-            georef=None if resampler else georef,
-            palette=model.config.palette,
-            class_names=model.config.class_names,
-            confidence_path=paths.confidence if options.confidence and not resampler else None,
-            cog=options.cog and not png and not resampler,
-            tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
-        )
         created: list[Path] = []
+        writer = None
         try:
             try:
+                # a signal while the temporary files are made would leave them unknown to cleanup
+                with signals_deferred():
+                    writer = ClassMapWriter(
+                        target,
+                        height=reader.height,
+                        width=reader.width,
+                        crs=resampler.grid["crs"] if resampler else None,
+                        transform=resampler.grid["transform"] if resampler else None,
+                        georef=None if resampler else georef,
+                        palette=model.config.palette,
+                        class_names=model.config.class_names,
+                        confidence_path=paths.confidence
+                        if options.confidence and not resampler
+                        else None,
+                        cog=options.cog and not png and not resampler,
+                        tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
+                    )
                 stats = segmenter.run(reader, writer, progress=tick)
-                written = writer.commit()
+                with signals_deferred():  # renamed files are recorded before a signal lands
+                    written = writer.commit()
+                    created.extend(written)
             except BaseException:
-                writer.discard()
+                if writer is not None:
+                    writer.discard()
                 raise
             classes_file = written[0]
-            created.extend(written)
             if resampler:
                 classes_file = resampler.back_to_input(
                     written[0], paths.classes, model, options.cog
