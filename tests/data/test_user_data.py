@@ -217,10 +217,10 @@ def test_random_windows_are_position_deterministic_and_within_the_split(tmp_path
     read_sizes = []
     real_read = train.read
 
-    def spy(i, y1, y2, x1, x2):
+    def spy(i, y1, y2, x1, x2, labels=None):
         read_sizes.append((y2 - y1, x2 - x1))
         assert y2 <= 240, "a training window reached the held-out rows"
-        return real_read(i, y1, y2, x1, x2)
+        return real_read(i, y1, y2, x1, x2, labels)
 
     train.read = spy
     out = [windows.sample(s % 16, torch.Generator().manual_seed(s))[0].shape for s in range(30)]

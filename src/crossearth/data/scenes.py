@@ -105,10 +105,13 @@ class SceneDataset:
         return round(lo * height), round(hi * height)
 
     # -- pixels ---------------------------------------------------------------------------------
-    def read(self, i: int, y1: int, y2: int, x1: int, x2: int) -> tuple[np.ndarray, np.ndarray]:
-        """(image [h, w, 3] uint8, labels [h, w] uint8 with 255 = ignore) of one window."""
+    def read(
+        self, i: int, y1: int, y2: int, x1: int, x2: int, labels: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(image [h, w, 3] uint8, labels [h, w] uint8 with 255 = ignore) of one window;
+        `labels` already read for this window are reused (and updated with image nodata)."""
         pixels, valid = self.source(i).read(y1, y2, x1, x2)
-        labels = self.read_labels(i, y1, y2, x1, x2)
+        labels = self.read_labels(i, y1, y2, x1, x2) if labels is None else labels
         labels[~valid] = IGNORE  # image nodata is never a training target
         return pixels, labels
 
@@ -175,7 +178,7 @@ class RandomWindows:
             label = self.dataset.read_labels(i, y, y + win_h, x, x + win_w)
             if _acceptable(label, self.cat_max_ratio):
                 break
-        image, label = self.dataset.read(i, y, y + win_h, x, x + win_w)
+        image, label = self.dataset.read(i, y, y + win_h, x, x + win_w, labels=label)
         from crossearth.train.transforms import resize_pair
 
         out_h = max(1, round(win_h * factor))
