@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -181,3 +182,74 @@ def test_d4_tta_is_rotation_invariant(model):
     # the 8 dihedral transforms form a group: rotating the input permutes them
     agree = (np.rot90(a.labels) == b.labels).mean()
     assert agree > 0.99
+
+
+class PartCollector(RowCollector):
+    """Collects the rows a:b of a part run (global row numbers), which must come in order."""
+
+    def __init__(self, height: int, width: int, start: int) -> None:
+        super().__init__(height, width)
+        self.next_row = start
+
+
+def _run_part(model, reader, rows, **kwargs):
+    sink = PartCollector(reader.height, reader.width, rows[0])
+    scores = {}
+    stats = StreamingSegmenter(model, **kwargs).run(
+        reader, sink, on_scores=lambda y0, s: scores.update({y0 + i: s[:, i] for i in range(len(s[0]))}),
+        rows=rows,
+    )  # fmt: skip
+    assert sink.next_row == rows[1], "the part must deliver exactly its rows"
+    return sink, scores, stats
+
+
+@pytest.mark.parametrize(
+    "size,batch,tile,stride,cuts",
+    [
+        ((400, 150), 4, 128, 85, [200]),  # 2 parts
+        ((400, 100), 3, 128, 85, [1, 120, 121, 399]),  # 1-row parts, a cut inside a window row
+        pytest.param((333, 210), 2, 96, 64, [96, 200, 201], marks=pytest.mark.slow),  # odd sizes
+        ((400, 100), 5, 128, 128, [128, 256]),  # stride = tile: cuts on window edges
+    ],
+)
+def test_parts_reassemble_into_the_whole_run_bit_for_bit(model, size, batch, tile, stride, cuts):
+    """Rows split at any cut points and run separately give the whole run's labels, confidence
+    and mean scores exactly (equal bits, not a tolerance), and the parts' window counts add up."""
+    pixels = scene(*size, seed=3)
+    valid = np.ones(size, bool)
+    valid[: size[0] // 2] = False  # a nodata top half: skipped windows too
+    valid[size[0] - 40 :, : size[1] // 3] = False
+    kwargs = dict(crop=(tile, tile), stride=(stride, stride), batch_size=batch, confidence=True)
+    whole, whole_scores, whole_stats = _run_part(
+        model, ArrayReader(pixels, valid), (0, size[0]), **kwargs
+    )
+    edges = [0, *cuts, size[0]]
+    labels = np.full(size, 254, np.uint8)
+    conf = np.full(size, 254, np.uint8)
+    windows = skipped = 0
+    counts = np.zeros_like(whole_stats.pixel_counts)
+    for a, b in itertools.pairwise(edges):
+        reader = ArrayReader(pixels, valid)
+        part, scores, stats = _run_part(model, reader, (a, b), **kwargs)
+        labels[a:b], conf[a:b] = part.labels[a:b], part.conf[a:b]
+        for y in range(a, b):
+            assert np.array_equal(scores[y], whole_scores[y]), f"row {y} of part {a}:{b}"
+        assert set(scores) == set(range(a, b))
+        # a part reads only windows near its rows (those of batches that touch them)
+        reach = batch * stride
+        assert all(y1 < b + reach and y2 > a - reach for y1, y2, _, _ in reader.reads)
+        windows, skipped = windows + stats.windows, skipped + stats.skipped_windows
+        counts += stats.pixel_counts
+        assert not stats.pixel_counts[:a].any() and not stats.pixel_counts[b:].any()
+    assert np.array_equal(labels, whole.labels)
+    assert np.array_equal(conf, whole.conf)
+    assert (windows, skipped) == (whole_stats.windows, whole_stats.skipped_windows)
+    assert whole_stats.skipped_windows > 0
+    assert np.array_equal(counts, whole_stats.pixel_counts)
+
+
+def test_part_rows_outside_the_image_are_refused(model):
+    reader = ArrayReader(scene(100, 100))
+    for rows in [(0, 0), (50, 40), (-1, 10), (90, 101)]:
+        with pytest.raises(ValueError, match="non-empty range"):
+            StreamingSegmenter(model).run(reader, RowCollector(100, 100), rows=rows)

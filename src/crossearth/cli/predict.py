@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -100,6 +101,15 @@ def predict(
         bool,
         typer.Option(help="Redo scenes whose outputs an earlier run of this command completed."),
     ] = False,
+    parts: Annotated[
+        str,
+        typer.Option(
+            help="Split each scene into N bands of window rows that processes take one by one "
+            "and that are assembled into the very output of a whole run. auto: with several "
+            "processes, a scene holding more than its share of the windows gets one part per "
+            "process."
+        ),
+    ] = "auto",
 ) -> None:
     """Segment images into georeferenced class maps, streaming windows from disk.
 
@@ -117,14 +127,14 @@ def predict(
         _predict(
             inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta,
             confidence, preview, overlay, vector, cog, match_gsd, device, precision, batch_size,
-            download, quiet, map_, overwrite, nodata,
+            download, quiet, map_, overwrite, nodata, parts,
         )  # fmt: skip
 
 
 def _predict(
     inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta, confidence,
     preview, overlay, vector, cog, match_gsd, device, precision, batch_size, download, quiet,
-    map_=False, overwrite=False, nodata=None,
+    map_=False, overwrite=False, nodata=None, parts="auto",
 ) -> None:  # fmt: skip
     from crossearth.geo.manifest import Manifest, work_order
     from crossearth.geo.outputs import plan_outputs
@@ -139,10 +149,11 @@ def _predict(
         cog=cog, match_gsd=match_gsd,
         png={".png": True, ".tif": False, ".tiff": False}.get(output.suffix.lower()),
     )  # fmt: skip
+    parts_wanted = _parse_parts(parts)
     files, skipped = _expand_inputs(inputs)
     _check_output(options, output, files)
     stems = plan_outputs(files, output, options.vector)
-    _probe_inputs(files, model, options.bands)
+    sizes = _probe_inputs(files, model, options.bands)
     if not output.suffix:
         output.mkdir(exist_ok=True)
     if skipped and not quiet:
@@ -151,15 +162,7 @@ def _predict(
             "crossearth and were skipped",
             highlight=False,
         )
-    jobs = list(zip(files, stems, strict=True))
     rank, world = rank_and_world()
-    manifest = None
-    if not output.suffix and (len(jobs) > 1 or world > 1):
-        # several scenes: claimed one by one through the manifest; done ones are skipped
-        manifest = Manifest(output, overwrite)
-        jobs = work_order(jobs, rank, world)
-    else:
-        jobs = jobs[rank::world]
     key = (
         model,
         {"options": options, "config": config, "backbone": backbone, "precision": precision},
@@ -179,7 +182,14 @@ def _predict(
             precision=precision,
             download=download,
         )
-    options.windows_for(net)  # a --tile too small for this model fails before any work
+    crop, stride = options.windows_for(net)  # a --tile too small fails before any work
+    split = _parts_per_scene(sizes, crop, stride, world, parts_wanted)
+    jobs = list(zip(files, stems, split, strict=True))
+    manifest = None
+    if len(jobs) > 1 or world > 1 or max(split) > 1:
+        # scenes (and parts) claimed one by one through the manifest; done ones are skipped
+        manifest = Manifest(output if not output.suffix else output.parent, overwrite)
+        jobs = work_order(jobs, rank, world)
     if not quiet:
         _report_load(net)
     try:
@@ -247,17 +257,49 @@ def _check_output(options, output: Path, files: list[Path | str]) -> None:
             raise InputError(f"the parent folder of {output} does not exist")
 
 
-def _probe_inputs(files: list[Path | str], model: str, bands) -> None:
-    """Open every input and check its bands before spending time loading the model."""
+def _probe_inputs(files: list[Path | str], model: str, bands) -> list[tuple[int, int]]:
+    """Open every input and check its bands before spending time loading the model; returns
+    each input's (height, width) in px."""
     from crossearth.geo.bands import choose_bands
     from crossearth.geo.raster import open_raster
     from crossearth.weights.zoo import ZOO
 
     model_bands = ZOO[model].bands if model in ZOO else "RGB"
+    sizes = []
     for path in files:
         with open_raster(path) as ds:
             if bands is not None or ds.count < 4:
                 choose_bands(ds, model_bands, bands)
+            sizes.append((ds.height, ds.width))
+    return sizes
+
+
+def _parse_parts(value: str) -> int | None:
+    """`--parts`: None for auto, else a whole number >= 1."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise InputError(f"--parts must be auto or a whole number >= 1, got {value!r}")
+    return number
+
+
+def _parts_per_scene(sizes, crop, stride, world: int, wanted: int | None) -> list[int]:
+    """Parts of each scene: `wanted` (at most one per row of windows), or the auto rule."""
+    from crossearth.geo.split import auto_parts
+    from crossearth.inference import slide_windows
+
+    windows, window_rows = [], []
+    for height, width in sizes:
+        grid = slide_windows(height, width, (min(crop[0], height), min(crop[1], width)), stride)
+        windows.append(len(grid))
+        window_rows.append(len({w[0] for w in grid}))
+    if wanted is None:
+        return auto_parts(windows, window_rows, world)
+    return [min(wanted, rows) for rows in window_rows]
 
 
 def _local_device() -> str:
@@ -297,10 +339,26 @@ def _run_predictions(
     failed: list[str] = []
     already = 0
     with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
-        for path, stem in jobs:
+        for path, stem, parts in jobs:
             digest = fingerprint(key[0], key[1], path) if manifest else ""
             if manifest and manifest.is_done(stem, digest):
                 already += 1
+                continue
+            if parts > 1:
+                try:
+                    summary = _predict_split(
+                        net, path, stem, parts, output, options, bar, tag, quiet, manifest,
+                        digest, rank, world,
+                    )  # fmt: skip
+                except InputError as exc:
+                    if len(jobs) == 1:
+                        raise
+                    failed.append(f"{stem}: {exc}")
+                    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                                  soft_wrap=True)  # fmt: skip
+                    continue
+                if summary is not None:
+                    written.append(stem)
                 continue
             with manifest.claim(stem) if manifest else nullcontext(True) as mine:
                 # a peer may have finished the scene between the check and the claim
@@ -332,28 +390,84 @@ def _run_predictions(
     return written
 
 
-def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool) -> dict:
-    """One scene with its progress bar and result line; its summary."""
+def _predict_split(
+    net, path, stem, parts, output, options, bar, tag, quiet, manifest, digest, rank, world
+) -> dict | None:
+    """A scene split into `parts`: run the parts nobody holds (from this rank's own starting
+    part on), record each; whoever finds every part done assembles the scene and records it.
+    Returns the scene's summary if this process assembled it, else None."""
     from rich.markup import escape
 
-    from crossearth.geo.predict import predict_raster
     from crossearth.geo.remote import display_name, mask_url
+    from crossearth.geo.split import predict_part
 
-    task = bar.add_task(f"{tag}{escape(display_name(path))}", total=None, rate="")
+    first = rank * parts // world
+    for index in [(first + k) % parts for k in range(parts)]:
+        if manifest.part_done(stem, digest, index, parts):
+            continue
+        with manifest.claim(manifest.part_claim_name(stem, index, parts)) as mine:
+            if not mine or manifest.part_done(stem, digest, index, parts):
+                continue
+            name = f"{tag}{escape(display_name(path))} part {index + 1}/{parts}"
+            with _bar_task(bar, name) as progress:
+                target = manifest.part_file(stem, digest, index, parts)
+                result = predict_part(net, path, target, options, index, parts, progress=progress)
+            manifest.record_part(stem, digest, result)
+            if not quiet:
+                a, b = result.rows
+                console.print(
+                    f"{tag}{escape(mask_url(str(path)))} part {index + 1}/{parts} (rows "
+                    f"{a}-{b - 1}) done ({result.seconds['total']:.1f} s, {result.windows_run} "
+                    "windows)",
+                    soft_wrap=True, highlight=False,
+                )  # fmt: skip
+    done = [manifest.part_done(stem, digest, index, parts) for index in range(parts)]
+    if not all(done):
+        return None  # a peer still works on a part; the one finishing last assembles
+    with manifest.claim(stem) as mine:
+        if not mine or manifest.is_done(stem, digest):
+            return None
+        summary = _predict_one(net, path, stem, output, options, bar, tag, quiet, parts=done)
+        manifest.record(stem, digest, summary)
+    manifest.remove_parts(stem)
+    return summary
+
+
+@contextmanager
+def _bar_task(bar, name: str):
+    """A progress-bar line for one job; yields its `progress(done, total)` callback."""
+    task = bar.add_task(name, total=None, rate="")
     start = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
         rate = done / max(time.perf_counter() - start, 1e-9)
         bar.update(task, completed=done, total=total, rate=f"{rate:.1f}/s")
 
-    summary = predict_raster(net, path, output, options, progress=progress, stem=stem)
-    bar.remove_task(task)
+    try:
+        yield progress
+    finally:
+        bar.remove_task(task)
+
+
+def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, parts=None) -> dict:
+    """One scene with its progress bar and result line; its summary. With `parts`, the scene
+    is assembled from them."""
+    from rich.markup import escape
+
+    from crossearth.geo.predict import predict_raster
+    from crossearth.geo.remote import display_name, mask_url
+
+    with _bar_task(bar, f"{tag}{escape(display_name(path))}") as progress:
+        summary = predict_raster(
+            net, path, output, options, progress=progress, stem=stem, parts=parts
+        )
     if not quiet:
         skipped = summary["skipped_windows"]
         console.print(
             f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
             f"{summary['windows']} windows, {skipped} skipped as nodata; "
-            f"{summary['nodata_pixels']:,} nodata pixels)",
+            f"{summary['nodata_pixels']:,} nodata pixels"
+            + (f"; assembled from {len(parts)} parts" if parts else "") + ")",
             soft_wrap=True, highlight=False,
         )  # fmt: skip
     return summary

@@ -8,7 +8,11 @@ The manifest lives in the output folder, in `.crossearth/` (hidden, so never tak
   *done* when its record has this command's fingerprint and all its outputs exist; running the
   same command again skips done scenes, and only those. `--overwrite` redoes them (scenes that
   another process of the same run finished are not redone).
-- `claims/<stem>.claim`: created with `O_CREAT | O_EXCL` (atomic on local and NFSv3+ file
+- `parts/<stem>/`: the parts of a scene split over processes (`crossearth.geo.split`): each
+  part's rows as a GeoTIFF and its record (JSON, written last); a part is done when its record
+  has this command's fingerprint and its files exist. They are removed once the scene is
+  assembled and recorded.
+- `claims/<stem>.claim` (and `<stem>.partKofN.claim` for parts): created with `O_CREAT | O_EXCL` (atomic on local and NFSv3+ file
   systems) by the process that works on the scene, removed when it is done or fails. Processes
   of a torchrun / SLURM job (or started by hand with RANK / WORLD_SIZE) walk the scene list from
   different starting points and take every scene nobody holds, so a slow scene holds up only
@@ -24,15 +28,19 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from crossearth.fileio import atomic_path
 from crossearth.geo.remote import is_remote, mask_url
+
+if TYPE_CHECKING:
+    from crossearth.geo.split import PartResult
 
 T = TypeVar("T")
 FOLDER = ".crossearth"
@@ -87,7 +95,7 @@ class Manifest:
 
     def close(self) -> None:
         """Remove the manifest's folders that hold nothing (a run that failed leaves none)."""
-        for folder in (self.root / "claims", self.root / "scenes", self.root):
+        for folder in (self.root / "claims", self.root / "scenes", self.root / "parts", self.root):
             with suppress(OSError):  # missing, or not empty
                 folder.rmdir()
 
@@ -129,6 +137,46 @@ class Manifest:
         }
         with atomic_path(self._record_path(stem)) as tmp:  # makes the folder
             tmp.write_text(json.dumps(entry, indent=1))
+
+    def part_file(self, stem: str, digest: str, index: int, parts: int) -> Path:
+        """Where part `index` (0-based) of `parts` of the scene goes (its folder is made)."""
+        folder = self.root / "parts" / stem
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{digest[:16]}-part{index + 1}of{parts}.tif"
+
+    def part_claim_name(self, stem: str, index: int, parts: int) -> str:
+        return f"{stem}.part{index + 1}of{parts}"
+
+    def part_done(self, stem: str, digest: str, index: int, parts: int) -> PartResult | None:
+        """The record of a finished part for `digest` (with overwrite: finished by this run),
+        or None."""
+        from crossearth.geo.split import PartResult
+
+        path = self.root / "parts" / stem / f"{digest[:16]}-part{index + 1}of{parts}.json"
+        try:
+            record = json.loads(path.read_text())
+            result = PartResult.from_json(record["part"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if record.get("fingerprint") != digest or not all(p.exists() for p in result.files()):
+            return None
+        if self.overwrite:
+            same_run = self.run is not None and record.get("run") == self.run
+            if not (same_run or record.get("finished", 0) >= self.started):
+                return None
+        return result
+
+    def record_part(self, stem: str, digest: str, result: PartResult) -> None:
+        """Note a part as done, atomically, after its files are in place."""
+        path = result.classes.with_suffix(".json")
+        entry = {"fingerprint": digest, "part": result.to_json(), "finished": time.time(),
+                 "run": self.run, "host": self.host, "pid": os.getpid()}  # fmt: skip
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(entry, indent=1))
+
+    def remove_parts(self, stem: str) -> None:
+        """Remove a scene's part files (after the scene is assembled and recorded)."""
+        shutil.rmtree(self.root / "parts" / stem, ignore_errors=True)
 
     @contextmanager
     def claim(self, stem: str) -> Iterator[bool]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from crossearth.geo.raster import RasterSource
 from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
 from crossearth.geo.resample import GsdResampler
+from crossearth.geo.split import PartResult, assemble
 from crossearth.geo.stac import is_stac
 from crossearth.geo.stream import StreamingSegmenter
 from crossearth.geo.writer import ClassMapWriter, tif_to_png
@@ -145,6 +147,7 @@ def predict_raster(
     *,
     progress: Callable[[int, int], None] | None = None,
     stem: str | None = None,
+    parts: Sequence[PartResult] | None = None,
 ) -> dict[str, Any]:
     """Segment one image file; returns the summary that is also written as JSON.
 
@@ -153,6 +156,8 @@ def predict_raster(
     carries the input's georeferencing (CRS and transform, GCPs, RPCs, or a world-file
     transform). `progress(done, total)` is called after every batch of windows. Images of any
     size from 1 x 1 px are accepted (windows smaller than the model takes are padded).
+    With `parts` (every part of the scene, from `crossearth.geo.split.predict_part`), the rows
+    are taken from the parts instead of being segmented: the outputs are those of a whole run.
 
     Raises:
         InputNotFoundError: (a `FileNotFoundError`) `image` does not exist.
@@ -161,41 +166,62 @@ def predict_raster(
             does not fit this input or model (e.g. `--vector` without georeferencing).
         OSError: writing failed (e.g. disk full); nothing of this input's outputs is left.
     """
-    import rasterio
-
-    # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
-    remote = is_remote(image)
-    image = image if remote else Path(image)  # a URL stays a string
-    cloud = remote or is_stac(image)  # STAC assets are usually remote
-    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **(REMOTE_ENV if cloud else {})}
-    with warnings.catch_warnings(), rasterio.Env(**env):
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
+    image = image if is_remote(image) else Path(image)  # a URL stays a string
+    with reading_env(image):
         if stem is None and isinstance(image, str):
             stem = naming_path(image).stem
         output = Path(output)
         if not output.suffix and output.parent.is_dir():
             output.mkdir(exist_ok=True)  # as the CLI does: the folder, not missing parents
-        return _predict_raster(model, image, output, options or PredictOptions(), progress, stem)
+        return _predict_raster(
+            model, image, output, options or PredictOptions(), progress, stem, parts
+        )
 
 
-def _predict_raster(
-    model: Any,
-    image: Path | str,
-    output: Path,
-    options: PredictOptions,
-    progress: Callable[[int, int], None] | None,
-    stem: str | None,
-) -> dict[str, Any]:
-    started = time.perf_counter()
+@contextmanager
+def reading_env(image: Path | str) -> Iterator[None]:
+    """GDAL settings for reading `image` window by window (remote inputs: range requests)."""
+    import rasterio
+
+    # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
+    cloud = is_remote(image) or is_stac(image)  # STAC assets are usually remote
+    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **(REMOTE_ENV if cloud else {})}
+    with warnings.catch_warnings(), rasterio.Env(**env):
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
+        yield
+
+
+@dataclass
+class Prepared:
+    """An input opened for prediction: its source, the reader the model runs on (the source, or
+    its resampled grid with `match_gsd`), the resampler if any, and the segmenter."""
+
+    source: RasterSource
+    reader: Any
+    resampler: GsdResampler | None
+    segmenter: StreamingSegmenter
+
+
+@contextmanager
+def open_for_prediction(
+    model: Any, image: Path | str, options: PredictOptions, before_resampling=None
+) -> Iterator[Prepared]:
+    """Open `image` with the bands and scaling the options (or the model) ask for, under the
+    reading settings of `reading_env`; `before_resampling(source)` runs checks before the
+    (possibly expensive) resampled grid is set up.
+
+    Raises:
+        InputError, InputNotFoundError: as `predict_raster`.
+    """
     crop, stride = options.windows_for(model)
     # A fine-tuned model records how its training files were read; explicit options win.
     bands = options.bands if options.bands is not None else model.config.band_indices
     scale = options.scale if options.scale is not None else model.config.scale
-    with RasterSource.open(image, model.config.bands, bands, scale, options.nodata) as source:
-        png = _wants_png(output, options, source)
-        paths = OutputPaths.for_input(image, output, options.vector, png, stem)
-        _check_outputs(image, paths, options, source)
-        georef = source.georef
+    with reading_env(image), RasterSource.open(
+        image, model.config.bands, bands, scale, options.nodata
+    ) as source:  # fmt: skip
+        if before_resampling is not None:
+            before_resampling(source)
         resampler = GsdResampler.create(source, model, options.match_gsd)
         segmenter = StreamingSegmenter(
             model,
@@ -207,6 +233,33 @@ def _predict_raster(
             confidence=options.confidence,
         )
         reader = resampler.reader if resampler else source
+        yield Prepared(source, reader, resampler, segmenter)
+
+
+def _predict_raster(
+    model: Any,
+    image: Path | str,
+    output: Path,
+    options: PredictOptions,
+    progress: Callable[[int, int], None] | None,
+    stem: str | None,
+    parts: Sequence[PartResult] | None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    planned: dict[str, Any] = {}
+
+    def plan(source: RasterSource) -> None:
+        planned["png"] = _wants_png(output, options, source)
+        planned["paths"] = OutputPaths.for_input(
+            image, output, options.vector, planned["png"], stem
+        )
+        _check_outputs(image, planned["paths"], options, source)
+
+    with open_for_prediction(model, image, options, plan) as prepared:
+        source, reader, resampler = prepared.source, prepared.reader, prepared.resampler
+        segmenter = prepared.segmenter
+        png, paths = planned["png"], planned["paths"]
+        georef = source.georef
         total = len(segmenter.windows(reader.height, reader.width))
         done = [0]
 
@@ -243,7 +296,12 @@ def _predict_raster(
                         cog=options.cog and not png and not resampler,
                         tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
                     )
-                stats = segmenter.run(reader, writer, progress=tick)
+                if parts:  # the rows were segmented by the parts: replay them
+                    stats = assemble(parts, writer, reader.height, reader.width, model.num_classes)
+                    source.clipped = sum(p.clipped for p in parts)
+                    source.considered = sum(p.considered for p in parts)
+                else:
+                    stats = segmenter.run(reader, writer, progress=tick)
                 with signals_deferred():  # renamed files are recorded before a signal lands
                     written = writer.commit()
                     created.extend(written)
@@ -268,6 +326,16 @@ def _predict_raster(
             summary = _summary(
                 image, classes_file, source, model, options, stats, counts, started, resampler
             )
+            if parts:  # seconds over all processes: the parts' and this assembly's
+                seconds = summary["seconds"]
+                seconds["assemble"] = seconds["total"]
+                seconds["parts"] = sum(p.seconds["total"] for p in parts)
+                seconds["total"] = seconds["assemble"] + seconds["parts"]
+                summary["parts"] = len(parts)
+                summary["windows_run"] = sum(p.windows_run for p in parts)
+                summary["megapixels_per_second"] = (
+                    source.height * source.width / 1e6 / (seconds["total"] or 1e-9)
+                )
             _write_companions(classes_file, source, model, options, paths, summary, created)
         except BaseException:  # the outputs of one input are a unit: all of them or none
             for path in created:

@@ -5,6 +5,12 @@ band of rows that starts at the first unfinished row; as soon as no remaining wi
 row, that row is final: its labels are computed and handed to the sink, and the band moves down.
 With uniform weights and no TTA the result equals `model.predict` on the whole array (same windows,
 same sums, same division by the window count).
+
+`run(..., rows=(a, b))` computes only the rows a:b of the scene, bit for bit as the whole run
+does: it runs exactly the whole run's batches that hold a window touching those rows (the same
+windows batched the same way, so the model sees identical inputs), adds their scores in the same
+order, and hands on only rows a:b. Rows split over several processes this way reassemble into
+the single-process result (`crossearth.geo.split`).
 """
 
 from __future__ import annotations
@@ -129,6 +135,19 @@ class StreamingSegmenter:
         crop = (min(self.crop[0], height), min(self.crop[1], width))
         return slide_windows(height, width, crop, self.stride)
 
+    def _batches(self, windows: list, rows: tuple[int, int]) -> list[list]:
+        """The whole run's batches (row-major, `batch_size` windows each) that hold a window
+        touching rows a:b; they are consecutive, since windows are in row order."""
+        batches = [
+            windows[i : i + self.batch_size] for i in range(0, len(windows), self.batch_size)
+        ]
+        a, b = rows
+        return [batch for batch in batches if any(w[0] < b and w[1] > a for w in batch)]
+
+    def part_windows(self, height: int, width: int, rows: tuple[int, int]) -> int:
+        """How many windows `run(..., rows=rows)` runs (its own and its neighbours' overlap)."""
+        return sum(len(b) for b in self._batches(self.windows(height, width), rows))
+
     @torch.inference_mode()
     def run(
         self,
@@ -136,36 +155,48 @@ class StreamingSegmenter:
         sink: RowSink,
         progress: Callable[[int], None] | None = None,
         on_scores: Callable[[int, np.ndarray], None] | None = None,
+        rows: tuple[int, int] | None = None,
     ) -> StreamStats:
-        """Segment the whole reader. `on_scores(y0, rows)`, if given, receives the finished mean
-        scores [C, n, W] of each band of rows (the official scores with the default blend)."""
+        """Segment the reader, or only its rows `rows = (a, b)` (0 <= a < b <= height).
+
+        The sink receives rows a:b only (labels as the whole run gives them); `on_scores(y0,
+        rows)`, if given, receives the finished mean scores [C, n, W] of each band of rows (the
+        official scores with the default blend). With `rows`, `StreamStats.windows` and
+        `skipped_windows` count the batches this part *owns* (those whose first window starts
+        in a:b), so that the parts of a split scene add up to the whole run's counts.
+
+        Raises:
+            ValueError: `rows` is not a non-empty range inside the image.
+        """
         height, width = reader.height, reader.width
+        keep = (0, height) if rows is None else (int(rows[0]), int(rows[1]))
+        if not 0 <= keep[0] < keep[1] <= height:
+            raise ValueError(f"rows {rows} must be a non-empty range inside 0..{height}")
         windows = self.windows(height, width)
         win_h, win_w = windows[0][1] - windows[0][0], windows[0][3] - windows[0][2]
         weights = torch.from_numpy(blend_weights(win_h, win_w, self.blend))
         transforms = _tta_transforms(self.tta, win_h == win_w)
         num_classes = self.model.num_classes
-        stats = StreamStats(
-            windows=len(windows), pixel_counts=np.zeros((height, num_classes), np.int64)
-        )
+        stats = StreamStats(pixel_counts=np.zeros((height, num_classes), np.int64))
         rows_per_batch = -(-self.batch_size // len({w[2] for w in windows})) + 1
         capacity = min(height, win_h + self.stride[0] * rows_per_batch)
-        band = _ScoreBand(num_classes, width, capacity)
-        batches = [
-            windows[i : i + self.batch_size] for i in range(0, len(windows), self.batch_size)
-        ]
-        next_start = [b[0][0] for b in batches[1:]] + [height]  # first row any later window touches
+        batches = self._batches(windows, keep)
+        owned = [keep[0] <= b[0][0] < keep[1] for b in batches]  # a batch's owner: its first row
+        stats.windows = sum(len(b) for b, own in zip(batches, owned, strict=True) if own)
+        band = _ScoreBand(num_classes, width, capacity, top=batches[0][0][0])
+        # first row any later window touches; rows from b on are not wanted
+        next_start = [b[0][0] for b in batches[1:]] + [keep[1]]
         # Finished rows are compressed and written by a writer thread while the model runs on.
         with _RowWriter(sink, background=self.background_io, stats=stats) as rows_out:
-            for batch, reads, rows_final in zip(
-                batches, self._reads(reader, batches, stats), next_start, strict=True
+            for batch, own, reads, rows_final in zip(
+                batches, owned, self._reads(reader, batches, stats), next_start, strict=True
             ):
                 band.extend_to(max(w[1] for w in batch))
                 todo = [(w, px, ok) for w, (px, ok) in zip(batch, reads, strict=True)]
                 for (y1, y2, x1, x2), _, ok in todo:
                     band.valid[y1 - band.top : y2 - band.top, x1:x2] |= ok
                 todo = [t for t in todo if t[2].any()]
-                stats.skipped_windows += len(batch) - len(todo)
+                stats.skipped_windows += (len(batch) - len(todo)) if own else 0
                 if todo:
                     start = time.perf_counter()
                     scores = self._scores(
@@ -174,11 +205,16 @@ class StreamingSegmenter:
                     stats.seconds_model += time.perf_counter() - start
                     for k, ((y1, y2, x1, x2), _, _) in enumerate(todo):
                         band.add(y1, y2, x1, x2, scores[k] * weights, weights)
+                rows_final = min(rows_final, keep[1])
                 if rows_final > band.top:
                     start = time.perf_counter()
-                    labels, conf = band.finish(rows_final, self.confidence, stats, on_scores)
+                    y0 = max(band.top, keep[0])
+                    labels, conf = band.finish(
+                        rows_final, self.confidence, stats, on_scores, keep_from=keep[0]
+                    )
                     stats.seconds_finish += time.perf_counter() - start
-                    rows_out.write(band.top - labels.shape[0], labels, conf)
+                    if labels.shape[0]:
+                        rows_out.write(y0, labels, conf)
                 stats.peak_band_rows = max(stats.peak_band_rows, band.rows)
                 if progress is not None:
                     progress(len(batch))
@@ -278,9 +314,9 @@ class _ScoreBand:
 
     CHUNK = 64  # rows per step when finishing or shifting (bounds temporaries)
 
-    def __init__(self, num_classes: int, width: int, capacity: int) -> None:
+    def __init__(self, num_classes: int, width: int, capacity: int, top: int = 0) -> None:
         self.num_classes, self.width = num_classes, width
-        self.top = 0
+        self.top = top
         self.rows = 0
         self._allocate(capacity)
 
@@ -307,14 +343,23 @@ class _ScoreBand:
         self.weight[y1 - self.top : y2 - self.top, x1:x2] += weights
 
     def finish(
-        self, bottom: int, confidence: bool, stats: StreamStats, on_scores: Callable | None = None
+        self,
+        bottom: int,
+        confidence: bool,
+        stats: StreamStats,
+        on_scores: Callable | None = None,
+        keep_from: int = 0,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Labels (and confidence) of rows [top, bottom); drops them from the band."""
-        n = bottom - self.top
+        """Labels (and confidence) of rows [max(top, keep_from), bottom); drops rows [top,
+        bottom) from the band (rows above `keep_from` are incomplete in a part run: dropped
+        unlooked at)."""
+        skip = min(max(keep_from - self.top, 0), bottom - self.top)
+        n = bottom - self.top - skip
         labels = np.empty((n, self.width), dtype=np.uint8)
         conf = np.empty((n, self.width), dtype=np.uint8) if confidence else None
         for r0 in range(0, n, self.CHUNK):
             r1 = min(r0 + self.CHUNK, n)
+            r0, r1, out0, out1 = r0 + skip, r1 + skip, r0, r1  # band rows, output rows
             weight = self.weight[r0:r1]
             covered = weight > 0
             mean = self.scores[:, r0:r1] / torch.where(covered, weight, torch.ones_like(weight))
@@ -323,16 +368,18 @@ class _ScoreBand:
             chunk = mean.argmax(0).numpy().astype(np.uint8)
             ok = self.valid[r0:r1] & covered.numpy()
             chunk[~ok] = NODATA
-            labels[r0:r1] = chunk
+            labels[out0:out1] = chunk
             if conf is not None:
                 total = mean.sum(0)
                 share = mean.max(0).values / torch.where(total > 0, total, torch.ones_like(total))
-                conf[r0:r1] = np.where(ok, np.round(share.numpy() * 100), NODATA).astype(np.uint8)
+                conf[out0:out1] = np.where(ok, np.round(share.numpy() * 100), NODATA).astype(
+                    np.uint8
+                )
             stats.nodata_pixels += int((~ok).sum())
-        rows = np.arange(self.top, bottom)
+        rows = np.arange(bottom - n, bottom)
         for c in range(self.num_classes):
             stats.pixel_counts[rows, c] = (labels == c).sum(axis=1)
-        self._drop(n)
+        self._drop(bottom - self.top)
         self.top = bottom
         return labels, conf
 
