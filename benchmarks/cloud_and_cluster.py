@@ -4,7 +4,11 @@
    processes (RANK/WORLD_SIZE, claiming scenes through the manifest), each with
    `--threads` torch threads; scenes per hour from the wall time of each run (model load
    included), measured in this one run.
-2. A `--cog-size`² noise COG (incompressible, the worst case) served by a range-capable
+2. One huge scene (`--huge-height` x `--huge-width` px) run whole by one process, then split
+   in two parts (`--parts 2`) run by two processes and assembled: wall times, the windows
+   the parts ran beyond the whole run's (the overlap at the cut), the assembly's seconds, and
+   whether the class maps are byte-identical.
+3. A `--cog-size`² noise COG (incompressible, the worst case) served by a range-capable
    server on 127.0.0.1: bytes served for one 256² window read through `/vsicurl/` vs the size of
    the file.
 
@@ -35,11 +39,12 @@ from onnx_runtime import cpu_description  # noqa: E402
 from predict_memory import make_scene, nano_config  # noqa: E402
 
 
-def run_processes(files, model, out: Path, world: int, threads: int) -> float:
+def run_processes(files, model, out: Path, world: int, threads: int, *extra: str) -> float:
     env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "SLURM_PROCID"}}
     env.update(OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "crossearth", "predict", *map(str, files), "-m", str(model)]
     cmd += ["-o", str(out), "-q", "--precision", "fp32", "--device", "cpu", "--no-overlay"]
+    cmd += list(extra)
     start = time.perf_counter()
     procs = [
         subprocess.Popen(cmd, env={**env, "RANK": str(r), "WORLD_SIZE": str(world)})
@@ -75,11 +80,33 @@ def http_window_bytes(work: Path, size: int) -> tuple[int, int]:
     return server.sent["/cog.tif"], cog.stat().st_size
 
 
+def huge_scene(work: Path, model: Path, args) -> dict:
+    """One scene whole in one process vs split in two parts over two processes."""
+    scene = work / "huge.tif"
+    make_scene(scene, args.huge_height, args.huge_width)
+    whole = run_processes([scene], model, work / "huge_1", 1, args.threads)
+    split = run_processes([scene], model, work / "huge_2", 2, args.threads, "--parts", "2")
+    summary = json.loads((work / "huge_2" / "huge_summary.json").read_text())
+    same = (work / "huge_1" / "huge_classes.tif").read_bytes() == (
+        work / "huge_2" / "huge_classes.tif"
+    ).read_bytes()
+    extra = summary["windows_run"] / summary["windows"] - 1
+    print(f"one {args.huge_height} x {args.huge_width} scene: 1 process {whole:.1f} s, "
+          f"2 processes x 1 part {split:.1f} s ({whole / split:.2f}x); the parts ran "
+          f"{summary['windows_run']} windows for the whole run's {summary['windows']} "
+          f"(+{100 * extra:.1f} %); assembly {summary['seconds']['assemble']:.2f} s; "
+          f"class maps identical: {same}")  # fmt: skip
+    return {"huge_seconds_1": whole, "huge_seconds_2": split, "huge_extra_windows": extra,
+            "huge_assemble_seconds": summary["seconds"]["assemble"], "huge_identical": same}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=8)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--huge-height", type=int, default=6144)
+    parser.add_argument("--huge-width", type=int, default=2048)
     parser.add_argument("--cog-size", type=int, default=4096)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -110,6 +137,7 @@ def main() -> None:
     )
     ratio = results["scenes_per_hour_2"] / results["scenes_per_hour_1"]
     print(f"2 / 1 processes: {ratio:.2f}x; class maps identical: {same}")
+    results.update(huge_scene(work, model, args))
     sent, size = http_window_bytes(work, args.cog_size)
     results.update(ratio_2_to_1=ratio, identical=same, http_bytes=sent, cog_bytes=size)
     print(f"one 256² window of a {args.cog_size}² COG over HTTP: {sent:,} of {size:,} bytes "

@@ -68,23 +68,25 @@ def nano_config():
     )
 
 
-def make_scene(path: Path, size: int) -> None:
+def make_scene(path: Path, size: int, width: int | None = None) -> None:
+    """A `size` x `width` (default square) 3-band uint8 tiled GeoTIFF of blocks plus noise."""
     import rasterio
     from rasterio.transform import from_origin
 
+    height, width = size, width or size
     profile = dict(
-        driver="GTiff", height=size, width=size, count=3, dtype="uint8", crs="EPSG:32632",
+        driver="GTiff", height=height, width=width, count=3, dtype="uint8", crs="EPSG:32632",
         transform=from_origin(500000, 5800000, 0.3, 0.3), tiled=True, blockxsize=512,
         blockysize=512, compress="deflate",
     )  # fmt: skip
     rng = np.random.default_rng(0)
     with rasterio.open(path, "w", **profile) as dst:
-        for y0 in range(0, size, 512):
-            rows = min(512, size - y0)
-            yy, xx = np.mgrid[y0 : y0 + rows, 0:size]
+        for y0 in range(0, height, 512):
+            rows = min(512, height - y0)
+            yy, xx = np.mgrid[y0 : y0 + rows, 0:width]
             base = ((xx // 97 + yy // 131) % 5 * 40 + 40).astype(np.uint8)
-            noise = rng.integers(0, 20, (3, rows, size), dtype=np.uint8)
-            dst.write(base[None] + noise, window=rasterio.windows.Window(0, y0, size, rows))
+            noise = rng.integers(0, 20, (3, rows, width), dtype=np.uint8)
+            dst.write(base[None] + noise, window=rasterio.windows.Window(0, y0, width, rows))
 
 
 def main() -> None:
