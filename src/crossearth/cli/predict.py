@@ -317,8 +317,6 @@ def _run_predictions(
 ) -> list[str]:
     """Predict the scenes this process gets (all of them with a manifest: each is skipped if
     done, else claimed); returns the output stems this process wrote."""
-    from contextlib import nullcontext
-
     from rich.markup import escape
     from rich.progress import (
         BarColumn,
@@ -344,38 +342,25 @@ def _run_predictions(
             if manifest and manifest.is_done(stem, digest):
                 already += 1
                 continue
-            if parts > 1:
-                try:
+            try:
+                if parts > 1:
                     summary = _predict_split(
                         net, path, stem, parts, output, options, bar, tag, quiet, manifest,
                         digest, rank, world,
                     )  # fmt: skip
-                except InputError as exc:
-                    if len(jobs) == 1:
-                        raise
-                    failed.append(f"{stem}: {exc}")
-                    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                                  soft_wrap=True)  # fmt: skip
-                    continue
-                if summary is not None:
-                    written.append(stem)
+                else:
+                    summary = _predict_claimed(
+                        net, path, stem, output, options, bar, tag, quiet, manifest, digest
+                    )
+            except InputError as exc:
+                if len(jobs) == 1:
+                    raise
+                # one bad scene of a batch: say so, go on, fail at the end
+                failed.append(f"{stem}: {exc}")
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)  # fmt: skip
                 continue
-            with manifest.claim(stem) if manifest else nullcontext(True) as mine:
-                # a peer may have finished the scene between the check and the claim
-                if not mine or (manifest and manifest.is_done(stem, digest)):
-                    continue
-                try:
-                    summary = _predict_one(net, path, stem, output, options, bar, tag, quiet)
-                except InputError as exc:
-                    if len(jobs) == 1:
-                        raise
-                    # one bad scene of a batch: say so, go on, fail at the end
-                    failed.append(f"{stem}: {exc}")
-                    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                                  soft_wrap=True)  # fmt: skip
-                    continue
-                if manifest:
-                    manifest.record(stem, digest, summary)
+            if summary is not None:
                 written.append(stem)
     if already and not quiet:
         console.print(
@@ -388,6 +373,23 @@ def _run_predictions(
             + "; ".join(failed)
         )
     return written
+
+
+def _predict_claimed(
+    net, path, stem, output, options, bar, tag, quiet, manifest, digest
+) -> dict | None:
+    """A whole scene, if this process can claim it (always, without a manifest); its summary,
+    or None if a peer holds it or finished it meanwhile."""
+    from contextlib import nullcontext
+
+    with manifest.claim(stem) if manifest else nullcontext(True) as mine:
+        # a peer may have finished the scene between the check and the claim
+        if not mine or (manifest and manifest.is_done(stem, digest)):
+            return None
+        summary = _predict_one(net, path, stem, output, options, bar, tag, quiet)
+        if manifest:
+            manifest.record(stem, digest, summary)
+    return summary
 
 
 def _predict_split(
