@@ -1,15 +1,24 @@
 """A small range-capable HTTP server on 127.0.0.1 for remote-input tests.
 
-Serves the files of one folder (GET with or without `Range: bytes=a-b`, HEAD), answers 404 for
-anything else, counts the body bytes it sends per path, and stops itself after `lifetime_s`
-even if a test forgets to stop it.
+Serves the files of one folder (GET with or without `Range: bytes=a-b`, HEAD) with `ETag`
+(a digest of the bytes) and `Last-Modified` (the file's modification time) headers, answers 404
+for anything else, logs every request and the body bytes it sends, and stops itself after
+`lifetime_s` even if a test forgets to stop it.
+
+The server runs in a child process: GDAL may hold Python's GIL while it opens a file (it does
+when it probes sidecar files), which would deadlock a server thread in the test's own process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-import threading
+import subprocess
+import sys
+import tempfile
 from collections import Counter
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,87 +26,122 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 class RangeServer:
-    """`with RangeServer(folder) as server:` -> `server.url("a.tif")`, `server.sent["/a.tif"]`."""
+    """`with RangeServer(folder) as server:` -> `server.url("a.tif")`, `server.sent["/a.tif"]`,
+    `server.requests` ([(method, path, range header), ...] in arrival order)."""
 
     def __init__(self, root: Path, lifetime_s: float = 120.0) -> None:
         self.root = Path(root)
-        self.sent: Counter[str] = Counter()
-        self.requests: list[tuple[str, str, str | None]] = []  # (method, path, range)
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # quiet
-                pass
-
-            def do_HEAD(self) -> None:
-                self._serve(body=False)
-
-            def do_GET(self) -> None:
-                self._serve(body=True)
-
-            def _serve(self, body: bool) -> None:
-                path = self.path.split("?", 1)[0]
-                rng = self.headers.get("Range")
-                with server._lock:
-                    server.requests.append((self.command, path, rng))
-                file = server.root / path.lstrip("/")
-                if not path.strip("/") or not file.is_file():
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = file.read_bytes()
-                size = len(data)
-                start, end = 0, size - 1
-                match = _RANGE.match(rng or "")
-                if match and (match.group(1) or match.group(2)):
-                    if match.group(1):
-                        start = int(match.group(1))
-                        end = min(int(match.group(2) or size - 1), size - 1)
-                    else:  # suffix range: the last N bytes
-                        start = max(size - int(match.group(2)), 0)
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-                else:
-                    self.send_response(200)
-                self.send_header("Accept-Ranges", "bytes")
-                self.send_header("Content-Length", str(end - start + 1))
-                self.end_headers()
-                if body:
-                    chunk = data[start : end + 1]
-                    self.wfile.write(chunk)
-                    with server._lock:
-                        server.sent[path] += len(chunk)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._timer = threading.Timer(lifetime_s, self.stop)
-        self._timer.daemon = True
-
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
+        self.lifetime_s = lifetime_s
+        self._log = Path(tempfile.mkdtemp(prefix="range_server_")) / "requests.jsonl"
+        self._process: subprocess.Popen | None = None
+        self.port = 0
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
 
+    def _entries(self) -> list[list]:
+        try:
+            lines = self._log.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.endswith("]")]
+
+    @property
+    def requests(self) -> list[tuple[str, str, str | None]]:
+        return [(m, p, r) for m, p, r, _ in self._entries()]
+
+    @property
+    def sent(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for _, path, _, size in self._entries():
+            counts[path] += size
+        return counts
+
     def start(self) -> RangeServer:
-        self._thread.start()
-        self._timer.start()
+        args = [sys.executable, __file__, str(self.root), str(self._log), str(self.lifetime_s)]
+        self._process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        self.port = int(self._process.stdout.readline())
         return self
 
     def stop(self) -> None:
-        self._timer.cancel()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process.stdout.close()
+            self._process = None
 
     def __enter__(self) -> RangeServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve(root: Path, log: Path, lifetime_s: float) -> None:
+    """Serve `root` on a free port of 127.0.0.1 (printed on stdout), logging to `log`."""
+    import threading
+
+    log_file = log.open("a", buffering=1)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+        def do_HEAD(self) -> None:
+            self._serve(body=False)
+
+        def do_GET(self) -> None:
+            self._serve(body=True)
+
+        def _note(self, path: str, rng: str | None, size: int) -> None:
+            # logged before the response goes out, so a client that has it sees the entry
+            with lock:
+                log_file.write(json.dumps([self.command, path, rng, size]) + "\n")
+
+        def _serve(self, body: bool) -> None:
+            path = self.path.split("?", 1)[0]
+            rng = self.headers.get("Range")
+            file = root / path.lstrip("/")
+            if not path.strip("/") or not file.is_file():
+                self._note(path, rng, 0)
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = file.read_bytes()
+            size = len(data)
+            start, end = 0, size - 1
+            match = _RANGE.match(rng or "")
+            partial = bool(match and (match.group(1) or match.group(2)))
+            if partial:
+                if match.group(1):
+                    start = int(match.group(1))
+                    end = min(int(match.group(2) or size - 1), size - 1)
+                else:  # suffix range: the last N bytes
+                    start = max(size - int(match.group(2)), 0)
+            self._note(path, rng, end - start + 1 if body else 0)
+            if partial:
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            else:
+                self.send_response(200)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Length", str(end - start + 1))
+            self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
+            mtime = file.stat().st_mtime
+            self.send_header("Last-Modified", formatdate(mtime, usegmt=True))
+            self.end_headers()
+            if body:
+                self.wfile.write(data[start : end + 1])
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    timer = threading.Timer(lifetime_s, httpd.shutdown)
+    timer.daemon = True
+    timer.start()
+    print(httpd.server_address[1], flush=True)
+    httpd.serve_forever()
 
 
 def closed_port() -> int:
@@ -107,3 +151,7 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]))
