@@ -27,11 +27,13 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 class RangeServer:
     """`with RangeServer(folder) as server:` -> `server.url("a.tif")`, `server.sent["/a.tif"]`,
-    `server.requests` ([(method, path, range header), ...] in arrival order)."""
+    `server.requests` ([(method, path, range header), ...] in arrival order). With
+    `versions=False` no ETag or Last-Modified header is sent (as some servers do)."""
 
-    def __init__(self, root: Path, lifetime_s: float = 120.0) -> None:
+    def __init__(self, root: Path, lifetime_s: float = 120.0, versions: bool = True) -> None:
         self.root = Path(root)
         self.lifetime_s = lifetime_s
+        self.versions = versions
         self._log = Path(tempfile.mkdtemp(prefix="range_server_")) / "requests.jsonl"
         self._process: subprocess.Popen | None = None
         self.port = 0
@@ -59,6 +61,7 @@ class RangeServer:
 
     def start(self) -> RangeServer:
         args = [sys.executable, __file__, str(self.root), str(self._log), str(self.lifetime_s)]
+        args += [] if self.versions else ["--no-versions"]
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         self.port = int(self._process.stdout.readline())
         return self
@@ -77,7 +80,7 @@ class RangeServer:
         self.stop()
 
 
-def serve(root: Path, log: Path, lifetime_s: float) -> None:
+def serve(root: Path, log: Path, lifetime_s: float, versions: bool = True) -> None:
     """Serve `root` on a free port of 127.0.0.1 (printed on stdout), logging to `log`."""
     import threading
 
@@ -128,9 +131,10 @@ def serve(root: Path, log: Path, lifetime_s: float) -> None:
                 self.send_response(200)
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Length", str(end - start + 1))
-            self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
-            mtime = file.stat().st_mtime
-            self.send_header("Last-Modified", formatdate(mtime, usegmt=True))
+            if versions:
+                self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
+                mtime = file.stat().st_mtime
+                self.send_header("Last-Modified", formatdate(mtime, usegmt=True))
             self.end_headers()
             if body:
                 self.wfile.write(data[start : end + 1])
@@ -154,4 +158,4 @@ def closed_port() -> int:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]))
+    serve(Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]), "--no-versions" not in sys.argv)

@@ -338,7 +338,14 @@ def _run_predictions(
     already = 0
     with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
         for path, stem, parts in jobs:
-            digest = fingerprint(key[0], key[1], path) if manifest else ""
+            unknown: list[str] = []  # a URL whose object version cannot be told
+            digest = fingerprint(key[0], key[1], path, unknown) if manifest else ""
+            if unknown and not quiet:
+                console.print(
+                    f"{tag}note: {escape(unknown[0])} has no ETag or Last-Modified: a rerun "
+                    "trusts its URL and size (a changed object of the same size is not redone)",
+                    highlight=False, soft_wrap=True,
+                )  # fmt: skip
             if manifest and manifest.is_done(stem, digest):
                 already += 1
                 continue

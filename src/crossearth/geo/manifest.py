@@ -4,7 +4,7 @@ The manifest lives in the output folder, in `.crossearth/` (hidden, so never tak
 
 - `scenes/<stem>.json`: one record per finished scene, written atomically after all of the
   scene's outputs (they are themselves written all-or-none): the run's fingerprint (model,
-  options, input identity), the output files, the finish time and the run id. A scene is
+  options, input identity: see `input_identity`), the output files, the finish time and the run id. A scene is
   *done* when its record has this command's fingerprint and all its outputs exist; running the
   same command again skips done scenes, and only those. `--overwrite` redoes them (scenes that
   another process of the same run finished are not redone).
@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from crossearth.fileio import atomic_path
-from crossearth.geo.remote import is_remote, mask_url
+from crossearth.geo.remote import IDENTITY_HEADERS, is_remote, mask_url, object_identity
+from crossearth.geo.stac import is_stac
 
 if TYPE_CHECKING:
     from crossearth.geo.split import PartResult
@@ -57,24 +58,45 @@ def run_id() -> str | None:
     return None
 
 
-def fingerprint(model: str, options: Any, image: Path | str) -> str:
+def fingerprint(
+    model: str, options: Any, image: Path | str, unknown: list[str] | None = None
+) -> str:
     """A digest of what decides a scene's outputs: the model (name, or file path, size and
-    modification time), the prediction options and the input (path, size and modification
-    time; a URL without its query string)."""
+    modification time), the prediction options and the input (`input_identity`).
 
-    def identity(item: Path | str) -> Any:
-        if is_remote(item):
-            return mask_url(str(item))
-        path = Path(item)
-        try:
-            stat = path.stat()
-        except OSError:
-            return str(item)
-        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-
+    A remote input whose version cannot be identified (no ETag or Last-Modified) is appended,
+    masked, to `unknown` when given: a rerun then trusts its URL (and size, when known).
+    """
+    ident, known = input_identity(image)
+    if not known and unknown is not None:
+        unknown.append(mask_url(str(image)))
     opts = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else options
-    blob = json.dumps([identity(model), opts, identity(image)], sort_keys=True, default=str)
+    blob = json.dumps([input_identity(model)[0], opts, ident], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def input_identity(item: Path | str) -> tuple[Any, bool]:
+    """(what identifies this version of an input, whether a change of it would be seen).
+
+    A local file: its absolute path, size and modification time (of the item file for
+    `items.json#item-id`). A URL: the URL without its query string (signed URLs change per
+    run) with the object's size, ETag and Last-Modified (`crossearth.geo.remote.object_identity`;
+    one HEAD request); unknown when the server gives neither ETag nor Last-Modified.
+    """
+    text = str(item)
+    if is_remote(item):
+        base = text.split("#", 1)[0] if is_stac(text) else text  # a collection's item
+        found = object_identity(base)
+        versioned = found is not None and any(k in found for k in IDENTITY_HEADERS)
+        return [mask_url(text), found], versioned
+    path = Path(item)
+    if not path.exists() and is_stac(text) and "#" in text:
+        path = Path(text.split("#", 1)[0])
+    try:
+        stat = path.stat()
+    except OSError:
+        return text, True  # missing: it fails when opened
+    return [str(Path(item).resolve()), stat.st_size, stat.st_mtime_ns], True
 
 
 def work_order(jobs: Sequence[T], rank: int, world: int) -> list[T]:

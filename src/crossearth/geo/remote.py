@@ -18,7 +18,11 @@ query string and user name/password replaced by `***` (`mask_url`).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import re
+import sys
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -94,3 +98,106 @@ def display_name(item: str | Path) -> str:
     if isinstance(item, Path) or not is_remote(item):
         return Path(item).name
     return naming_path(item).name
+
+
+#: HTTP headers that identify one version of an object (lower-case names).
+IDENTITY_HEADERS = ("etag", "last-modified", "x-amz-version-id", "x-goog-generation")
+
+
+def object_identity(item: str) -> dict[str, str] | None:
+    """What identifies the current version of the remote object at `item` (a URL or `/vsi...`
+    network path): its size and the `ETag`, `Last-Modified` (and S3 version id / GCS
+    generation) headers the server gives, e.g. `{"size": "4242", "etag": '"9f1c"',
+    "last-modified": "Mon, 30 Nov 2026 00:36:00 GMT"}`.
+
+    The headers are fetched by GDAL (`VSIGetFileMetadata(..., "HEADERS")`: one HEAD request, or
+    a small ranged GET where GDAL uses one, e.g. for signed URLs) through the same network file
+    system and credentials that read the raster; GDAL's cached view of the object is dropped
+    first, so a changed object is seen, and read, afresh. Without GDAL's C library at hand, an
+    `http(s)` URL gets a plain HEAD request.
+
+    Returns None when nothing identifies the object: not a network path (e.g. `/vsizip/`),
+    unreachable, or no headers (callers then trust the URL alone).
+    """
+    path = gdal_path(item)
+    headers = _gdal_headers(path)
+    if headers is None and path.startswith("/vsicurl/http"):
+        headers = _http_head(path[len("/vsicurl/") :])
+    if not headers:
+        return None
+    size = headers.get("content-length")
+    total = headers.get("content-range", "").rpartition("/")[2]
+    if total.isdigit():  # the answer to a ranged GET: the object's size is after the slash
+        size = total
+    identity = {k: headers[k] for k in IDENTITY_HEADERS if headers.get(k)}
+    if size:
+        identity["size"] = size
+    return identity or None
+
+
+def _gdal_headers(path: str) -> dict[str, str] | None:
+    """The HTTP headers GDAL gets for a network path (lower-case names), or None."""
+    import rasterio
+
+    lib = _libgdal()
+    if lib is None:
+        return None
+    headers: dict[str, str] = {}
+    with rasterio.Env(**REMOTE_ENV):
+        lib.VSICurlPartialClearCache(path.encode())
+        array = lib.VSIGetFileMetadata(path.encode(), b"HEADERS", None)
+        if not array:
+            return None
+        try:
+            lines = ctypes.cast(array, ctypes.POINTER(ctypes.c_char_p))
+            i = 0
+            while lines[i] is not None:
+                key, _, value = lines[i].decode("utf-8", "replace").partition("=")
+                headers[key.strip().lower()] = value.strip()
+                i += 1
+        finally:
+            lib.CSLDestroy(array)
+    return headers
+
+
+@functools.cache
+def _libgdal() -> ctypes.CDLL | None:
+    """The GDAL C library rasterio runs on (the same instance: its configuration and
+    credentials apply), or None if it cannot be found."""
+    import rasterio  # loads its GDAL
+
+    candidates: list[str] = []
+    maps = Path("/proc/self/maps")  # Linux: the library already loaded into this process
+    if maps.exists():
+        for line in maps.read_text().splitlines():
+            name = line.rsplit(" ", 1)[-1]
+            if "/libgdal" in name and name not in candidates:
+                candidates.append(name)
+    root = Path(rasterio.__file__).parent
+    for folder in (root.parent / "rasterio.libs", root / ".dylibs"):  # wheels
+        candidates += [str(p) for p in sorted(folder.glob("*gdal*"))]
+    if sys.platform != "win32" and (found := ctypes.util.find_library("gdal")):
+        candidates.append(found)
+    for candidate in candidates:
+        try:
+            lib = ctypes.CDLL(candidate)
+            lib.VSIGetFileMetadata.restype = ctypes.c_void_p
+            lib.VSIGetFileMetadata.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+            lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
+            lib.CSLDestroy.argtypes = [ctypes.c_void_p]
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+def _http_head(url: str) -> dict[str, str] | None:
+    """The headers of a HEAD request to `url` (lower-case names), or None on any failure."""
+    import urllib.request
+
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return {k.lower(): v for k, v in response.headers.items()}
+    except (OSError, ValueError):
+        return None
