@@ -26,8 +26,9 @@ def predict(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="GeoTIFF/COG/VRT, PNG or JPEG files, folders of them, or URLs of rasters "
-            "(https://, s3://, gs://, az://, GDAL /vsi... paths; read window by window)."
+            help="GeoTIFF/COG/VRT, PNG or JPEG files, folders of them, URLs of rasters "
+            "(https://, s3://, gs://, az://, GDAL /vsi... paths; read window by window), STAC "
+            "items (.json), or .txt scene lists (one input per line; # comments)."
         ),
     ],
     model: ModelOpt,
@@ -204,40 +205,57 @@ def _predict(
 
 
 def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
-    """Files named, the images in folders named and URLs (kept as strings); (files, how many of
-    our own outputs and temporaries in the folders were skipped). A file named twice is taken
-    once."""
+    """Files named, the images in folders named, URLs (kept as strings) and the entries of
+    scene lists (`.txt`, `crossearth.geo.scenelist`); (files, how many of our own outputs and
+    temporaries in the folders were skipped). A file named twice is taken once."""
+    from crossearth.geo.scenelist import is_scene_list, read_scene_list
+
+    files: list[Path | str] = []
+    skipped = 0
+    for name in inputs:
+        if is_scene_list(name):
+            listed = Path(name)
+            for number, entry in read_scene_list(listed):
+                try:
+                    found, n = _expand_one(entry)
+                except InputError as exc:  # an empty folder or item collection
+                    raise InputError(f"{listed}:{number}: {exc}") from None
+                files.extend(found)
+                skipped += n
+            continue
+        found, n = _expand_one(name)
+        files.extend(found)
+        skipped += n
+    unique: dict[Path | str, Path | str] = {}
+    for path in files:
+        unique.setdefault(path if isinstance(path, str) else path.resolve(), path)
+    return list(unique.values()), skipped
+
+
+def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
+    """The scenes of one input (a file, a folder, a URL, a STAC item or collection); (files,
+    how many of our own outputs and temporaries in a folder were skipped)."""
     from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
     from crossearth.geo.remote import is_remote
     from crossearth.geo.stac import expand_stac, is_stac
 
-    files: list[Path | str] = []
-    skipped = 0
-    for name in inputs:
-        if is_stac(name):  # a STAC item, or a collection: one scene per item
-            files.extend(expand_stac(name if is_remote(name) else Path(name)))
-            continue
-        if is_remote(name):
-            files.append(name)
-            continue
-        item = Path(name)
-        if item.is_dir():
-            images = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
-            found = [p for p in images if not is_own_output(p)]
-            skipped += len(images) - len(found)
-            if not found:
-                raise InputError(
-                    f"folder {item} holds no images ({', '.join(sorted(RASTER_SUFFIXES))})"
-                    + (f"; only {skipped} outputs of earlier runs" if images else "")
-                )
-            files.extend(found)
-        else:
-            files.append(item)
-    unique: dict[Path | str, Path | str] = {}
-    for path in files:
-        unique.setdefault(path if isinstance(path, str) else path.resolve(), path)
-    return list(unique.values()), skipped
+    if is_stac(name):  # a STAC item, or a collection: one scene per item
+        return expand_stac(name if is_remote(name) else Path(name)), 0
+    if is_remote(name):
+        return [str(name)], 0
+    item = Path(name)
+    if not item.is_dir():
+        return [item], 0
+    images = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+    found = [p for p in images if not is_own_output(p)]
+    skipped = len(images) - len(found)
+    if not found:
+        raise InputError(
+            f"folder {item} holds no images ({', '.join(sorted(RASTER_SUFFIXES))})"
+            + (f"; only {skipped} outputs of earlier runs" if images else "")
+        )
+    return list(found), skipped
 
 
 def _check_output(options, output: Path, files: list[Path | str]) -> None:

@@ -1,0 +1,132 @@
+"""Scene lists (issue 14): `crossearth predict scenes.txt` reads its inputs from a text file.
+
+One input per line (local paths relative to the list's folder, absolute paths, URLs, GDAL
+/vsi paths), blank lines and `#` comments skipped; the outputs are those of the same inputs
+given on the command line. A missing or empty list, or a bad line, is one `error:` line
+naming the file (and the line number) with nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+from remote_server import RangeServer
+
+import crossearth
+from crossearth.cli import main
+from crossearth.geo.scenelist import read_scene_list
+
+FAST = ("--precision", "fp32", "--device", "cpu", "--no-overlay", "--no-preview", "-q")
+
+
+@pytest.fixture(scope="module")
+def model_file(varied_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
+    crossearth.save_model(varied_model, path)
+    return path
+
+
+def write_scene(path: Path, seed: int) -> Path:
+    base = np.random.default_rng(seed).integers(1, 256, (3, 5, 6))
+    data = np.kron(base, np.ones((1, 16, 16), np.int64))[:, :70, :90].astype(np.uint8)
+    profile = {
+        "driver": "GTiff", "height": 70, "width": 90, "count": 3, "dtype": "uint8",
+        "crs": CRS.from_epsg(32632), "transform": from_origin(5e5, 5.8e6, 0.3, 0.3),
+    }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def run(monkeypatch, capsys, *args) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out + captured.err
+
+
+def class_maps(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*_classes.tif"))}
+
+
+def test_a_list_runs_like_its_inputs_on_the_command_line(monkeypatch, capsys, tmp_path, model_file):
+    lists = tmp_path / "lists"
+    near = write_scene(lists / "tiles" / "near.tif", seed=0)
+    far = write_scene(tmp_path / "elsewhere" / "far.tif", seed=1)
+    served = tmp_path / "served"
+    write_scene(served / "web.tif", seed=2)
+    write_scene(served / "vsi.tif", seed=3)
+    listed, direct = tmp_path / "listed", tmp_path / "direct"
+    with RangeServer(served) as server:
+        web, vsi = server.url("web.tif"), f"/vsicurl/{server.url('vsi.tif')}"
+        scenes = lists / "scenes.txt"
+        scenes.write_text(
+            "# scenes of the survey\n\n"
+            "tiles/near.tif\n"  # relative to the list's folder, not to the working folder
+            f"   {far}   \n"
+            "  # an indented comment\n"
+            f"{web}\r\n{vsi}\n"
+            "tiles/near.tif\n"  # named twice: taken once
+        )
+        monkeypatch.chdir(tmp_path)
+        code, text = run(monkeypatch, capsys, "predict", scenes, "-m", model_file, "-o", listed,
+                         *FAST)  # fmt: skip
+        assert code == 0, text
+        code, text = run(monkeypatch, capsys, "predict", near, far, web, vsi, "-m", model_file,
+                         "-o", direct, *FAST)  # fmt: skip
+        assert code == 0, text
+    maps = class_maps(listed)
+    assert sorted(maps) == [f"{n}_classes.tif" for n in ("far", "near", "vsi", "web")]
+    assert maps == class_maps(direct)
+
+
+def test_entries_keep_urls_and_item_fragments(tmp_path):
+    items = tmp_path / "items.json"
+    items.write_text("{}")
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("items.json#S2A_1\nhttps://h.example/a.tif?sig=x#y\n/vsis3/bucket/b.tif\n")
+    assert read_scene_list(scenes) == [
+        (1, tmp_path / "items.json#S2A_1"),
+        (2, "https://h.example/a.tif?sig=x#y"),
+        (3, "/vsis3/bucket/b.tif"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "scene list not found: {list}"),
+        ("# nothing here\n\n   \n", "scene list {list} names no scenes"),
+        ("a.tif\n\n# c\nmissing.tif\n", "{list}:4: missing.tif not found"),
+        ("a.tif\nftp://h/b.tif\n", "{list}:2: unsupported URL scheme ftp://"),
+        ("other.txt\n", "{list}:1: a scene list cannot name another list"),
+        ("empty/\n", "{list}:1: folder"),
+    ],
+    ids=["missing", "empty", "missing-file", "bad-scheme", "nested", "empty-folder"],
+)
+def test_bad_lists_are_one_error_line_naming_file_and_line(
+    monkeypatch, capsys, tmp_path, model_file, content, expected
+):
+    write_scene(tmp_path / "a.tif", seed=0)
+    (tmp_path / "empty").mkdir()
+    scenes = tmp_path / "scenes.txt"
+    if content is not None:
+        scenes.write_text(content)
+    out = tmp_path / "out"
+    code, text = run(monkeypatch, capsys, "predict", scenes, "-m", model_file, "-o", out, *FAST)
+    assert code != 0
+    assert "Traceback" not in text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, text
+    assert errors[0].startswith("error: " + expected.format(list=scenes)), errors[0]
+    assert not out.exists() or os.listdir(out) == []
