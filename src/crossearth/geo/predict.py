@@ -29,7 +29,7 @@ from crossearth.fileio import atomic_path, signals_deferred, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
-from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path
+from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path, remote_env
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
 from crossearth.geo.resample import GsdResampler
 from crossearth.geo.split import PartResult, assemble
@@ -184,8 +184,10 @@ def reading_env(image: Path | str) -> Iterator[None]:
     import rasterio
 
     # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
-    cloud = is_remote(image) or is_stac(image)  # STAC assets are usually remote
-    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **(REMOTE_ENV if cloud else {})}
+    remote = is_remote(image)
+    cloud = remote or is_stac(image)  # STAC assets are usually remote
+    cloud_env = (remote_env(str(image)) if remote else REMOTE_ENV) if cloud else {}
+    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **cloud_env}
     with warnings.catch_warnings(), rasterio.Env(**env):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
         yield

@@ -27,7 +27,14 @@ from rasterio.windows import Window
 
 from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import alpha_bands, choose_bands
-from crossearth.geo.remote import REMOTE_ENV, gdal_path, is_remote, mask_text, mask_url
+from crossearth.geo.remote import (
+    REMOTE_ENV,
+    gdal_path,
+    is_remote,
+    mask_text,
+    mask_url,
+    remote_env,
+)
 from crossearth.geo.scaling import (
     NodataOverride,
     Scaling,
@@ -68,9 +75,14 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
 
 def _open_remote(url: str) -> rasterio.io.DatasetReader:
     try:
-        with warnings.catch_warnings(), rasterio.Env(**REMOTE_ENV):
+        with warnings.catch_warnings(), rasterio.Env(**remote_env(url)):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(gdal_path(url))
+            dataset = rasterio.open(gdal_path(url))
+            # GDAL reads sidecars when first asked for what they hold: ask now, while the
+            # settings that find them (and only them) apply
+            _ = dataset.transform, dataset.descriptions, dataset.nodatavals
+            _ = dataset.mask_flag_enums
+            return dataset
     except RasterioIOError as exc:
         raise InputError(f"cannot open {mask_url(url)}: {mask_text(str(exc))}") from None
 

@@ -29,13 +29,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 #: URL schemes and the GDAL virtual file system that reads them.
 SCHEMES = {"http": "/vsicurl/", "https": "/vsicurl/", "s3": "/vsis3/", "gs": "/vsigs/"}
 SCHEMES |= {"az": "/vsiaz/"}
-#: GDAL settings for remote reads: no directory listing on open (one request instead of a
-#: crawl for sidecar files), a bounded wait for unreachable hosts.
+#: GDAL settings for remote reads: no directory listing on open (listing a bucket prefix or an
+#: HTTP folder can cost more than the raster), a bounded wait for unreachable hosts.
 REMOTE_ENV = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_CONNECTTIMEOUT": "20",
     "GDAL_HTTP_TIMEOUT": "60",
 }
+#: Network file systems: their files are probed by requests (HEAD), not by a directory read.
+NETWORK_PREFIXES = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/")
+NETWORK_PREFIXES += ("/vsiswift/", "/vsiwebhdfs/", "/vsihdfs/")
 _URL = re.compile(r"\b(?:https?|s3|gs|az)://[^\s'\"<>]+")
 
 
@@ -58,6 +61,37 @@ def gdal_path(item: str) -> str:
     scheme = scheme.lower()
     prefix = SCHEMES[scheme]
     return f"{prefix}{item}" if prefix == "/vsicurl/" else f"{prefix}{rest}"
+
+
+def remote_env(item: str) -> dict[str, str]:
+    """GDAL settings to open the remote raster `item` as the same local file would open, with
+    the sidecar files GDAL uses beside it: the `.aux.xml` PAM file (nodata, band descriptions,
+    georeferencing), an external `.msk` mask and a world file (`.pgw`/`.pngw`/`.wld` for
+    `x.png`, `.tfw`/`.tifw`/`.wld` for `x.tif`, ...).
+
+    Sidecars are found by asking for them (`GDAL_DISABLE_READDIR_ON_OPEN=TRUE`, one HEAD per
+    name, answers cached by GDAL for the process) and only for those names
+    (`CPL_VSIL_CURL_ALLOWED_EXTENSIONS`): about 3 requests for absent sidecars per scene, where
+    probing every name GDAL knows would cost about 9 and a directory listing could cost more
+    than the raster. Not done (no sidecars, `REMOTE_ENV`) for URLs with a query string (a
+    signed URL signs one object; its sidecars would need their own signatures), for
+    file names without an extension, STAC items (`.json`), and for `/vsi` paths that are not
+    network file systems.
+    Rarer sidecars (RPC `.RPB`/`_rpc.txt`, `.aux`, external `.ovr` overviews) are not looked for.
+    """
+    path = gdal_path(item)
+    name = path.rsplit("/", 1)[-1]
+    suffix = PurePosixPath(name).suffix.lower()
+    stac = suffix == ".json"  # a STAC item: its band assets are other files, of any name
+    if not path.startswith(NETWORK_PREFIXES) or "?" in path or len(suffix) < 2 or stac:
+        return dict(REMOTE_ENV)
+    ext = suffix[1:]
+    sidecars = [suffix, ".aux.xml", ".msk", f".{ext[0]}{ext[-1]}w", f".{ext}w", ".wld"]
+    return {
+        **REMOTE_ENV,
+        "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ",".join(dict.fromkeys(sidecars)),
+    }
 
 
 def mask_url(item: str) -> str:
