@@ -207,6 +207,8 @@ def _libgdal() -> ctypes.CDLL | None:
             name = line.rsplit(" ", 1)[-1]
             if "/libgdal" in name and name not in candidates:
                 candidates.append(name)
+    # rasterio's own before another package's bundled copy (e.g. pyogrio.libs/)
+    candidates.sort(key=lambda name: ("rasterio" not in name, "-packages/" in name))
     root = Path(rasterio.__file__).parent
     for folder in (root.parent / "rasterio.libs", root / ".dylibs"):  # wheels
         candidates += [str(p) for p in sorted(folder.glob("*gdal*"))]
