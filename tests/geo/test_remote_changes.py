@@ -113,3 +113,26 @@ def test_a_server_without_versions_gets_a_note(monkeypatch, capsys, tmp_path, mo
     notes = [line for line in text.splitlines() if line.startswith("note:")]
     assert len(notes) == 2 and "/s0.tif?***" in notes[0] and "ETag" in notes[0], text
     assert "s3cr3t" not in text
+
+
+def test_archive_and_collection_inputs_are_identified_by_their_files(tmp_path):
+    import os
+    import zipfile
+
+    from crossearth.geo.manifest import input_identity
+
+    archive = tmp_path / "tiles.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.tif", b"first")
+    items = tmp_path / "items.json"
+    items.write_text('{"type": "FeatureCollection", "features": []}')
+    inputs = [f"/vsizip/{archive}/a.tif", f"/vsizip/{{{archive}}}/a.tif", Path(f"{items}#S2A_1")]
+    before = [input_identity(item) for item in inputs]
+    assert all(known for _, known in before)
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.tif", b"second!")
+    items.write_text('{"type": "FeatureCollection", "features": [1]}')
+    for path in (archive, items):  # a later modification time, whatever the clock's resolution
+        os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    after = [input_identity(item) for item in inputs]
+    assert all(b[0] != a[0] for b, a in zip(before, after, strict=True))

@@ -33,11 +33,17 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from crossearth.fileio import atomic_path
-from crossearth.geo.remote import IDENTITY_HEADERS, is_remote, mask_url, object_identity
+from crossearth.geo.remote import (
+    IDENTITY_HEADERS,
+    NETWORK_PREFIXES,
+    is_remote,
+    mask_url,
+    object_identity,
+)
 from crossearth.geo.stac import is_stac
 
 if TYPE_CHECKING:
@@ -79,11 +85,16 @@ def input_identity(item: Path | str) -> tuple[Any, bool]:
     """(what identifies this version of an input, whether a change of it would be seen).
 
     A local file: its absolute path, size and modification time (of the item file for
-    `items.json#item-id`). A URL: the URL without its query string (signed URLs change per
+    `items.json#item-id`, of the archive for `/vsizip//data/a.zip/b.tif`). A URL: the URL without its query string (signed URLs change per
     run) with the object's size, ETag and Last-Modified (`crossearth.geo.remote.object_identity`;
     one HEAD request); unknown when the server gives neither ETag nor Last-Modified.
     """
     text = str(item)
+    if text.startswith("/vsi") and not text.startswith(NETWORK_PREFIXES):
+        container = _local_container(text)  # e.g. the archive of /vsizip//data/a.zip/b.tif
+        if container is not None:
+            stat = container.stat()
+            return [text, str(container.resolve()), stat.st_size, stat.st_mtime_ns], True
     if is_remote(item):
         base = text.split("#", 1)[0] if is_stac(text) else text  # a collection's item
         found = object_identity(base)
@@ -97,6 +108,19 @@ def input_identity(item: Path | str) -> tuple[Any, bool]:
     except OSError:
         return text, True  # missing: it fails when opened
     return [str(Path(item).resolve()), stat.st_size, stat.st_mtime_ns], True
+
+
+def _local_container(path: str) -> Path | None:
+    """The local file a `/vsizip/`, `/vsitar/`, `/vsigzip/`... path reads from, or None."""
+    inner = path.split("/", 2)[2].replace("{", "").replace("}", "")  # drop "/vsixxx/"
+    if inner.startswith("/vsi"):
+        return None  # an archive on a network file system
+    parts = PurePosixPath(inner).parts
+    for end in range(len(parts), 0, -1):
+        candidate = Path(*parts[:end])
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def work_order(jobs: Sequence[T], rank: int, world: int) -> list[T]:
