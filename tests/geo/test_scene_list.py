@@ -110,9 +110,10 @@ def test_entries_keep_urls_and_item_fragments(tmp_path):
         ("a.tif\n\n# c\nmissing.tif\n", "{list}:4: missing.tif not found"),
         ("a.tif\nftp://h/b.tif\n", "{list}:2: unsupported URL scheme ftp://"),
         ("other.txt\n", "{list}:1: a scene list cannot name another list"),
+        ("https://h.example/more.txt?sig=x\n", "{list}:1: a scene list cannot name another list"),
         ("empty/\n", "{list}:1: folder"),
     ],
-    ids=["missing", "empty", "missing-file", "bad-scheme", "nested", "empty-folder"],
+    ids=["missing", "empty", "missing-file", "bad-scheme", "nested", "nested-url", "empty-folder"],
 )
 def test_bad_lists_are_one_error_line_naming_file_and_line(
     monkeypatch, capsys, tmp_path, model_file, content, expected
@@ -130,3 +131,13 @@ def test_bad_lists_are_one_error_line_naming_file_and_line(
     assert len(errors) == 1, text
     assert errors[0].startswith("error: " + expected.format(list=scenes)), errors[0]
     assert not out.exists() or os.listdir(out) == []
+
+
+def test_a_list_behind_a_url_is_refused_with_one_error_line(
+    monkeypatch, capsys, tmp_path, model_file
+):
+    url = "https://h.example/lists/scenes.txt?sig=s3cr3t"
+    code, text = run(monkeypatch, capsys, "predict", url, "-m", model_file, "-o", tmp_path / "o")
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert code != 0 and len(errors) == 1, text
+    assert "lists are read from local files" in errors[0] and "s3cr3t" not in text

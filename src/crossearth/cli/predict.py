@@ -214,8 +214,8 @@ def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
     skipped = 0
     for name in inputs:
         if is_scene_list(name):
-            listed = Path(name)
-            for number, entry in read_scene_list(listed):
+            listed = name
+            for number, entry in read_scene_list(name):
                 try:
                     found, n = _expand_one(entry)
                 except InputError as exc:  # an empty folder or item collection

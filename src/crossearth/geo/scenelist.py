@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossearth.errors import InputError, InputNotFoundError
-from crossearth.geo.remote import SCHEMES, is_remote
+from crossearth.geo.remote import SCHEMES, is_remote, mask_url
 from crossearth.geo.stac import is_stac
 
 #: Name endings of scene lists.
@@ -22,20 +22,23 @@ LIST_SUFFIXES = (".txt",)
 
 
 def is_scene_list(item: str | Path) -> bool:
-    """True for a local path ending in `.txt` (any case)."""
-    return not is_remote(item) and str(item).lower().endswith(LIST_SUFFIXES)
+    """True for a path or URL ending in `.txt` (any case; a URL's query string ignored)."""
+    return str(item).split("?", 1)[0].lower().endswith(LIST_SUFFIXES)
 
 
-def read_scene_list(path: Path) -> list[tuple[int, str | Path]]:
+def read_scene_list(path: str | Path) -> list[tuple[int, str | Path]]:
     """The entries of the scene list at `path`: (line number, input) pairs in file order,
     URLs and `/vsi` paths as strings, local paths as absolute `Path`s.
 
     Raises:
         InputNotFoundError: (a `FileNotFoundError`) the list file does not exist.
-        InputError: (a `ValueError`) the list cannot be read as UTF-8 text, names nothing, or
+        InputError: (a `ValueError`) the list is a URL, cannot be read as UTF-8 text, names
+            nothing, or
             a line is bad: an unsupported URL scheme, another scene list, or a local path that
             does not exist. The message starts with `<list>:<line>:`.
     """
+    if is_remote(path):
+        raise InputError(f"scene list {mask_url(str(path))}: lists are read from local files")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -60,6 +63,8 @@ def read_scene_list(path: Path) -> list[tuple[int, str | Path]]:
 
 def _entry(path: Path, number: int, line: str) -> str | Path:
     where = f"{path}:{number}"
+    if is_scene_list(line):
+        raise InputError(f"{where}: a scene list cannot name another list ({mask_url(line)})")
     if is_remote(line):
         return line
     if "://" in line:
@@ -69,8 +74,6 @@ def _entry(path: Path, number: int, line: str) -> str | Path:
     local = Path(line).expanduser()
     if not local.is_absolute():
         local = path.resolve().parent / local
-    if is_scene_list(local):
-        raise InputError(f"{where}: a scene list cannot name another list ({line})")
     base = Path(str(local).split("#", 1)[0]) if is_stac(local) else local
     if not base.exists():
         raise InputError(
