@@ -141,3 +141,15 @@ def test_a_list_behind_a_url_is_refused_with_one_error_line(
     errors = [line for line in text.splitlines() if line.startswith("error:")]
     assert code != 0 and len(errors) == 1, text
     assert "lists are read from local files" in errors[0] and "s3cr3t" not in text
+
+
+def test_a_collection_line_is_its_items_and_an_item_line_is_one_item(tmp_path):
+    pytest.importorskip("pystac")
+    from crossearth.cli.predict import _expand_inputs
+
+    items = tmp_path / "items.json"
+    items.write_text('{"type": "FeatureCollection", "features": [{"id": "A"}, {"id": "B"}]}')
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("items.json\nitems.json#B\n")
+    files, _ = _expand_inputs([str(scenes)])
+    assert files == [Path(f"{items}#A"), Path(f"{items}#B")]  # #B named twice: taken once

@@ -45,11 +45,14 @@ def _split(href: str) -> tuple[str, str | None]:
 
 def expand_stac(href: str | Path) -> list[str | Path]:
     """The scenes of a STAC input: an item is one scene; an item collection (a GeoJSON
-    FeatureCollection of items) gives `<href>#<item id>` per item.
+    FeatureCollection of items) gives `<href>#<item id>` per item; `<href>#<item id>` is that
+    one item (read when opened).
 
     Raises:
         InputError: the file cannot be read or is not JSON, or the collection is empty.
     """
+    if _split(str(href))[1] is not None:  # `items.json#item-id`: that one item
+        return [href]
     data = _read_json(str(href))
     if data.get("type") != "FeatureCollection":
         return [href]
