@@ -24,7 +24,7 @@ import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
 
 from crossearth.errors import InputError
-from crossearth.fileio import atomic_path, signals_deferred, temp_beside
+from crossearth.fileio import atomic_path, recording, signals_deferred, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
@@ -218,61 +218,59 @@ def _predict_raster(
         if resampler:
             target = resampler.model_grid_path(paths.classes)
         elif png:  # the PNG is re-encoded from a hidden intermediate GeoTIFF
-            target = temp_beside(paths.classes, ".tif")
-            target.unlink()
+            with signals_deferred():  # only a name is wanted: no file may stay behind
+                target = temp_beside(paths.classes, ".tif")
+                target.unlink()
         else:
             target = paths.classes
-        created: list[Path] = []
         writer = None
-        try:
+        # every file renamed into place below is noted in `created` as it is renamed
+        with recording([]) as created:
             try:
-                # a signal while the temporary files are made would leave them unknown to cleanup
-                with signals_deferred():
-                    writer = ClassMapWriter(
-                        target,
-                        height=reader.height,
-                        width=reader.width,
-                        crs=resampler.grid["crs"] if resampler else None,
-                        transform=resampler.grid["transform"] if resampler else None,
-                        georef=None if resampler else georef,
-                        palette=model.config.palette,
-                        class_names=model.config.class_names,
-                        confidence_path=paths.confidence
-                        if options.confidence and not resampler
-                        else None,
-                        cog=options.cog and not png and not resampler,
-                        tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
-                    )
-                stats = segmenter.run(reader, writer, progress=tick)
-                with signals_deferred():  # renamed files are recorded before a signal lands
+                try:
+                    # a signal while the temporary files are made would leave them unknown to cleanup
+                    with signals_deferred():
+                        writer = ClassMapWriter(
+                            target,
+                            height=reader.height,
+                            width=reader.width,
+                            crs=resampler.grid["crs"] if resampler else None,
+                            transform=resampler.grid["transform"] if resampler else None,
+                            georef=None if resampler else georef,
+                            palette=model.config.palette,
+                            class_names=model.config.class_names,
+                            confidence_path=paths.confidence
+                            if options.confidence and not resampler
+                            else None,
+                            cog=options.cog and not png and not resampler,
+                            tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
+                        )
+                    stats = segmenter.run(reader, writer, progress=tick)
                     written = writer.commit()
-                    created.extend(written)
-            except BaseException:
-                if writer is not None:
-                    writer.discard()
-                raise
-            classes_file = written[0]
-            if resampler:
-                classes_file = resampler.back_to_input(
-                    written[0], paths.classes, model, options.cog
+                except BaseException:
+                    if writer is not None:
+                        writer.discard()
+                    raise
+                classes_file = written[0]
+                if resampler:
+                    classes_file = resampler.back_to_input(
+                        written[0], paths.classes, model, options.cog
+                    )
+                elif png:
+                    classes_file = tif_to_png(written[0], paths.classes, model.config.palette)
+                    if georef.transform is not None:
+                        write_world_file(classes_file, georef.transform)
+                counts = stats.pixel_counts
+                if resampler:  # areas on the input grid
+                    counts = resampler.counts_on_input_grid(classes_file, model.num_classes)
+                summary = _summary(
+                    image, classes_file, source, model, options, stats, counts, started, resampler
                 )
-                created[:] = [classes_file]
-            elif png:
-                classes_file = tif_to_png(written[0], paths.classes, model.config.palette)
-                created[0] = classes_file
-                if georef.transform is not None:
-                    created.append(write_world_file(classes_file, georef.transform))
-            counts = stats.pixel_counts
-            if resampler:  # areas on the input grid
-                counts = resampler.counts_on_input_grid(classes_file, model.num_classes)
-            summary = _summary(
-                image, classes_file, source, model, options, stats, counts, started, resampler
-            )
-            _write_companions(classes_file, source, model, options, paths, summary, created)
-        except BaseException:  # the outputs of one input are a unit: all of them or none
-            for path in created:
-                path.unlink(missing_ok=True)
-            raise
+                _write_companions(classes_file, source, model, options, paths, summary)
+            except BaseException:  # the outputs of one input are a unit: all of them or none
+                for path in created:  # (the hidden intermediates among them are gone already)
+                    path.unlink(missing_ok=True)
+                raise
     return summary
 
 
@@ -404,17 +402,16 @@ def _summary(
     }
 
 
-def _write_companions(classes_file, source, model, options, paths, summary, created) -> None:
-    """Preview, overlay, polygons and summary; every file written is appended to `created`."""
+def _write_companions(classes_file, source, model, options, paths, summary) -> None:
+    """Preview, overlay, polygons and summary (each published atomically, so noted by the
+    caller's `recording`)."""
     palette = model.config.palette
     if options.preview:
-        created.append(write_preview(classes_file, palette, paths.preview))
+        write_preview(classes_file, palette, paths.preview)
         summary["preview"] = str(paths.preview)
     if options.overlay:
         h, w = decimated_shape(source.height, source.width, 2048)
-        created.append(
-            write_overlay(source.read_decimated(h, w), classes_file, palette, paths.overlay)
-        )
+        write_overlay(source.read_decimated(h, w), classes_file, palette, paths.overlay)
         summary["overlay"] = str(paths.overlay)
     if options.vector:
         from crossearth.geo.vectorize import vectorize_class_map
@@ -423,13 +420,11 @@ def _write_companions(classes_file, source, model, options, paths, summary, crea
         summary["polygons"] = vectorize_class_map(
             classes_file, paths.vector, model.config.class_names, crs=crs, transform=transform
         )
-        created.append(paths.vector)
         summary["vector"] = str(paths.vector)
     if options.confidence:
         summary["confidence"] = str(paths.confidence)
     with atomic_path(paths.summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
-    created.append(paths.summary)
 
 
 def _json_default(value: Any) -> Any:
