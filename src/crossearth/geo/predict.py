@@ -34,6 +34,8 @@ from crossearth.geo.resample import GsdResampler
 from crossearth.geo.stac import is_stac
 from crossearth.geo.stream import StreamingSegmenter
 from crossearth.geo.writer import ClassMapWriter, tif_to_png
+from crossearth.numbers import round_sig
+from crossearth.numbers import seconds as to_seconds
 
 __all__ = ["OutputPaths", "PredictOptions", "predict_raster"]
 
@@ -369,7 +371,9 @@ def _summary(
             "rule": source.scaling.describe(),
             # share of valid input values outside [low, high], clipped to 0 or 255 (overlaps of
             # windows are counted once per window)
-            "clipped_fraction": source.clipped / source.considered if source.considered else 0.0,
+            "clipped_fraction": round_sig(source.clipped / source.considered)
+            if source.considered
+            else 0.0,
         },
         "model": {
             "classes": list(model.config.class_names),
@@ -391,14 +395,14 @@ def _summary(
         "nodata_pixels": int(ds.height * ds.width - counts.sum()),
         # ground areas on the CRS's ellipsoid (projected CRSs: divided by the areal scale factor)
         "classes": area_table(counts, areas, model.config.class_names),
-        "seconds": {
-            "total": seconds,
-            "read": stats.seconds_read,
-            "model": stats.seconds_model,
-            "finish": stats.seconds_finish,
-            "write": stats.seconds_write,
+        "seconds": {  # rounded to ms, as `crossearth.numbers` says
+            "total": to_seconds(seconds),
+            "read": to_seconds(stats.seconds_read),
+            "model": to_seconds(stats.seconds_model),
+            "finish": to_seconds(stats.seconds_finish),
+            "write": to_seconds(stats.seconds_write),
         },
-        "megapixels_per_second": megapixels / seconds if seconds else None,
+        "megapixels_per_second": round_sig(megapixels / seconds) if seconds else None,
     }
 
 
