@@ -164,6 +164,7 @@ def train_one(
         enable_progress_bar=False,
         earth_style=earth,
         verbose=False,
+        progress_lines=True,  # on a terminal too: the demo draws no bar between its lines
         progress_label=f"   {label} " if label else "   ",
     )
     return model.eval()
