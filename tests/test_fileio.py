@@ -115,3 +115,24 @@ def test_recording_notes_each_published_file(tmp_path):
     assert created == [tmp_path / "a.txt", tmp_path / "b.tif"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.tif", "c.txt"]
     assert all(isinstance(p, Path) for p in created)
+
+
+def test_nested_blocks_deliver_at_the_end_of_the_outermost():
+    before = [signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGUSR1)]
+    steps = []
+    thread, go, sent = _started_thread()
+    with pytest.raises(Terminated), terminate_on_signals():
+        with signals_deferred():
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                go.set()  # and SIGUSR1 taken by another thread
+                assert sent.wait(10)
+                time.sleep(0.01)
+            steps.append("inner done")
+            time.sleep(0.01)
+            steps.append("outer done")
+        steps.append("after")
+    thread.join()
+    assert steps == ["inner done", "outer done"]
+    assert [signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGUSR1)] == before
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set()

@@ -85,6 +85,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
 
 # Signals that end a run (see `crossearth.cli.signals`); held back while files change names.
 _DEFERRED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGXCPU", "SIGQUIT")
+_depth = [0]  # how many `signals_deferred` blocks the main thread is in
 
 
 @contextmanager
@@ -110,6 +111,13 @@ def signals_deferred() -> Iterator[None]:
     ):
         yield
         return
+    if _depth[0]:  # inside another block: that one holds the signals and delivers them
+        _depth[0] += 1
+        try:
+            yield
+        finally:
+            _depth[0] -= 1
+        return
     numbers = {getattr(signal, name) for name in _DEFERRED if hasattr(signal, name)}
     noted: list[int] = []
 
@@ -118,6 +126,7 @@ def signals_deferred() -> Iterator[None]:
 
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, numbers)
     previous: dict[int, object] = {}
+    _depth[0] = 1
     try:
         for number in numbers:
             handler = signal.getsignal(number)
@@ -125,8 +134,17 @@ def signals_deferred() -> Iterator[None]:
                 previous[number] = signal.signal(number, note)
         yield
     finally:
+        _depth[0] = 0
+        arrived: BaseException | None = None
         for number, handler in previous.items():
-            signal.signal(number, handler)  # runs `note` first for a signal that just arrived
+            while True:  # every handler is put back, even if one already restored fires
+                try:
+                    signal.signal(number, handler)  # (runs pending handlers first)
+                    break
+                except BaseException as exc:  # a restored handler raised for a new signal
+                    arrived = arrived or exc
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        if arrived is not None:
+            raise arrived
         for number in dict.fromkeys(noted):
             signal.raise_signal(number)  # to this thread: the restored handler runs now
