@@ -88,7 +88,7 @@ class PlainProgress(Callback):
         super().__init__()
         self.label = label
         self.every_seconds = PROGRESS_SECONDS if every_seconds is None else every_seconds
-        self.write = write or (lambda line: print(line, flush=True))
+        self.write = write or _print_flushed  # (module-level: spawned DDP processes pickle it)
         self.clock = clock
         self._start: tuple[float, int] | None = None  # (time, global step) at the first batch
         self._last_line = -math.inf
@@ -127,6 +127,10 @@ class PlainProgress(Callback):
                 text += f", {_duration((total - step) / rate)} left"
             text += ")"
         return text
+
+
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)
 
 
 def _loss(outputs: Any) -> float | None:
