@@ -24,6 +24,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from crossearth.numbers import seconds as to_seconds
+
 REFERENCE_NAME = "small_ref2"
 SOURCE = "urban-aerial-rgb"
 TARGETS = ("urban-aerial-irrg", "rural-aerial-rgb", "urban-satellite-rgb", "urban-autumn-rgb")
@@ -254,7 +256,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     console.print(table)
     summary["mIoU"] = results
     _write_outputs(output, models, data, results, summary, budget)
-    summary["seconds"] = time.perf_counter() - started
+    summary["seconds"] = to_seconds(time.perf_counter() - started)
     summary["model"] = str(output / MODEL_FILE)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
     console.print(f"wrote {output}/report.md, figure.png, scene.tif, scene_classes.tif, scene_preview.png "
