@@ -1,5 +1,5 @@
-"""`demo --quick` keeps to its own folder and leaves a usable model file; settings lists name
-SynthEarth; `benchmark` with nothing to run is an error."""
+"""`demo --quick` keeps to its own folder, leaves a usable model file and shows progress lines in
+a log; settings lists name SynthEarth; `benchmark` with nothing to run is an error."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 import crossearth
 import crossearth.demo as demo
+import crossearth.train.progress
 from crossearth.cli import main
 from crossearth.data.classes import ISPRS
 from crossearth.data.synthetic import DOMAINS
@@ -49,12 +50,19 @@ def test_quick_demo_leaves_the_full_demo_untouched(monkeypatch, tmp_path, capsys
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     tiny = demo.DemoBudget(
-        tile=64, train_tiles=2, val_tiles=1, steps=1, batch=1, crop=64, seeds=(0,)
+        tile=64, train_tiles=2, val_tiles=1, steps=2, batch=1, crop=64, seeds=(0,)
     )
     monkeypatch.setattr(demo, "QUICK", tiny)
     monkeypatch.setattr(demo, "find_reference", lambda explicit=None: None)
+    monkeypatch.setattr(crossearth.train.progress, "PROGRESS_SECONDS", 0.0)  # a line every step
     assert run(monkeypatch, "demo", "--quick") == 0
-    output = capsys.readouterr().out
+    output = capsys.readouterr().out  # captured: not a terminal, so plain progress lines
+    for n, key in ((1, "baseline"), (2, "crossearth")):
+        prefix = f"run {n}/2 ({key}, seed 0) step "
+        lines = [line.strip() for line in output.splitlines() if line.strip().startswith(prefix)]
+        assert [int(line[len(prefix) :].split("/")[0]) for line in lines] == [1, 2], output
+        assert all(" loss " in line for line in lines)
+    assert output.index("run 1/2") < output.index("run 2/2")
     assert {p: p.read_text() for p in before} == before
     assert sorted(p.name for p in full.iterdir()) == ["figure.png", "model.safetensors", "quick",
                                                       "report.md", "runs"]  # fmt: skip

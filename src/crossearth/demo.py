@@ -24,6 +24,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from crossearth.numbers import seconds as to_seconds
+
 REFERENCE_NAME = "small_ref2"
 SOURCE = "urban-aerial-rgb"
 TARGETS = ("urban-aerial-irrg", "rural-aerial-rgb", "urban-satellite-rgb", "urban-autumn-rgb")
@@ -131,7 +133,9 @@ def _earth_style(budget: DemoBudget, seed: int):
     return EarthStyle.fit([stylizer.embed(batch)]), stylizer
 
 
-def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None):
+def train_one(
+    method: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None, label: str = ""
+):
     from crossearth.train.config import TrainConfig
     from crossearth.train.data import ArraySource, StreamDataset, ValidationSet
     from crossearth.train.run import build_model, fit
@@ -162,6 +166,8 @@ def train_one(method: bool, seed: int, budget: DemoBudget, data: dict, out: Path
         enable_progress_bar=False,
         earth_style=earth,
         verbose=False,
+        progress_lines=True,  # on a terminal too: the demo draws no bar between its lines
+        progress_label=f"   {label} " if label else "   ",
     )
     return model.eval()
 
@@ -232,13 +238,15 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     data[SOURCE]["train"] = _domain_arrays(SOURCE, budget.train_tiles, budget.tile, 0)
     results: dict[str, list[dict[str, float]]] = {"baseline": [], "crossearth": []}
     models = {}
-    for seed in budget.seeds:
+    runs = 2 * len(budget.seeds)
+    for i, seed in enumerate(budget.seeds):
         earth = _earth_style(budget, seed)
         for method in (False, True):
             key = "crossearth" if method else "baseline"
             t0 = time.perf_counter()
+            label = f"run {2 * i + method + 1}/{runs} ({key}, seed {seed})"
             model = train_one(
-                method, seed, budget, data, output / "runs", earth if method else None
+                method, seed, budget, data, output / "runs", earth if method else None, label
             )
             results[key].append(evaluate(model, data))
             models[key] = model
@@ -248,7 +256,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     console.print(table)
     summary["mIoU"] = results
     _write_outputs(output, models, data, results, summary, budget)
-    summary["seconds"] = time.perf_counter() - started
+    summary["seconds"] = to_seconds(time.perf_counter() - started)
     summary["model"] = str(output / MODEL_FILE)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
     console.print(f"wrote {output}/report.md, figure.png, scene.tif, scene_classes.tif, scene_preview.png "

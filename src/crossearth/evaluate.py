@@ -24,6 +24,7 @@ from crossearth.data.domains import DomainDataset, Pair
 from crossearth.errors import ConfigError
 from crossearth.fileio import atomic_path
 from crossearth.metrics import ConfusionMatrix, scores
+from crossearth.numbers import seconds as to_seconds
 
 SAVE_EVERY = 10
 
@@ -79,7 +80,7 @@ def evaluate_setting(
                 progress(domain.key, i + 1, len(pairs))
         result = scores(cm.matrix)
         entry = {"domain": domain.key, "split": target.split, "images": len(pairs),
-                 "seconds": time.perf_counter() - started, **result.as_dict(class_names)}  # fmt: skip
+                 "seconds": to_seconds(time.perf_counter() - started), **result.as_dict(class_names)}  # fmt: skip
         if domain.labels.binary:
             entry["foreground_IoU"] = entry["per_class"][class_names[1]]["IoU"]
         if one_based:
@@ -227,7 +228,7 @@ def evaluate_data(
             progress(split, k + 1, total)
     name = f"{spec.path.stem} {split}"
     entry = {"domain": split, "split": split, "images": len({blocks.items[k][0] for k in range(total)}),
-             "blocks": total, "seconds": time.perf_counter() - started,
+             "blocks": total, "seconds": to_seconds(time.perf_counter() - started),
              **scores(cm.matrix).as_dict(class_names)}  # fmt: skip
     report: dict[str, Any] = {"setting": name, "data": str(spec.path), "split": split,
                               "limit": limit, "paper_mIoU": None, "targets": {split: entry},

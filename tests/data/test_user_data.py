@@ -357,3 +357,58 @@ def test_class_mapping_form_and_default_palette(tmp_path):
     )
     assert spec.classes == ("water", "forest", "bare")
     assert len(set(spec.palette)) == 3
+
+
+def test_every_mistake_of_a_description_is_reported_at_once(tmp_path):
+    g = ud.scene_geometry(0, (32, 32))
+    ud.write_image(tmp_path / "s.tif", g)
+    ud.write_id_mask(tmp_path / "s_mask.tif", g)
+    text = (  # a misspelt key is not reported a second time as missing
+        "clases: [a, b]\n"
+        "pallete: [[1, 2, 3], [4, 5, 6]]\n"
+        "gsd: -1\n"
+        "train: {images: s.tif, label: s_mask.tif}\n"
+        "val: {image: s.tif, labels: s_mask.tif, label_format: rgb}\n"
+        "targets:\n  b: {images: s.tif, labels: s_mask.tif, labelfield: x}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_data_spec(ud.write_yaml(tmp_path / "d.yaml", text))
+    message = str(info.value)
+    assert "\n" not in message and message.count("d.yaml") == 1
+    expected = [
+        "unknown key clases (did you mean classes?)",
+        "unknown key pallete (did you mean palette?)",
+        "gsd must be a positive number of metres, got -1",
+        "unknown key train.label (did you mean train.labels?)",
+        "unknown key val.image (did you mean val.images?)",
+        "val.label_format must be one of auto, ids, colours, got 'rgb'",
+        "unknown key targets.b.labelfield (did you mean targets.b.label_field?)",
+    ]
+    for part in expected:
+        assert part in message, part
+    assert f"{len(expected)} problems: " in message
+    assert message.count(";") == len(expected) - 1
+
+
+def test_data_check_prints_every_mistake_on_one_error_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from crossearth.cli import main
+
+    g = ud.scene_geometry(0, (32, 32))
+    ud.write_image(tmp_path / "s.tif", g)
+    ud.write_id_mask(tmp_path / "s_mask.tif", g)
+    data = ud.write_yaml(
+        tmp_path / "d.yaml",
+        "classes: [a, b]\nbans: RGB\nignore_index: 1\ntrain: {imags: s.tif, labels: s_mask.tif}\n",
+    )
+    monkeypatch.setattr(sys, "argv", ["crossearth", "data", "check", str(data)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    for part in ("3 problems", "bans (did you mean bands?)", "ignore_index 1 is also a class id",
+                 "train.imags (did you mean train.images?)"):  # fmt: skip
+        assert part in lines[0], part

@@ -481,3 +481,30 @@ def test_thin_strip_gets_a_class_map_from_the_cli(monkeypatch, tmp_path, model_f
     assert run(monkeypatch, "predict", src, "-m", model_file, "-o", out, *FAST, "-q") == 0
     with rasterio.open(out / "strip_classes.tif") as result:
         assert result.shape == (1, 300) and (result.read(1) < 5).all()
+
+
+def test_areas_in_the_summary_and_polygons_carry_no_float_noise(monkeypatch, tmp_path, model_file):
+    """0.3 m UTM pixels: 0.09 m² / 0.9996² each, endless decimals; people read 0.01 m²."""
+    import pyogrio.raw
+
+    src = write_tif(tmp_path / "scene.tif", pixels(96, 80, seed=3))
+    out = tmp_path / "out"
+    args = ("predict", src, "-m", model_file, "-o", out, "--vector", "gpkg", *FAST, "-q")
+    assert run(monkeypatch, *args) == 0
+    text = (out / "scene_summary.json").read_text()
+    m2 = re.findall(r'"area_m2": (-?[\d.e+-]+)', text)
+    ha = re.findall(r'"area_ha": (-?[\d.e+-]+)', text)
+    assert len(m2) == len(ha) == 5
+    assert all(len(v.partition(".")[2]) <= 2 for v in m2), m2
+    assert all(round(float(v), 6) == float(v) for v in ha), ha
+    summary = json.loads(text)
+    for row in summary["classes"]:  # the rounding, not another area
+        assert row["area_m2"] == pytest.approx(row["pixels"] * 0.09 / 0.9996**2, abs=0.005)
+        assert row["area_ha"] == pytest.approx(row["area_m2"] / 1e4, abs=1e-6)
+    for value in summary["seconds"].values():
+        assert round(value, 3) == value
+    _, _, _, columns = pyogrio.raw.read(out / "scene.gpkg", read_geometry=False)[:4]
+    ground = columns[3]  # class_id, class_name, area, area_m2
+    assert (np.round(ground, 2) == ground).all()
+    total = ground.sum()
+    assert total == pytest.approx(96 * 80 * 0.09 / 0.9996**2, abs=0.005 * len(ground))

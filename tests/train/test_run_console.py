@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import crossearth.train.progress
+import crossearth.train.run
 from crossearth.data.classes import ISPRS
 from crossearth.data.synthetic import DOMAINS, generate_domain, render_scene
 from crossearth.train.config import TrainConfig, default_config
 from crossearth.train.data import ArraySource, StreamDataset
-from crossearth.train.progress import methods_line
+from crossearth.train.progress import PlainProgress, methods_line
 from crossearth.train.run import build_model, fit
 from crossearth.train.transforms import TrainPipeline
 from crossearth.weights import load_model
@@ -50,7 +52,8 @@ def train(scenes, cfg, **kwargs):
     return fit(cfg, stream, [], [], model, **kwargs)
 
 
-def test_bar_counts_steps_of_the_run_also_after_a_resume(scenes, tmp_path, capsys):
+def test_bar_counts_steps_of_the_run_also_after_a_resume(scenes, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(crossearth.train.run, "stdout_is_terminal", lambda: True)  # the bar
     cfg = config(tmp_path)
     train(scenes, cfg)
     first = capsys.readouterr().out
@@ -66,6 +69,40 @@ def test_bar_counts_steps_of_the_run_also_after_a_resume(scenes, tmp_path, capsy
     assert "3/3" in resumed and "Epoch" not in resumed
     messages = [str(w.message) for w in caught]
     assert not [m for m in messages if "not resumable" in m], messages
+
+
+def _steps(output: str, prefix: str = "step ") -> list[int]:
+    """The step numbers of the progress lines starting with `prefix` ("step 3/4 loss ...")."""
+    return [int(line[len(prefix) :].split("/")[0]) for line in output.splitlines()
+            if line.startswith(prefix)]  # fmt: skip
+
+
+def test_plain_progress_lines_when_output_is_not_a_terminal(scenes, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(crossearth.train.progress, "PROGRESS_SECONDS", 0.0)  # a line every step
+    train(scenes, config(tmp_path, max_steps=4))
+    output = capsys.readouterr().out  # captured: not a terminal
+    assert _steps(output) == [1, 2, 3, 4], output
+    lines = [line for line in output.splitlines() if line.startswith("step ")]
+    assert all(" loss " in line for line in lines)
+    assert "steps/s" in lines[-1] and "left" in lines[1] and "left" not in lines[-1]
+    assert "\r" not in output and "\x1b[" not in output  # no bar drawing codes in a log
+
+
+def test_plain_progress_lines_are_spaced_in_time():
+    lines: list[str] = []
+    now = [0.0]
+    progress = PlainProgress("run 1/2 ", every_seconds=15, write=lines.append, clock=lambda: now[0])
+    trainer = type("T", (), {"is_global_zero": True, "max_steps": 10, "global_step": 0})()
+    for step, t in enumerate([0, 5, 14, 16, 20, 29, 31, 32, 33, 34], start=1):
+        now[0], trainer.global_step = t, step
+        progress.on_train_batch_end(trainer, None, {"loss": torch.tensor(0.5 / step)}, None, 0)
+    assert _steps("\n".join(lines), "run 1/2 step ") == [1, 4, 7, 10]  # first, every 15 s, last
+    assert lines[0] == "run 1/2 step 1/10 loss 0.500"  # no rate yet
+    assert lines[1] == "run 1/2 step 4/10 loss 0.125 (0.19 steps/s, 32 s left)"
+    assert lines[-1] == "run 1/2 step 10/10 loss 0.050 (0.26 steps/s)"
+    trainer.is_global_zero = False  # other processes of a multi-process run stay silent
+    progress.on_train_batch_end(trainer, None, {"loss": torch.tensor(1.0)}, None, 0)
+    assert len(lines) == 4
 
 
 def test_methods_line_names_what_is_on():
@@ -131,4 +168,5 @@ def test_synthearth_cli_with_its_defaults_validates_and_prints_lightning_once(tm
     text = done.stdout + done.stderr
     assert text.count("GPU available") == 1, text
     assert "Tip:" not in text and "LeafSpec" not in text  # noise that says nothing about the run
+    assert "step 1/1 loss " in done.stdout  # a plain progress line: the output is a pipe
     assert (tmp_path / "run" / "best.safetensors").is_file()

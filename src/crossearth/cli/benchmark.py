@@ -133,7 +133,9 @@ def data_check(
 
 
 def _share(pixels: int, total: int) -> str:
-    return f"{pixels:,} ({100 * pixels / total:.1f}%)" if total else "0"
+    from crossearth.numbers import format_share
+
+    return f"{pixels:,} ({format_share(pixels / total)})" if total else "0"
 
 
 def _domain_dirs(items: list[str] | None) -> dict[str, Path]:

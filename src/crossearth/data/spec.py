@@ -17,7 +17,8 @@ targets:                              # optional: other domains, each validated 
 ```
 
 Every path is resolved relative to the YAML file. Unknown keys are an error (a typo must not be
-silently ignored). Label rasters are paired with images by file name: the same stem, or the same
+silently ignored); every mistake in the file's form (unknown keys, with a "did you mean" for a
+near miss, and malformed values) is reported together in one error. Label rasters are paired with images by file name: the same stem, or the same
 stem once a usual suffix is removed (`_label`, `_mask`, `_gt`, ... on labels; `_sat`, `_rgb`,
 `_image`, ... on images), case-insensitively; one label raster may also cover every image.
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from crossearth.errors import ConfigError, InputError
+from crossearth.problems import Problems, near_misses, unknown_keys
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
@@ -114,47 +116,45 @@ def load_data_spec(path: str | Path) -> DataSpec:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping with at least `classes` and `train`")
-    unknown = sorted(set(map(str, raw)) - TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(TOP_KEYS))})"
-        )
+    problems = Problems(str(path))  # every mistake of the file is reported in one error
+    problems.extend(unknown_keys(raw, TOP_KEYS))
     base = path.parent
-    classes = _classes(raw.get("classes"), path)
-    palette = _palette(raw.get("palette"), len(classes), path)
-    ignore = raw.get("ignore_index", 255)
-    if not isinstance(ignore, int) or not 0 <= ignore <= 65535:
-        raise ConfigError(f"{path}: ignore_index must be an integer label value, got {ignore!r}")
-    if ignore < len(classes):
-        raise ConfigError(
-            f"{path}: ignore_index {ignore} is also a class id (0..{len(classes) - 1})"
-        )
-    ignore_colours = tuple(
-        _colour(c, path, "ignore_colours") for c in raw.get("ignore_colours") or ()
-    )
-    bands, layout = _bands(raw.get("bands"), path)
+    misspelt = set(near_misses(raw, TOP_KEYS).values())  # already told: "did you mean"
+    if "classes" in misspelt and "classes" not in raw:
+        classes = None
+    else:
+        classes = problems.check(_classes, raw.get("classes"), path)
+    palette = problems.check(_palette, raw.get("palette"), len(classes), path) if classes else ()
+    ignore = problems.check(_ignore_index, raw.get("ignore_index", 255), classes, path)
+    ignore_colours = problems.check(_ignore_colours, raw.get("ignore_colours"), path)
+    bands, layout = problems.check(_bands, raw.get("bands"), path) or (None, "RGB")
     scale = str(raw.get("scale", "auto")).strip()
-    from crossearth.geo.scaling import parse_scale
-
-    try:
-        parse_scale(scale)
-    except (InputError, ConfigError, ValueError) as exc:
-        raise ConfigError(f"{path}: scale: {exc}") from None
+    problems.check(_scale, scale, path)
     gsd = raw.get("gsd")
-    if gsd is not None and (not isinstance(gsd, int | float) or gsd <= 0):
-        raise ConfigError(f"{path}: gsd must be a positive number of metres, got {gsd!r}")
+    if gsd is not None and (isinstance(gsd, bool) or not isinstance(gsd, int | float) or gsd <= 0):
+        problems.add(f"gsd must be a positive number of metres, got {gsd!r}")
+    if raw.get("val") is None:
+        problems.check(_holdout_every, raw.get("holdout"), path)
     if "train" not in raw:
-        raise ConfigError(f"{path}: a `train` split is required (images and labels)")
-    train = _split("train", raw["train"], base, path)
-    val = _split("val", raw["val"], base, path) if raw.get("val") is not None else None
+        if "train" not in misspelt:
+            problems.add("a `train` split is required (images and labels)")
+    else:
+        problems.extend(_split_problems("train", raw["train"]))
+    if raw.get("val") is not None:
+        problems.extend(_split_problems("val", raw["val"]))
     targets_raw = raw.get("targets") or {}
     if not isinstance(targets_raw, dict):
-        raise ConfigError(f"{path}: targets must map names to {{images, labels}}")
-    targets = {}
+        problems.add("targets must map names to {images, labels}")
+        targets_raw = {}
     for name, value in targets_raw.items():
         if str(name) in ("train", "val"):
-            raise ConfigError(f"{path}: a target may not be called {name!r}")
-        targets[str(name)] = _split(str(name), value, base, path)
+            problems.add(f"a target may not be called {name!r}")
+        problems.extend(_split_problems(f"targets.{name}", value))
+    problems.raise_if_any()
+    # The file's form is right: now its paths (missing files are InputErrors).
+    train = _split("train", raw["train"], base, path)
+    val = _split("val", raw["val"], base, path) if raw.get("val") is not None else None
+    targets = {str(n): _split(str(n), v, base, path) for n, v in targets_raw.items()}
     holdout = ""
     if val is None:
         train, val, holdout = hold_out(train, raw.get("holdout"), path)
@@ -173,9 +173,7 @@ def hold_out(train: SplitSpec, every: Any, path: Path) -> tuple[SplitSpec, Split
     ...; at least one) is held out. With one scene, its last 1/k of rows validate and the rest
     train. `holdout: 0` turns validation off.
     """
-    k = HOLDOUT_EVERY if every is None else every
-    if not isinstance(k, int) or k < 0 or k == 1:
-        raise ConfigError(f"{path}: holdout must be 0 (none) or an integer >= 2, got {every!r}")
+    k = _holdout_every(every, path)
     if k == 0:
         return train, None, "no validation (holdout: 0)"
     n = len(train.images)
@@ -200,6 +198,38 @@ def hold_out(train: SplitSpec, every: Any, path: Path) -> tuple[SplitSpec, Split
         pick(held, "val"),
         f"every {k}th training scene by name is held out for validation ({len(held)}: {names})",
     )
+
+
+def _holdout_every(every: Any, path: Path) -> int:
+    k = HOLDOUT_EVERY if every is None else every
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0 or k == 1:
+        raise ConfigError(f"{path}: holdout must be 0 (none) or an integer >= 2, got {every!r}")
+    return k
+
+
+def _ignore_index(value: Any, classes: tuple[str, ...] | None, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ConfigError(f"{path}: ignore_index must be an integer label value, got {value!r}")
+    if classes and value < len(classes):
+        raise ConfigError(
+            f"{path}: ignore_index {value} is also a class id (0..{len(classes) - 1})"
+        )
+    return value
+
+
+def _ignore_colours(value: Any, path: Path) -> tuple[tuple[int, int, int], ...]:
+    if value is not None and not isinstance(value, list):
+        raise ConfigError(f"{path}: ignore_colours must list [R, G, B] colours, got {value!r}")
+    return tuple(_colour(c, path, "ignore_colours") for c in value or ())
+
+
+def _scale(scale: str, path: Path) -> None:
+    from crossearth.geo.scaling import parse_scale
+
+    try:
+        parse_scale(scale)
+    except (InputError, ConfigError, ValueError) as exc:
+        raise ConfigError(f"{path}: scale: {exc}") from None
 
 
 def _classes(value: Any, path: Path) -> tuple[str, ...]:
@@ -265,19 +295,26 @@ def _bands(value: Any, path: Path) -> tuple[tuple[int, int, int] | None, str]:
     )
 
 
-def _split(name: str, value: Any, base: Path, path: Path) -> SplitSpec:
+def _split_problems(name: str, value: Any) -> list[str]:
+    """What is wrong with the form of one split's entry (`name` as the file spells it)."""
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {name} must be a mapping with images and labels")
-    unknown = sorted(set(map(str, value)) - SPLIT_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key(s) in {name}: {', '.join(unknown)} (known: {', '.join(sorted(SPLIT_KEYS))})"
-        )
-    if "images" not in value or "labels" not in value:
-        raise ConfigError(f"{path}: {name} needs both `images` and `labels`")
+        return [f"{name} must be a mapping with images and labels, got {value!r}"]
+    problems = unknown_keys(value, SPLIT_KEYS, where=f"{name}.")
+    misspelt = set(near_misses(value, SPLIT_KEYS).values())  # already told: "did you mean"
+    missing = [k for k in ("images", "labels") if k not in value and k not in misspelt]
+    if missing:
+        problems.append(f"{name} needs both `images` and `labels` (missing: {', '.join(missing)})")
     fmt = str(value.get("label_format", "auto"))
     if fmt not in LABEL_FORMATS:
-        raise ConfigError(f"{path}: {name}.label_format must be one of {', '.join(LABEL_FORMATS)}")
+        problems.append(
+            f"{name}.label_format must be one of {', '.join(LABEL_FORMATS)}, got {fmt!r}"
+        )
+    return problems
+
+
+def _split(name: str, value: Any, base: Path, path: Path) -> SplitSpec:
+    """One split whose form `_split_problems` found right: its files, found and paired."""
+    fmt = str(value.get("label_format", "auto"))
     images = _expand(value["images"], base, IMAGE_SUFFIXES, f"{name}.images", path)
     label_paths = _expand(value["labels"], base, IMAGE_SUFFIXES + VECTOR_SUFFIXES,
                           f"{name}.labels", path)  # fmt: skip

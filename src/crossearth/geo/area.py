@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from crossearth import numbers
+
 if TYPE_CHECKING:
     import affine
     import rasterio.crs
@@ -108,7 +110,8 @@ def area_table(
     row_areas: np.ndarray | None,
     class_names: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """Per class: class_id, class_name, pixels, area_m2 and area_ha (None when areas unknown).
+    """Per class: class_id, class_name, pixels, area_m2 and area_ha (None when areas unknown),
+    rounded as `crossearth.numbers` says (0.01 m²: no float noise such as 8100.000000000001).
 
     `pixel_counts_by_row` is [height, C] (see `row_class_counts`), `row_areas` is
     `row_pixel_areas_m2`'s result for the same rows.
@@ -132,8 +135,8 @@ def area_table(
                 "class_id": class_id,
                 "class_name": name,
                 "pixels": int(pixels[class_id]),
-                "area_m2": area,
-                "area_ha": None if area is None else area / 1e4,
+                "area_m2": numbers.area_m2(area),
+                "area_ha": numbers.area_ha(area),
             }
         )
     return table

@@ -25,7 +25,7 @@ import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
 
 from crossearth.errors import InputError
-from crossearth.fileio import atomic_path, signals_deferred, temp_beside
+from crossearth.fileio import atomic_path, recording, signals_deferred, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
@@ -36,6 +36,8 @@ from crossearth.geo.split import PartResult, assemble
 from crossearth.geo.stac import is_stac
 from crossearth.geo.stream import StreamingSegmenter
 from crossearth.geo.writer import ClassMapWriter, tif_to_png
+from crossearth.numbers import round_sig
+from crossearth.numbers import seconds as to_seconds
 
 __all__ = ["OutputPaths", "PredictOptions", "predict_raster"]
 
@@ -273,77 +275,82 @@ def _predict_raster(
         if resampler:
             target = resampler.model_grid_path(paths.classes)
         elif png:  # the PNG is re-encoded from a hidden intermediate GeoTIFF
-            target = temp_beside(paths.classes, ".tif")
-            target.unlink()
+            with signals_deferred():  # only a name is wanted: no file may stay behind
+                target = temp_beside(paths.classes, ".tif")
+                target.unlink()
         else:
             target = paths.classes
-        created: list[Path] = []
         writer = None
-        try:
+        # every file renamed into place below is noted in `created` as it is renamed
+        with recording([]) as created:
             try:
-                # a signal while the temporary files are made would leave them unknown to cleanup
-                with signals_deferred():
-                    writer = ClassMapWriter(
-                        target,
-                        height=reader.height,
-                        width=reader.width,
-                        crs=resampler.grid["crs"] if resampler else None,
-                        transform=resampler.grid["transform"] if resampler else None,
-                        georef=None if resampler else georef,
-                        palette=model.config.palette,
-                        class_names=model.config.class_names,
-                        confidence_path=paths.confidence
-                        if options.confidence and not resampler
-                        else None,
-                        cog=options.cog and not png and not resampler,
-                        tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
-                    )
-                if parts:  # the rows were segmented by the parts: replay them
-                    stats = assemble(parts, writer, reader.height, reader.width, model.num_classes)
-                    source.clipped = sum(p.clipped for p in parts)
-                    source.considered = sum(p.considered for p in parts)
-                else:
-                    stats = segmenter.run(reader, writer, progress=tick)
-                with signals_deferred():  # renamed files are recorded before a signal lands
+                try:
+                    # a signal while the temporary files are made would leave them unknown to cleanup
+                    with signals_deferred():
+                        writer = ClassMapWriter(
+                            target,
+                            height=reader.height,
+                            width=reader.width,
+                            crs=resampler.grid["crs"] if resampler else None,
+                            transform=resampler.grid["transform"] if resampler else None,
+                            georef=None if resampler else georef,
+                            palette=model.config.palette,
+                            class_names=model.config.class_names,
+                            confidence_path=paths.confidence
+                            if options.confidence and not resampler
+                            else None,
+                            cog=options.cog and not png and not resampler,
+                            tags={"model": str(getattr(model, "name", "")), **options.extra_tags},
+                        )
+                    if parts:  # the rows were segmented by the parts: replay them
+                        stats = assemble(
+                            parts, writer, reader.height, reader.width, model.num_classes
+                        )
+                        source.clipped = sum(p.clipped for p in parts)
+                        source.considered = sum(p.considered for p in parts)
+                    else:
+                        stats = segmenter.run(reader, writer, progress=tick)
                     written = writer.commit()
-                    created.extend(written)
-            except BaseException:
-                if writer is not None:
-                    writer.discard()
+                except BaseException:
+                    if writer is not None:
+                        writer.discard()
+                    raise
+                classes_file = written[0]
+                if resampler:
+                    classes_file = resampler.back_to_input(
+                        written[0], paths.classes, model, options.cog
+                    )
+                elif png:
+                    classes_file = tif_to_png(written[0], paths.classes, model.config.palette)
+                    if georef.transform is not None:
+                        write_world_file(classes_file, georef.transform)
+                counts = stats.pixel_counts
+                if resampler:  # areas on the input grid
+                    counts = resampler.counts_on_input_grid(classes_file, model.num_classes)
+                summary = _summary(
+                    image, classes_file, source, model, options, stats, counts, started, resampler
+                )
+                if parts:
+                    _add_parts(summary, parts, source)
+                _write_companions(classes_file, source, model, options, paths, summary)
+            except BaseException:  # the outputs of one input are a unit: all of them or none
+                for path in created:  # (the hidden intermediates among them are gone already)
+                    path.unlink(missing_ok=True)
                 raise
-            classes_file = written[0]
-            if resampler:
-                classes_file = resampler.back_to_input(
-                    written[0], paths.classes, model, options.cog
-                )
-                created[:] = [classes_file]
-            elif png:
-                classes_file = tif_to_png(written[0], paths.classes, model.config.palette)
-                created[0] = classes_file
-                if georef.transform is not None:
-                    created.append(write_world_file(classes_file, georef.transform))
-            counts = stats.pixel_counts
-            if resampler:  # areas on the input grid
-                counts = resampler.counts_on_input_grid(classes_file, model.num_classes)
-            summary = _summary(
-                image, classes_file, source, model, options, stats, counts, started, resampler
-            )
-            if parts:  # seconds over all processes: the parts' and this assembly's
-                seconds = summary["seconds"]
-                seconds["assemble"] = seconds["total"]
-                seconds["parts"] = sum(p.seconds["total"] for p in parts)
-                seconds["total"] = seconds["assemble"] + seconds["parts"]
-                summary["parts"] = len(parts)
-                summary["windows_run"] = sum(p.windows_run for p in parts)
-                summary["megapixels_per_second"] = (
-                    source.height * source.width / 1e6 / (seconds["total"] or 1e-9)
-                )
-            _write_companions(classes_file, source, model, options, paths, summary, created)
-        except BaseException:  # the outputs of one input are a unit: all of them or none
-            for path in created:
-                path.unlink(missing_ok=True)
-            raise
     return summary
+
+
+def _add_parts(summary: dict[str, Any], parts: Sequence[PartResult], source: Any) -> None:
+    """A split scene's summary: seconds over all processes (the parts' and the assembly's),
+    the number of parts and the windows they ran (with the overlap at the cuts)."""
+    seconds = summary["seconds"]
+    seconds["assemble"] = seconds["total"]
+    seconds["parts"] = to_seconds(sum(p.seconds["total"] for p in parts))
+    seconds["total"] = to_seconds(seconds["assemble"] + seconds["parts"])
+    summary["parts"] = len(parts)
+    summary["windows_run"] = sum(p.windows_run for p in parts)
+    rate = source.height * source.width / 1e6 / (seconds["total"] or 1e-9)
+    summary["megapixels_per_second"] = round_sig(rate)
 
 
 def write_world_file(image: Path, transform: Any) -> Path:
@@ -441,7 +448,9 @@ def _summary(
             "rule": source.scaling.describe(),
             # share of valid input values outside [low, high], clipped to 0 or 255 (overlaps of
             # windows are counted once per window)
-            "clipped_fraction": source.clipped / source.considered if source.considered else 0.0,
+            "clipped_fraction": round_sig(source.clipped / source.considered)
+            if source.considered
+            else 0.0,
         },
         "model": {
             "classes": list(model.config.class_names),
@@ -463,28 +472,27 @@ def _summary(
         "nodata_pixels": int(ds.height * ds.width - counts.sum()),
         # ground areas on the CRS's ellipsoid (projected CRSs: divided by the areal scale factor)
         "classes": area_table(counts, areas, model.config.class_names),
-        "seconds": {
-            "total": seconds,
-            "read": stats.seconds_read,
-            "model": stats.seconds_model,
-            "finish": stats.seconds_finish,
-            "write": stats.seconds_write,
+        "seconds": {  # rounded to ms, as `crossearth.numbers` says
+            "total": to_seconds(seconds),
+            "read": to_seconds(stats.seconds_read),
+            "model": to_seconds(stats.seconds_model),
+            "finish": to_seconds(stats.seconds_finish),
+            "write": to_seconds(stats.seconds_write),
         },
-        "megapixels_per_second": megapixels / seconds if seconds else None,
+        "megapixels_per_second": round_sig(megapixels / seconds) if seconds else None,
     }
 
 
-def _write_companions(classes_file, source, model, options, paths, summary, created) -> None:
-    """Preview, overlay, polygons and summary; every file written is appended to `created`."""
+def _write_companions(classes_file, source, model, options, paths, summary) -> None:
+    """Preview, overlay, polygons and summary (each published atomically, so noted by the
+    caller's `recording`)."""
     palette = model.config.palette
     if options.preview:
-        created.append(write_preview(classes_file, palette, paths.preview))
+        write_preview(classes_file, palette, paths.preview)
         summary["preview"] = str(paths.preview)
     if options.overlay:
         h, w = decimated_shape(source.height, source.width, 2048)
-        created.append(
-            write_overlay(source.read_decimated(h, w), classes_file, palette, paths.overlay)
-        )
+        write_overlay(source.read_decimated(h, w), classes_file, palette, paths.overlay)
         summary["overlay"] = str(paths.overlay)
     if options.vector:
         from crossearth.geo.vectorize import vectorize_class_map
@@ -493,13 +501,11 @@ def _write_companions(classes_file, source, model, options, paths, summary, crea
         summary["polygons"] = vectorize_class_map(
             classes_file, paths.vector, model.config.class_names, crs=crs, transform=transform
         )
-        created.append(paths.vector)
         summary["vector"] = str(paths.vector)
     if options.confidence:
         summary["confidence"] = str(paths.confidence)
     with atomic_path(paths.summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
-    created.append(paths.summary)
 
 
 def _json_default(value: Any) -> Any:

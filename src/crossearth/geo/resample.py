@@ -20,7 +20,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from crossearth.errors import InputError
-from crossearth.fileio import temp_beside
+from crossearth.fileio import signals_deferred, temp_beside
 from crossearth.geo.area import row_pixel_areas_m2
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.writer import NODATA, ClassMapWriter, tif_to_png
@@ -85,8 +85,9 @@ class GsdResampler:
         return {"crs": self.vrt.crs, "transform": self.vrt.transform}
 
     def model_grid_path(self, final: Path) -> Path:
-        path = temp_beside(final, ".modelgrid.tif")
-        path.unlink()
+        with signals_deferred():  # only a name is wanted: no file may stay behind
+            path = temp_beside(final, ".modelgrid.tif")
+            path.unlink()
         return path
 
     def back_to_input(self, model_grid: Path, final: Path, model: Any, cog: bool) -> Path:
@@ -95,8 +96,9 @@ class GsdResampler:
         png = final.suffix.lower() == ".png"
         target = final
         if png:  # re-encoded as PNG from a hidden intermediate GeoTIFF
-            target = temp_beside(final, ".tif")
-            target.unlink()
+            with signals_deferred():
+                target = temp_beside(final, ".tif")
+                target.unlink()
         writer = ClassMapWriter(
             target,
             height=ds.height,

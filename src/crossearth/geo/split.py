@@ -28,7 +28,7 @@ import rasterio
 from rasterio.windows import Window
 
 from crossearth.errors import InputError
-from crossearth.fileio import signals_deferred
+from crossearth.fileio import recording, signals_deferred
 from crossearth.geo.stream import StreamStats
 from crossearth.geo.writer import ClassMapWriter
 
@@ -139,20 +139,22 @@ def predict_part(
 
         confidence = classes.with_suffix(".confidence.tif") if options.confidence else None
         writer = None
-        try:
-            with signals_deferred():
-                writer = ClassMapWriter(
-                    classes, height=rows[1] - rows[0], width=reader.width, crs=None,
-                    transform=None, palette=model.config.palette,
-                    class_names=model.config.class_names, confidence_path=confidence,
-                )  # fmt: skip
-            stats = segmenter.run(reader, _Offset(writer, rows[0]), progress=tick, rows=rows)
-            with signals_deferred():
+        with recording([]) as created:  # the part's files: both of them or none
+            try:
+                with signals_deferred():
+                    writer = ClassMapWriter(
+                        classes, height=rows[1] - rows[0], width=reader.width, crs=None,
+                        transform=None, palette=model.config.palette,
+                        class_names=model.config.class_names, confidence_path=confidence,
+                    )  # fmt: skip
+                stats = segmenter.run(reader, _Offset(writer, rows[0]), progress=tick, rows=rows)
                 writer.commit()
-        except BaseException:
-            if writer is not None:
-                writer.discard()
-            raise
+            except BaseException:
+                if writer is not None:
+                    writer.discard()
+                for path in created:
+                    path.unlink(missing_ok=True)
+                raise
         result = PartResult(
             index=index,
             parts=parts,

@@ -14,6 +14,7 @@ import numpy as np
 
 from crossearth.errors import InputError, InputNotFoundError
 from crossearth.fileio import atomic_path
+from crossearth.numbers import AREA_M2_DECIMALS, MAP_AREA_SIGNIFICANT, round_sig
 
 DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 
@@ -79,7 +80,12 @@ def vectorize_class_map(
         )
     shapes = np.asarray(geometries, dtype=object)
     names = np.asarray([class_names[i] for i in ids], dtype=object)
-    fields = [ids, names, shapely.area(shapes).astype(np.float64), _ground_areas(shapes, crs_wkt)]
+    # rounded as `crossearth.numbers` says: attribute tables are read by people
+    map_areas = np.array(
+        [round_sig(a, MAP_AREA_SIGNIFICANT) for a in shapely.area(shapes)], dtype=np.float64
+    )
+    ground = np.round(_ground_areas(shapes, crs_wkt), AREA_M2_DECIMALS)
+    fields = [ids, names, map_areas, ground]
     with atomic_path(out_path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "'crs' was not provided")  # world-file maps: no CRS
         pyogrio_raw.write(

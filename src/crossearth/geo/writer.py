@@ -19,7 +19,7 @@ import rasterio
 from rasterio.shutil import copy as raster_copy
 
 from crossearth.errors import InputError
-from crossearth.fileio import publish, temp_beside
+from crossearth.fileio import publish, signals_deferred, temp_beside
 from crossearth.geo.outputs import OUTPUT_TAG
 
 BLOCK = 256
@@ -32,8 +32,13 @@ class _BandWriter:
     def __init__(self, final: Path, profile: dict[str, Any]) -> None:
         self.final = final
         self.tmp = temp_beside(final, ".tmp.tif")
+        self.source: Path | None = None  # the tiled file a COG is being copied from
         self.height = profile["height"]
-        self.dataset = rasterio.open(self.tmp, "w", **profile)
+        try:
+            self.dataset = rasterio.open(self.tmp, "w", **profile)
+        except BaseException:  # not yet known to `ClassMapWriter.discard`
+            self.tmp.unlink(missing_ok=True)
+            raise
         self.pending: list[np.ndarray] = []
         self.pending_rows = 0
         self.written = 0
@@ -106,8 +111,9 @@ class ClassMapWriter:
                 profile.update(transform=transform)
         self.writers: list[_BandWriter] = []
         try:
-            self.classes = _BandWriter(self.path, profile)
-            self.writers.append(self.classes)
+            with signals_deferred():  # a signal lands once the file is in `writers`
+                self.classes = _BandWriter(self.path, profile)
+                self.writers.append(self.classes)
             ds = self.classes.dataset
             if georef is not None:
                 georef.write_to(ds)
@@ -121,8 +127,9 @@ class ClassMapWriter:
             )
             self.confidence = None
             if confidence_path is not None:
-                self.confidence = _BandWriter(Path(confidence_path), profile)
-                self.writers.append(self.confidence)
+                with signals_deferred():
+                    self.confidence = _BandWriter(Path(confidence_path), profile)
+                    self.writers.append(self.confidence)
                 if georef is not None:
                     georef.write_to(self.confidence.dataset)
                 self.confidence.dataset.set_band_description(1, "confidence_percent")
@@ -148,7 +155,9 @@ class ClassMapWriter:
         done = []
         for writer in self.writers:
             if self.cog:
-                tiled, writer.tmp = writer.tmp, temp_beside(writer.final, ".tmp.tif")
+                with signals_deferred():  # both files stay known to `discard`
+                    tiled = writer.source = writer.tmp
+                    writer.tmp = temp_beside(writer.final, ".tmp.tif")
                 raster_copy(
                     tiled,
                     writer.tmp,
@@ -157,6 +166,7 @@ class ClassMapWriter:
                     overview_resampling="nearest",
                 )
                 tiled.unlink()
+                writer.source = None
             done.append(publish(writer.tmp, writer.final))
         return done
 
@@ -164,8 +174,9 @@ class ClassMapWriter:
         for writer in self.writers:
             with contextlib.suppress(Exception):  # already closed or broken: removed below anyway
                 writer.dataset.close()
-            if writer.tmp.exists():
-                writer.tmp.unlink()
+            for path in (writer.tmp, writer.source):
+                if path is not None:
+                    path.unlink(missing_ok=True)
 
 
 def tif_to_png(tif: Path, png: Path, palette: Sequence[Sequence[int]]) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crossearth.errors import ConfigError
+from crossearth.problems import Problems, unknown_keys
 
 
 @dataclass
@@ -106,16 +107,23 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """A config from a mapping of field names to values (YAML types are coerced).
+
+        Raises:
+            ConfigError: naming every unknown key (with a "did you mean" for a near miss) and
+                every value of the wrong kind, together in one message.
+        """
         known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"unknown training config keys: {', '.join(unknown)} (known: {', '.join(known)})"
-            )
+        problems = Problems()
+        problems.extend(unknown_keys(data, known))
         values = {}
         defaults = cls()
         for key, value in data.items():
-            values[key] = _coerce(key, value, getattr(defaults, key), known[key].type)
+            if key in known:
+                values[key] = problems.check(
+                    _coerce, key, value, getattr(defaults, key), known[key].type
+                )
+        problems.raise_if_any()
         return cls(**values)
 
     def override(self, items: list[str]) -> TrainConfig:
@@ -123,14 +131,20 @@ class TrainConfig:
         import yaml
 
         data = self.to_dict()
+        problems = Problems()
         for item in items:
             key, sep, raw = item.partition("=")
             if not sep:
-                raise ConfigError(f"--set needs key=value, got {item!r}")
-            if key not in data:
-                raise ConfigError(f"unknown training config key {key!r}")
-            data[key] = yaml.safe_load(raw)
-        return TrainConfig.from_dict(data)
+                problems.add(f"--set needs key=value, got {item!r}")
+            elif key not in data:
+                problems.extend(m.replace("unknown key", "--set: unknown training config key")
+                                for m in unknown_keys([key], data))  # fmt: skip
+            else:
+                data[key] = yaml.safe_load(raw)
+        config = problems.check(TrainConfig.from_dict, data)  # bad values reported alongside
+        problems.raise_if_any()
+        assert config is not None  # else a problem was noted and raised
+        return config
 
 
 def _coerce(key: str, value: Any, default: Any, annotation: Any) -> Any:
@@ -208,4 +222,7 @@ def load_config(path: str | Path | None, setting: str | None) -> TrainConfig:
     merged = cfg.to_dict() | data
     if setting is not None and data.get("setting") not in (None, setting):
         raise ConfigError(f"{path} is for setting {data['setting']!r}, not {setting!r}")
-    return TrainConfig.from_dict(merged)
+    try:
+        return TrainConfig.from_dict(merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,13 +1,18 @@
-"""What a training run shows on the console: a step progress bar and which method parts are on."""
+"""What a training run shows on the console: a step progress bar (on a terminal), plain progress
+lines (when the output goes to a file, a pipe or a CI log), and which method parts are on."""
 
 from __future__ import annotations
 
 import logging
+import math
+import sys
+import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import Callback, RichProgressBar
 
 from crossearth.train.config import TrainConfig
 
@@ -47,6 +52,103 @@ class StepProgressBar(RichProgressBar):
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)  # the logger's version number, not a training metric
         return items
+
+
+PROGRESS_SECONDS = 15.0  # a plain progress line at most this often (and at the first and last step)
+
+
+def stdout_is_terminal() -> bool:
+    """True when standard output is an interactive terminal (a progress bar can redraw there)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
+
+
+class PlainProgress(Callback):
+    """Progress as plain lines for output that is not a terminal (a log file, a pipe, CI), where a
+    redrawn bar shows nothing or garbage. One line at the first step, then at most every
+    `every_seconds` (default `PROGRESS_SECONDS`), and at the last step:
+
+        run 2/6 step 120/250 loss 0.831 (2.4 steps/s, 54 s left)
+
+    `label` starts each line ("run 2/6 " in the demo). Lines go to `write` (default: print to
+    standard output, flushed); only the global-zero process of a multi-process run writes.
+    `clock` (seconds, monotonic) is for tests.
+    """
+
+    def __init__(
+        self,
+        label: str = "",
+        every_seconds: float | None = None,
+        write: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.label = label
+        self.every_seconds = PROGRESS_SECONDS if every_seconds is None else every_seconds
+        self.write = write or _print_flushed  # (module-level: spawned DDP processes pickle it)
+        self.clock = clock
+        self._start: tuple[float, int] | None = None  # (time, global step) at the first batch
+        self._last_line = -math.inf
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if not trainer.is_global_zero:
+            return
+        now, step = self.clock(), trainer.global_step
+        if self._start is None:
+            self._start = (now, step)  # rates from here: the first step includes start-up
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        last = total is not None and step >= total
+        if not last and now - self._last_line < self.every_seconds:
+            return
+        self._last_line = now
+        self.write(self.line(step, total, _loss(outputs), now))
+
+    def line(self, step: int, total: int | None, loss: float | None, now: float) -> str:
+        """The text of one progress line at global `step` (of `total`) at time `now`."""
+        text = f"{self.label}step {step}/{total}" if total else f"{self.label}step {step}"
+        if loss is not None:
+            text += f" loss {loss:.3f}"
+        start_time, start_step = self._start or (now, step)
+        elapsed, done = now - start_time, step - start_step
+        if elapsed > 0 and done > 0:
+            rate = done / elapsed
+            text += f" ({rate:.2g} steps/s" if rate < 10 else f" ({rate:.0f} steps/s"
+            if total and step < total:
+                text += f", {_duration((total - step) / rate)} left"
+            text += ")"
+        return text
+
+
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)
+
+
+def _loss(outputs: Any) -> float | None:
+    value = outputs.get("loss") if isinstance(outputs, dict) else outputs
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '3 min 05 s', '2 h 10 min'."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def methods_line(cfg: TrainConfig) -> str:

@@ -24,7 +24,13 @@ from crossearth.train.data import (
     collate_train,
 )
 from crossearth.train.module import CrossEarthModule
-from crossearth.train.progress import StepProgressBar, methods_line, quiet_lightning
+from crossearth.train.progress import (
+    PlainProgress,
+    StepProgressBar,
+    methods_line,
+    quiet_lightning,
+    stdout_is_terminal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +219,16 @@ def fit(
     strategy: str | None = None,
     earth_style: tuple | None = None,
     verbose: bool = True,
+    progress_lines: bool | None = None,
+    progress_label: str = "",
 ) -> dict[str, Any]:
-    """Train; returns the final validation results and the output paths."""
+    """Train; returns the final validation results and the output paths.
+
+    Progress: with `enable_progress_bar`, a step bar when standard output is a terminal. Plain
+    progress lines (`PlainProgress`, each starting with `progress_label`) with `progress_lines`;
+    by default (None) when standard output is not a terminal (a log file, a pipe, CI), bar or no
+    bar.
+    """
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -225,6 +239,9 @@ def fit(
     multi = cfg.devices * cfg.num_nodes > 1
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    terminal = stdout_is_terminal()
+    bar = enable_progress_bar and terminal
+    lines = not terminal if progress_lines is None else progress_lines
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
@@ -238,7 +255,7 @@ def fit(
         num_sanity_val_steps=0,
         use_distributed_sampler=False,
         log_every_n_steps=cfg.log_every,
-        enable_progress_bar=enable_progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         logger=[TensorBoardLogger(out, name="tensorboard"), CSVLogger(out, name="csv")],
         callbacks=[
@@ -249,7 +266,8 @@ def fit(
                 save_top_k=0,
             ),
             ExportWeights(out),
-            *([StepProgressBar()] if enable_progress_bar else []),
+            *([StepProgressBar()] if bar else []),
+            *([PlainProgress(progress_label)] if lines else []),
             *(callbacks or []),
         ],
         default_root_dir=out,
