@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import rasterio
 import torch
+from cli_runner import run_cli as run
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 import crossearth
-from crossearth.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +26,6 @@ def model_file(tmp_path_factory):
 @pytest.fixture()
 def scene():
     return np.random.default_rng(1).integers(0, 256, (200, 300, 3), dtype=np.uint8)
-
-
-def run(monkeypatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    return exit_info.value.code
 
 
 def test_predict_png_matches_python_api(monkeypatch, tmp_path, model_file, scene):

@@ -4,24 +4,15 @@ a log; settings lists name SynthEarth; `benchmark` with nothing to run is an err
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
+from cli_runner import run_cli as run
 
 import crossearth
 import crossearth.demo as demo
 import crossearth.train.progress
-from crossearth.cli import main
 from crossearth.data.classes import ISPRS
 from crossearth.data.synthetic import DOMAINS
-
-
-def run(monkeypatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    return exit_info.value.code
 
 
 @pytest.mark.parametrize(

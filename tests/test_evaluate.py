@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli as run
 from PIL import Image
 
 import crossearth
 from crossearth.benchmark import SETTINGS, get_setting
-from crossearth.cli import main
 from crossearth.data.domains import read_label
 from crossearth.evaluate import evaluate_setting
 from crossearth.metrics import ConfusionMatrix, scores
-
-
-def run(monkeypatch, *args) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        main()
-        raise SystemExit(0)
-    return info.value.code
 
 
 @pytest.fixture(scope="module")

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import rasterio
 import torch
+from cli_runner import run_cli as run
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from crossearth.cli import main
 from crossearth.train.style import EarthStyle
-
-
-def run(monkeypatch, *args) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    return exit_info.value.code
 
 
 @pytest.fixture()

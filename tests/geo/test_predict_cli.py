@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from cli_runner import run_cli as run
 from geotiff import write_geotiff
 from PIL import Image
 from rasterio.crs import CRS
@@ -25,7 +26,6 @@ import crossearth
 import crossearth.cli
 import crossearth.geo.render
 import crossearth.geo.writer
-from crossearth.cli import main
 from crossearth.geo.stream import StreamingSegmenter
 
 UTM = CRS.from_epsg(32632)
@@ -47,15 +47,6 @@ def pixels(height: int, width: int, bands: int = 3, seed: int = 0, dtype=np.uint
 def write_tif(path: Path, data: np.ndarray, nodata=None, crs=UTM) -> Path:
     transform = from_origin(500_000.0, 5_800_000.0, 0.3, 0.3) if crs is not None else None
     return write_geotiff(path, data, crs=crs, transform=transform, nodata=nodata)
-
-
-def run(monkeypatch, *args) -> int:
-    """Run the CLI in-process; returns its exit code."""
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    return exit_info.value.code
 
 
 def assert_failed_cleanly(code, stderr: str, out_dir: Path, *needles: str) -> None:

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import rasterio.shutil
+from cli_runner import run_cli as run
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 from remote_server import RangeServer, closed_port
 
 import crossearth
-from crossearth.cli import main
 from crossearth.geo.outputs import plan_outputs
 from crossearth.geo.raster import open_raster
 from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
@@ -59,14 +58,6 @@ def blocky(height: int, width: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     base = rng.integers(1, 256, (3, height // 16 + 1, width // 16 + 1))
     return np.kron(base, np.ones((1, 16, 16), np.int64))[:, :height, :width].astype(np.uint8)
-
-
-def run(monkeypatch, *args) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    return exit_info.value.code
 
 
 # ------------------------------------------------------------------ names and masking

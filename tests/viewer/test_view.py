@@ -12,19 +12,18 @@ import json
 import math
 import os
 import re
-import sys
 import urllib.request
 
 import numpy as np
 import pytest
 import rasterio
+from cli_runner import run_cli as run
 from PIL import Image
 from rasterio.transform import from_origin
 from rasterio.warp import transform
 from viewer_scenes import NAMES, ORIGIN, PALETTE, UTM, make_outputs
 
 import crossearth
-from crossearth.cli import main
 from crossearth.errors import InputError
 from crossearth.viewer import show, write_map
 from crossearth.viewer.layers import lookup_layers
@@ -115,14 +114,6 @@ def test_page_is_self_contained(tmp_path):
     assert "Leaflet 1.9.4" in page  # the licence header of the inlined library
     assert "<link" not in page and "<script src" not in page
     assert not [u for u in re.findall(r"url\((?!data:)[^)]*\)", page) if "#" not in u]
-
-
-def run(monkeypatch, *args) -> int:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    return exit_info.value.code
 
 
 def assert_error(code, stderr: str, *needles: str) -> None:
