@@ -16,3 +16,12 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, *args: object) -> int:
         main()
         raise SystemExit(0)
     return exit_info.value.code or 0
+
+
+def run_cli_captured(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object
+) -> tuple[int, str]:
+    """`run_cli`, returning (exit code, everything printed to stdout and stderr)."""
+    code = run_cli(monkeypatch, *args)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err

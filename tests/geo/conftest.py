@@ -26,3 +26,13 @@ def named_model_file(varied_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "varied.safetensors"
     crossearth.save_model(net, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def varied_model_file(varied_model, tmp_path_factory):
+    """`varied_model` saved as it is (generic class names, no GSD): a .safetensors path."""
+    import crossearth
+
+    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
+    crossearth.save_model(varied_model, path)
+    return path

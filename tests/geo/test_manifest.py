@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from cli_runner import run_cli_captured as run
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-import crossearth
-from crossearth.cli import main
 from crossearth.geo.manifest import Manifest, work_order
 
 FAST = ("--precision", "fp32", "--device", "cpu", "--no-overlay")  # one window per scene
@@ -45,10 +44,8 @@ main()
 
 
 @pytest.fixture(scope="module")
-def model_file(varied_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
-    crossearth.save_model(varied_model, path)
-    return path
+def model_file(varied_model_file):
+    return varied_model_file
 
 
 @pytest.fixture
@@ -69,15 +66,6 @@ def scenes(tmp_path) -> list[Path]:
             dst.write(data)
         paths.append(path)
     return paths
-
-
-def run(monkeypatch, capsys, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 def processed(text: str) -> list[str]:

@@ -22,7 +22,6 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 from remote_server import RangeServer, closed_port
 
-import crossearth
 from crossearth.geo.outputs import plan_outputs
 from crossearth.geo.raster import open_raster
 from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
@@ -32,10 +31,8 @@ SECRET = "s3cr3t-t0ken"
 
 
 @pytest.fixture(scope="module")
-def model_file(varied_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
-    crossearth.save_model(varied_model, path)
-    return path
+def model_file(varied_model_file):
+    return varied_model_file
 
 
 def write_cog(path, data: np.ndarray, block: int = 256):

@@ -9,28 +9,24 @@ a server that sends no ETag/Last-Modified gets a note that a rerun trusts the UR
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from cli_runner import run_cli_captured as run
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from remote_server import RangeServer
 
-import crossearth
-from crossearth.cli import main
 from crossearth.geo.remote import object_identity
 
 FAST = ("--precision", "fp32", "--device", "cpu", "--no-overlay", "--no-preview")
 
 
 @pytest.fixture(scope="module")
-def model_file(varied_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
-    crossearth.save_model(varied_model, path)
-    return path
+def model_file(varied_model_file):
+    return varied_model_file
 
 
 def write_scene(path: Path, seed: int) -> Path:
@@ -43,15 +39,6 @@ def write_scene(path: Path, seed: int) -> Path:
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     return path
-
-
-def run(monkeypatch, capsys, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 def processed(text: str) -> list[str]:

@@ -7,27 +7,22 @@ can matter, and caches the answers).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from cli_runner import run_cli_captured as run
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from remote_server import RangeServer
-
-import crossearth
-from crossearth.cli import main
 
 FAST = ("--precision", "fp32", "--device", "cpu", "--no-overlay", "-q")
 
 
 @pytest.fixture(scope="module")
-def model_file(varied_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
-    crossearth.save_model(varied_model, path)
-    return path
+def model_file(varied_model_file):
+    return varied_model_file
 
 
 def pixels(seed: int, height: int = 70, width: int = 90) -> np.ndarray:
@@ -66,15 +61,6 @@ def tif_with_mask_file(folder: Path) -> tuple[str, list[str]]:
         dst.write_mask(mask)
     assert (folder / "scene.tif.msk").exists()
     return "scene.tif", ["scene.tif.msk"]
-
-
-def run(monkeypatch, capsys, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 @pytest.mark.parametrize("make", [png_with_world_file, tif_with_mask_file], ids=["pgw", "msk"])

@@ -9,28 +9,24 @@ naming the file (and the line number) with nothing written.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from cli_runner import run_cli_captured as run
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from remote_server import RangeServer
 
-import crossearth
-from crossearth.cli import main
 from crossearth.geo.scenelist import read_scene_list
 
 FAST = ("--precision", "fp32", "--device", "cpu", "--no-overlay", "--no-preview", "-q")
 
 
 @pytest.fixture(scope="module")
-def model_file(varied_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
-    crossearth.save_model(varied_model, path)
-    return path
+def model_file(varied_model_file):
+    return varied_model_file
 
 
 def write_scene(path: Path, seed: int) -> Path:
@@ -44,15 +40,6 @@ def write_scene(path: Path, seed: int) -> Path:
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     return path
-
-
-def run(monkeypatch, capsys, *args) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 def class_maps(folder: Path) -> dict[str, bytes]:

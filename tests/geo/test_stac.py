@@ -21,7 +21,6 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from remote_server import RangeServer
 
-import crossearth
 from crossearth.cli import main
 
 pystac = pytest.importorskip("pystac")
@@ -35,10 +34,8 @@ PROFILE = {
 
 
 @pytest.fixture(scope="module")
-def model_file(varied_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "varied.safetensors"
-    crossearth.save_model(varied_model, path)
-    return path
+def model_file(varied_model_file):
+    return varied_model_file
 
 
 def run(monkeypatch, capsys, *args) -> tuple[int, str]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from cli_runner import run_cli_captured as cli
 from lightning.pytorch.callbacks import Callback
 from typer.testing import CliRunner
 
@@ -62,18 +63,6 @@ def run(cfg, model=None, **kwargs):
     result = fit(cfg, data.train, data.val_sets, data.val_names, model,
                  enable_progress_bar=False, **kwargs)  # fmt: skip
     return model, result
-
-
-def cli(monkeypatch, capsys, *args) -> tuple[int, str]:
-    """Run `crossearth ARGS` as the console script does: (exit code, what it printed)."""
-    from crossearth.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["crossearth", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
 
 
 def params(model):
