@@ -78,3 +78,16 @@ def write_geotiff(
         if rpcs is not None:
             assert ds.rpcs is not None
     return path
+
+
+def blocky_scene(path: Path, seed: int, height: int = 70, width: int = 90) -> Path:
+    """A 3-band uint8 UTM GeoTIFF of random 16 x 16 blocks (labels vary), folders made."""
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    base = np.random.default_rng(seed).integers(1, 256, (3, height // 16 + 1, width // 16 + 1))
+    data = np.kron(base, np.ones((1, 16, 16), np.int64))[:, :height, :width].astype(np.uint8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_geotiff(
+        Path(path), data, crs=CRS.from_epsg(32632), transform=from_origin(5e5, 5.8e6, 0.3, 0.3)
+    )

@@ -11,12 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
 from cli_runner import run_cli_captured as run
-from rasterio.crs import CRS
-from rasterio.transform import from_origin
+from geotiff import blocky_scene as write_scene
 from remote_server import RangeServer
 
 from crossearth.geo.scenelist import read_scene_list
@@ -27,19 +24,6 @@ FAST = ("--precision", "fp32", "--device", "cpu", "--no-overlay", "--no-preview"
 @pytest.fixture(scope="module")
 def model_file(varied_model_file):
     return varied_model_file
-
-
-def write_scene(path: Path, seed: int) -> Path:
-    base = np.random.default_rng(seed).integers(1, 256, (3, 5, 6))
-    data = np.kron(base, np.ones((1, 16, 16), np.int64))[:, :70, :90].astype(np.uint8)
-    profile = {
-        "driver": "GTiff", "height": 70, "width": 90, "count": 3, "dtype": "uint8",
-        "crs": CRS.from_epsg(32632), "transform": from_origin(5e5, 5.8e6, 0.3, 0.3),
-    }  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-    return path
 
 
 def class_maps(folder: Path) -> dict[str, bytes]:
