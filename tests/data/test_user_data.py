@@ -390,6 +390,32 @@ def test_every_mistake_of_a_description_is_reported_at_once(tmp_path):
     assert message.count(";") == len(expected) - 1
 
 
+def test_a_bad_palette_is_reported_even_when_the_classes_are_misspelt(tmp_path):
+    """The palette's own form does not depend on the classes: it is checked without them."""
+    g = ud.scene_geometry(0, (32, 32))
+    ud.write_image(tmp_path / "s.tif", g)
+    ud.write_id_mask(tmp_path / "s_mask.tif", g)
+    text = "clases: [a, b]\npalette: [[1, 2, 3], [20, 130]]\ngsd: -1\ntrain: {images: s.tif, label: s_mask.tif}\n"
+    with pytest.raises(ConfigError) as info:
+        load_data_spec(ud.write_yaml(tmp_path / "d.yaml", text))
+    message = str(info.value)
+    assert "4 problems: " in message, message
+    assert "[20, 130]" in message and "clases (did you mean classes?)" in message
+
+
+def test_few_scenes_hold_out_the_last_and_say_so(tmp_path):
+    for name in ("s1", "s2"):
+        g = ud.scene_geometry(0, (32, 32))
+        ud.write_image(tmp_path / f"{name}.tif", g)
+        ud.write_id_mask(tmp_path / f"{name}_mask.tif", g)
+    text = "classes: [a, b]\ntrain: {images: 's*.tif', labels: 's*_mask.tif'}\n"
+    spec = load_data_spec(ud.write_yaml(tmp_path / "d.yaml", text))
+    assert [p.name for p in spec.val.images] == ["s2.tif"]
+    assert (
+        "fewer than 5 scenes: the last is held out for validation (1 of 2: s2.tif" in spec.holdout
+    )
+
+
 def test_data_check_prints_every_mistake_on_one_error_line(tmp_path, monkeypatch, capsys):
     import sys
 

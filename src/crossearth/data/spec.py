@@ -124,7 +124,8 @@ def load_data_spec(path: str | Path) -> DataSpec:
         classes = None
     else:
         classes = problems.check(_classes, raw.get("classes"), path)
-    palette = problems.check(_palette, raw.get("palette"), len(classes), path) if classes else ()
+    # without readable classes the palette's colours are still checked (not its length)
+    palette = problems.check(_palette, raw.get("palette"), len(classes) if classes else None, path)
     ignore = problems.check(_ignore_index, raw.get("ignore_index", 255), classes, path)
     ignore_colours = problems.check(_ignore_colours, raw.get("ignore_colours"), path)
     bands, layout = problems.check(_bands, raw.get("bands"), path) or (None, "RGB")
@@ -193,10 +194,12 @@ def hold_out(train: SplitSpec, every: Any, path: Path) -> tuple[SplitSpec, Split
                          train.label_format)  # fmt: skip
 
     names = ", ".join(train.images[i].name for i in held[:3]) + (", ..." if len(held) > 3 else "")
+    rule = f"every {k}th training scene by name" if n >= k else f"fewer than {k} scenes: the last"
     return (
         pick(kept, "train"),
         pick(held, "val"),
-        f"every {k}th training scene by name is held out for validation ({len(held)}: {names})",
+        f"{rule} is held out for validation ({len(held)} of {n}: {names}; set `val` or "
+        "`holdout` to choose)",
     )
 
 
@@ -266,15 +269,17 @@ def _colour(value: Any, path: Path, key: str) -> tuple[int, int, int]:
     return (int(value[0]), int(value[1]), int(value[2]))
 
 
-def _palette(value: Any, n: int, path: Path) -> tuple[tuple[int, int, int], ...]:
+def _palette(value: Any, n: int | None, path: Path) -> tuple[tuple[int, int, int], ...]:
+    """The palette, one [R, G, B] per class; with `n` None (the classes are unreadable) only
+    the colours themselves are checked."""
     if value is None:
         from crossearth.data.classes import default_palette
 
-        return default_palette(n)
-    if not isinstance(value, list) or len(value) != n:
+        return default_palette(n or 0)
+    if not isinstance(value, list) or (n is not None and len(value) != n):
         raise ConfigError(f"{path}: palette needs one [R, G, B] per class ({n}), got {value!r}")
     palette = tuple(_colour(c, path, "palette") for c in value)
-    if len(set(palette)) != n:
+    if len(set(palette)) != len(palette):
         raise ConfigError(f"{path}: palette colours must differ (colour masks are decoded by them)")
     return palette
 
