@@ -124,6 +124,7 @@ def test_two_processes_write_what_one_process_writes(tmp_path, model_file):
 
     written = {}
     for rank, (_, out, err) in enumerate(results[1:]):
+        assert "earlier run" not in out + err, "a peer's scenes are not an earlier run's"
         # each rank's own stderr names the files it wrote: "<input> -> <class map> (...)"
         for line in (out + err).splitlines():
             match = re.search(r"(\S+\.tif) -> ", line)

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -214,10 +215,17 @@ def test_two_processes_on_one_scene_write_the_single_process_bytes(tmp_path, mod
         start(shared, RANK="0", WORLD_SIZE="2"),
         start(shared, RANK="1", WORLD_SIZE="2"),
     ]
+    started = time.time()
     logs = [p.communicate(timeout=300)[0] for p in procs]
+    elapsed = time.time() - started
     for proc, log in zip(procs, logs, strict=True):
         assert proc.returncode == 0, log
     ranks = logs[1:]
+    # the peer's scene is no "earlier run"; the summary's total is wall time, not a sum
+    assert not any("earlier run" in log for log in ranks), ranks
+    seconds = summary_of(shared)["seconds"]
+    assert seconds["total"] <= elapsed
+    assert seconds["parts"] > 0 and seconds["assemble"] <= seconds["total"]
     # each rank ran one part; exactly one of them assembled the scene
     assert sorted(re.findall(r"part (\d)/2 \(rows", "".join(ranks))) == ["1", "2"]
     assert sum("assembled from 2 parts" in log for log in ranks) == 1

@@ -365,7 +365,7 @@ def _run_predictions(
                     highlight=False, soft_wrap=True,
                 )  # fmt: skip
             if manifest and manifest.is_done(stem, digest):
-                already += 1
+                already += not manifest.done_by_this_run(stem)  # peers' scenes go unmentioned
                 continue
             try:
                 if parts > 1:

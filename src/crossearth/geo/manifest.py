@@ -64,6 +64,25 @@ def run_id() -> str | None:
     return None
 
 
+def process_start_time() -> float:
+    """When this process started, seconds since the epoch (Linux: from /proc; elsewhere: now).
+
+    Records a peer process of the same job wrote after this process started are not reported as
+    an earlier run's, also when this process took longer to load its model than the peer took
+    for a scene (to the second: the boot time in /proc is whole seconds).
+    """
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
 def fingerprint(
     model: str, options: Any, image: Path | str, unknown: list[str] | None = None
 ) -> str:
@@ -136,7 +155,8 @@ class Manifest:
         self.root = Path(output) / FOLDER
         self.overwrite = overwrite
         self.run = run_id()
-        self.started = time.time()
+        self.started = time.time()  # what --overwrite counts as redone by this run
+        self.process_started = min(process_start_time(), self.started)
         self.host = socket.gethostname()
 
     def close(self) -> None:
@@ -163,9 +183,26 @@ class Manifest:
         if not all(Path(p).exists() for p in record.get("outputs", [])):
             return False
         if self.overwrite:  # only what this run (a peer process) already redid counts
-            same_run = self.run is not None and record.get("run") == self.run
-            return same_run or record.get("finished", 0) >= self.started
+            return self._this_run(record)
         return True
+
+    def done_by_this_run(self, stem: str) -> bool:
+        """True if the scene's record was written by this run (a peer process of this job, or
+        after this process started), not by an earlier run."""
+        try:
+            record = json.loads(self._record_path(stem).read_text())
+        except (OSError, ValueError):
+            return False
+        if self._this_run(record):
+            return True
+        # another process's record since this process started: a peer that was quicker to start
+        other = (record.get("host"), record.get("pid")) != (self.host, os.getpid())
+        return other and record.get("finished", 0) >= self.process_started
+
+    def _this_run(self, record: dict[str, Any]) -> bool:
+        """Written by this job (same run id) or since this process started."""
+        same_run = self.run is not None and record.get("run") == self.run
+        return same_run or record.get("finished", 0) >= self.started
 
     def record(self, stem: str, digest: str, summary: dict[str, Any]) -> None:
         """Note the scene as done, atomically, after all its outputs are in place."""
@@ -206,10 +243,8 @@ class Manifest:
             return None
         if record.get("fingerprint") != digest or not all(p.exists() for p in result.files()):
             return None
-        if self.overwrite:
-            same_run = self.run is not None and record.get("run") == self.run
-            if not (same_run or record.get("finished", 0) >= self.started):
-                return None
+        if self.overwrite and not self._this_run(record):
+            return None
         return result
 
     def record_part(self, stem: str, digest: str, result: PartResult) -> None:

@@ -83,6 +83,7 @@ class PartResult:
     seconds: dict[str, float]
     clipped: int
     considered: int
+    started: float = 0.0  # when the part started, seconds since the epoch (any process's clock)
 
     def to_json(self) -> dict[str, Any]:
         record = asdict(self)
@@ -124,7 +125,7 @@ def predict_part(
     from crossearth.geo.predict import open_for_prediction
     from crossearth.geo.remote import is_remote
 
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     image = image if is_remote(image) else Path(image)
     with open_for_prediction(model, image, options) as prepared:
         source, reader, segmenter = prepared.source, prepared.reader, prepared.segmenter
@@ -173,6 +174,7 @@ def predict_part(
             },
             clipped=source.clipped + (reader.clipped if reader is not source else 0),
             considered=source.considered + (reader.considered if reader is not source else 0),
+            started=started_at,
         )
     return result
 
