@@ -465,6 +465,24 @@ def test_tile_below_the_model_minimum_is_one_error_line(monkeypatch, capsys, tmp
     out = tmp_path / "out"
     code = run(monkeypatch, "predict", src, "-m", model_file, "-o", out, "--tile", "8", *FAST)
     assert_failed_cleanly(code, capsys.readouterr().err, out, "--tile 8", "32")
+    assert not out.exists(), "a failed run leaves no empty output folder"
+
+
+@pytest.mark.parametrize("failure", ["missing model", "vector without georeferencing"])
+def test_a_failed_run_leaves_no_folder_it_made(monkeypatch, capsys, tmp_path, model_file, failure):
+    if failure == "missing model":
+        src, extra = (
+            write_tif(tmp_path / "scene.tif", pixels(40, 40)),
+            ("-m", tmp_path / "no.safetensors"),
+        )
+    else:
+        src = tmp_path / "photo.png"
+        Image.fromarray(np.moveaxis(pixels(40, 60), 0, -1)).save(src)
+        extra = ("-m", model_file, "--vector", "gpkg")
+    out = tmp_path / "new"
+    code = run(monkeypatch, "predict", src, *extra, "-o", out, *FAST)
+    assert_failed_cleanly(code, capsys.readouterr().err, out)
+    assert not out.exists()
 
 
 def test_thin_strip_gets_a_class_map_from_the_cli(monkeypatch, tmp_path, model_file):

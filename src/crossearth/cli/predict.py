@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -155,8 +155,6 @@ def _predict(
     _check_output(options, output, files)
     stems = plan_outputs(files, output, options.vector)
     sizes = _probe_inputs(files, model, options.bands)
-    if not output.suffix:
-        output.mkdir(exist_ok=True)
     if skipped and not quiet:
         console.print(
             f"note: {skipped} file(s) in the input folders are outputs or temporary files of "
@@ -193,11 +191,17 @@ def _predict(
         jobs = work_order(jobs, rank, world)
     if not quiet:
         _report_load(net)
+    made = not output.suffix and not output.exists()  # made here: removed again if left empty
+    if not output.suffix:
+        output.mkdir(exist_ok=True)
     try:
         done = _run_predictions(net, jobs, output, options, quiet, rank, world, manifest, key)
     finally:
         if manifest is not None:
             manifest.close()
+        if made:
+            with suppress(OSError):  # not empty: a peer's or this run's outputs are there
+                output.rmdir()
     if map_:
         from crossearth.cli.view import write_maps_after_predict
 
