@@ -99,6 +99,8 @@ def test_plain_progress_lines_are_spaced_in_time():
     assert _steps("\n".join(lines), "run 1/2 step ") == [1, 4, 7, 10]  # first, every 15 s, last
     assert lines[0] == "run 1/2 step 1/10 loss 0.500"  # no rate yet
     assert lines[1] == "run 1/2 step 4/10 loss 0.125 (0.19 steps/s, 32 s left)"
+    # the rate since the previous line: 3 steps in 15 s, so 3 steps take 15 s more
+    assert lines[2] == "run 1/2 step 7/10 loss 0.071 (0.2 steps/s, 15 s left)"
     assert lines[-1] == "run 1/2 step 10/10 loss 0.050 (0.26 steps/s)"
     trainer.is_global_zero = False  # other processes of a multi-process run stay silent
     progress.on_train_batch_end(trainer, None, {"loss": torch.tensor(1.0)}, None, 0)

@@ -91,6 +91,7 @@ class PlainProgress(Callback):
         self.write = write or _print_flushed  # (module-level: spawned DDP processes pickle it)
         self.clock = clock
         self._start: tuple[float, int] | None = None  # (time, global step) at the first batch
+        self._previous: tuple[float, int] | None = None  # (time, global step) of the last line
         self._last_line = -math.inf
 
     def on_train_batch_end(
@@ -112,13 +113,18 @@ class PlainProgress(Callback):
             return
         self._last_line = now
         self.write(self.line(step, total, _loss(outputs), now))
+        self._previous = (now, step)
 
     def line(self, step: int, total: int | None, loss: float | None, now: float) -> str:
         """The text of one progress line at global `step` (of `total`) at time `now`."""
         text = f"{self.label}step {step}/{total}" if total else f"{self.label}step {step}"
         if loss is not None:
             text += f" loss {loss:.3f}"
-        start_time, start_step = self._start or (now, step)
+        # the rate since the previous line (so the time left follows a machine that slows
+        # down or speeds up); the last line gives the whole run's average
+        last = bool(total) and step >= total
+        since = self._start if last or self._previous is None else self._previous
+        start_time, start_step = since or (now, step)
         elapsed, done = now - start_time, step - start_step
         if elapsed > 0 and done > 0:
             rate = done / elapsed
