@@ -259,8 +259,8 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     summary["seconds"] = to_seconds(time.perf_counter() - started)
     summary["model"] = str(output / MODEL_FILE)
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
-    console.print(f"wrote {output}/report.md, figure.png, scene.tif, scene_classes.tif, scene_preview.png "
-                  f"({summary['seconds']:.0f} s in all)")  # fmt: skip
+    console.print(f"wrote {output}/report.md, figure.png, scene.tif, scene_classes.tif, scene_preview.png, "
+                  f"scene_overlay.png ({summary['seconds']:.0f} s in all)")  # fmt: skip
     console.print(f"model: {output / MODEL_FILE} (CrossEarth, seed {budget.seeds[-1]}; try "
                   f"crossearth predict {output / 'scene.tif'} --model {output / MODEL_FILE} -o predictions/)")  # fmt: skip
     return summary

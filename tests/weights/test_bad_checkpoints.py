@@ -298,6 +298,18 @@ def test_zoo_name_offline(offline_home):
         "https://huggingface.co/Cusyoung/CrossEarth/resolve/main/Potsdam(i)-source.pth" in message
     )
     assert "/blob/" not in message
+    # both files are missing: one message names both, so one download round fetches them
+    assert "resolve/main/dinov2_converted.pth" in message
+    assert str(offline_home / "checkpoints" / "dinov2_converted.pth") in message
+
+
+def test_zoo_name_offline_with_the_backbone_present_names_only_the_checkpoint(offline_home):
+    backbone = offline_home / "checkpoints" / "dinov2_converted.pth"
+    backbone.parent.mkdir(parents=True)
+    backbone.write_bytes(b"")
+    with pytest.raises(WeightsUnavailableError) as info:
+        crossearth.load_model("potsdam-irrg")
+    assert "dinov2_converted" not in str(info.value)
 
 
 def test_rein_only_zoo_model_offline_links_the_backbone_directly(

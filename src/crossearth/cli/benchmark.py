@@ -232,14 +232,14 @@ def _eval_data(data, split, model, config, backbone, device, precision, download
     spec.split(split)  # an unknown split fails before the model loads
     net = load_model(model, config=config, backbone=backbone, device=device,
                      precision=precision, download=download)  # fmt: skip
-    with Progress(console=console, disable=quiet, transient=True) as bar:
+    with Progress(console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
         task = bar.add_task(f"{data.name} {split}", total=None)
 
         def progress(_: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
         report = evaluate_data(net, spec, split, out, limit=limit, progress=progress)
-    _print_eval(report)
+    _print_eval(report, out)
     _print_classes(report, spec.classes)
 
 
@@ -263,7 +263,7 @@ def _run_eval(net, setting, data_root, out, limit, overrides, quiet):
 
     from crossearth.evaluate import evaluate_setting
 
-    with Progress(console=console, disable=quiet, transient=True) as bar:
+    with Progress(console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
         tasks: dict[str, int] = {}
 
         def progress(domain: str, done: int, total: int) -> None:
@@ -276,7 +276,7 @@ def _run_eval(net, setting, data_root, out, limit, overrides, quiet):
         )
 
 
-def _print_eval(report: dict) -> None:
+def _print_eval(report: dict, folder: Path | None = None) -> None:
     out = Console()
     for key, t in report["targets"].items():
         extra = (
@@ -288,7 +288,7 @@ def _print_eval(report: dict) -> None:
                   f"mF1 {t['mF1']:.2f}, OA {t['OA']:.2f}{extra}")  # fmt: skip
     paper = report.get("paper_mIoU")
     if "data" in report:
-        out.print("reports in the output folder (eval_*.json, eval_*.md, confusion_*.png)")
+        out.print(f"reports in {folder} (eval_*.json, eval_*.md, confusion_*.png)", highlight=False)
     elif paper is not None and report.get("mIoU") is not None:
         out.print(
             f"paper (CrossEarth, {report['paper_source']}): {paper:.1f}; delta {report['mIoU'] - paper:+.2f}"

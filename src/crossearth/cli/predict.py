@@ -358,7 +358,9 @@ def _run_predictions(
     written: list[str] = []
     failed: list[str] = []
     already = 0
-    with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
+    # a bar only where it can redraw: in a log it would leave a blank line per scene
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal,
+                  transient=True) as bar:  # fmt: skip
         for path, stem, parts in jobs:
             unknown: list[str] = []  # a URL whose object version cannot be told
             digest = fingerprint(key[0], key[1], path, unknown) if manifest else ""
@@ -448,8 +450,8 @@ def _predict_split(
                 a, b = result.rows
                 console.print(
                     f"{tag}{escape(mask_url(str(path)))} part {index + 1}/{parts} (rows "
-                    f"{a}-{b - 1}) done ({result.seconds['total']:.1f} s, {result.windows_run} "
-                    "windows)",
+                    f"{a}-{b - 1}) done ({result.seconds['total']:.1f} s, "
+                    f"{_count(result.windows_run, 'window')})",
                     soft_wrap=True, highlight=False,
                 )  # fmt: skip
     done = [manifest.part_done(stem, digest, index, parts) for index in range(parts)]
@@ -496,9 +498,14 @@ def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, p
         skipped = summary["skipped_windows"]
         console.print(
             f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
-            f"{summary['windows']} windows, {skipped} skipped as nodata; "
+            f"{_count(summary['windows'], 'window')}, {skipped} skipped as nodata; "
             f"{summary['nodata_pixels']:,} nodata pixels"
             + (f"; assembled from {len(parts)} parts" if parts else "") + ")",
             soft_wrap=True, highlight=False,
         )  # fmt: skip
     return summary
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 window', '3 windows'."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -24,7 +24,7 @@ from crossearth.weights.hub import hub_file, is_hub_source
 from crossearth.weights.official_config import config_from_official
 from crossearth.weights.python_config import read_python_config
 from crossearth.weights.state import apply_state, backbone_tensors, merge_backbone, needs_backbone
-from crossearth.weights.zoo import ZOO, ZooEntry, hf_url, locate
+from crossearth.weights.zoo import ZOO, ZooEntry, checkpoint_dir, hf_url, is_present, locate
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def load_model(
     if is_hub_source(source):
         path = hub_file(str(source))
     else:
-        path = locate(entry.filename, download=download) if entry else Path(source)
+        path = _locate_zoo(entry, download, backbone) if entry else Path(source)
     if entry is None and not path.exists():
         raise CheckpointNotFoundError(
             f"{source!s} is neither a file nor a zoo model (known: {', '.join(ZOO)})"
@@ -111,6 +111,21 @@ def to_runtime(
     model.backbone.to(dtype)
     model.decode_head.pixel_decoder.to(dtype)
     return model
+
+
+def _locate_zoo(entry: ZooEntry, download: bool, backbone: str | Path | None) -> Path:
+    """The zoo checkpoint on disk; when it is missing, the error also names the DINOv2 backbone
+    file if that is missing too (both are needed), so one download round fetches both."""
+    try:
+        return locate(entry.filename, download=download)
+    except WeightsUnavailableError as exc:
+        if backbone is not None or is_present(entry.backbone_filename):
+            raise
+        name = entry.backbone_filename
+        raise WeightsUnavailableError(
+            f"{exc}. It also needs the converted DINOv2 backbone {name}: "
+            f"curl -L -o '{checkpoint_dir() / name}' '{hf_url(name)}'"
+        ) from None
 
 
 def _backbone_path(
