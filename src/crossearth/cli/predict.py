@@ -371,7 +371,8 @@ def _run_predictions(
                     highlight=False, soft_wrap=True,
                 )  # fmt: skip
             if manifest and manifest.is_done(stem, digest):
-                already += not manifest.done_by_this_run(stem)  # peers' scenes go unmentioned
+                # a peer process's scenes of this job go unmentioned (one process has no peers)
+                already += not (world > 1 and manifest.done_by_this_run(stem))
                 continue
             try:
                 if parts > 1:
