@@ -25,8 +25,9 @@ def attention_tie_margin(model: torch.nn.Module, window: torch.Tensor) -> float:
     """Smallest |mask logit| where the masked attention thresholds, computed in fp64 for one
     normalised window [1, 3, h, w]."""
     exact = copy.deepcopy(model).double()
+    device = next(exact.parameters()).device  # CPU or CUDA: the window goes where the model is
     with torch.no_grad():
-        out = exact.forward_head(window.double(), all_stages=True)
+        out = exact.forward_head(window.to(device, torch.float64), all_stages=True)
     margin = math.inf
     for stage, mask in enumerate(out.attn_masks):
         h, w = _attention_size(window.shape[-2:], mask.shape[-1])

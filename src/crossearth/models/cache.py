@@ -29,6 +29,8 @@ class ParameterCache:
     def get(
         self, key: Hashable, params: Iterable[torch.Tensor], compute: Callable[[], torch.Tensor]
     ) -> torch.Tensor:
+        if torch.compiler.is_compiling():  # traced into the graph: no Python-side state
+            return compute()
         if torch.is_grad_enabled():  # training: an optimiser step may follow, and fused
             self.clear()  # optimisers update weights without bumping their version counters
             return compute()
