@@ -1,22 +1,32 @@
-"""Access to the official reference tensors (`shared/reference`, see its README)."""
+"""Access to the official reference tensors (`tests/data/reference`, see its README).
+
+The repository's compact copy is expanded once into the cache (`crossearth.reference`);
+`$CROSSEARTH_REFERENCE` overrides it (an expanded or compact folder).
+"""
 
 from __future__ import annotations
 
 import json
-import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-NAME = "small_ref2"
+from crossearth.reference import NAME, find_reference
+
+
+@cache
+def _found() -> Path | None:
+    return find_reference()
 
 
 def reference_dir() -> Path:
-    env = os.environ.get("CROSSEARTH_REFERENCE")
-    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-    if not (path / f"{NAME}.pth").is_file():
-        pytest.skip(f"official reference tensors not found at {path} (set CROSSEARTH_REFERENCE)")
+    path = _found()
+    if path is None:  # the compact copy is part of the repository: its absence is a failure
+        pytest.fail(
+            "official reference not found: tests/data/reference is missing from this checkout"
+        )
     return path
 
 

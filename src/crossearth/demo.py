@@ -1,6 +1,7 @@
 """`crossearth demo`: the whole domain-generalization loop on SynthEarth, on a laptop CPU.
 
-1. Parity with the official implementation (when `shared/reference` is present).
+1. Parity with the official implementation (the reference in `tests/data/reference` of a clone;
+   see `crossearth.reference`).
 2. SynthEarth: a source domain (urban, aerial, RGB) and four unseen targets (IRRG bands, a rural
    region, a blurred hazy satellite platform, autumn light).
 3. Train a small CrossEarth twice per seed under the same step budget: the Rein baseline (plain
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from rich.console import Console
 from rich.table import Table
 
 from crossearth.numbers import seconds as to_seconds
+from crossearth.reference import NAME as REFERENCE_NAME
+from crossearth.reference import find_reference
 
-REFERENCE_NAME = "small_ref2"
 SOURCE = "urban-aerial-rgb"
 TARGETS = ("urban-aerial-irrg", "rural-aerial-rgb", "urban-satellite-rgb", "urban-autumn-rgb")
 FULL_OUTPUT = Path("demo_output")
@@ -49,19 +50,6 @@ class DemoBudget:
 
 
 QUICK = DemoBudget(tile=96, train_tiles=8, val_tiles=3, steps=6, batch=2, crop=64, seeds=(0,))
-
-
-def find_reference(explicit: Path | None = None) -> Path | None:
-    """The official reference folder: explicit, $CROSSEARTH_REFERENCE, or ../shared/reference."""
-    candidates = [explicit] if explicit else []
-    if os.environ.get("CROSSEARTH_REFERENCE"):
-        candidates.append(Path(os.environ["CROSSEARTH_REFERENCE"]))
-    repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / "shared" / "reference", Path.cwd().parent / "shared" / "reference"]
-    for path in candidates:
-        if path and (path / f"{REFERENCE_NAME}.pth").is_file():
-            return path
-    return None
 
 
 def reference_parity(reference: Path) -> dict[str, dict[str, float]]:
@@ -216,7 +204,10 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     summary: dict = {"budget": dataclasses.asdict(budget)}
     reference = find_reference(reference)
     if reference is None:
-        console.print("[yellow]official reference tensors not found[/]: skipping the parity check")
+        console.print(
+            "[yellow]official reference not found[/] (it is in tests/data/reference of a clone of "
+            "the repository, or pass --reference): skipping the parity check"
+        )
     else:
         parity = reference_parity(reference)
         ok = all(

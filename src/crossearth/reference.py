@@ -16,7 +16,7 @@ Two layouts hold the same content:
 
 `find_reference` returns an expanded folder: an override (an argument or `$CROSSEARTH_REFERENCE`,
 either layout), else the repository's compact copy expanded once into the cache
-(`~/.cache/crossearth/reference/<digest>`, or `$CROSSEARTH_CACHE`), else `../shared/reference`
+(`~/.cache/crossearth/reference/<digest>`, or under `$CROSSEARTH_HOME`), else `../shared/reference`
 beside the repository (the development layout). Expanding is lossless and checked: each `.npy`
 file written matches the sha256 that the official run recorded in `small_ref2_run_info.json`, and
 each checkpoint tensor the sha256 in `manifest.json`.
@@ -95,7 +95,8 @@ def find_reference(explicit: str | Path | None = None) -> Path | None:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("CROSSEARTH_CACHE")
+    """`$CROSSEARTH_HOME`, else `~/.cache/crossearth` (as the model zoo's checkpoints)."""
+    base = os.environ.get("CROSSEARTH_HOME")
     return Path(base) if base else Path.home() / ".cache" / "crossearth"
 
 

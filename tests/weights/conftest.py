@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,22 +10,12 @@ import torch
 import crossearth
 
 
-def _reference_dir() -> Path:
-    env = os.environ.get("CROSSEARTH_REFERENCE")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-
-
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    path = _reference_dir()
-    if not path.is_dir():
-        pytest.skip(
-            f"official reference files not found at {path} (set CROSSEARTH_REFERENCE to the "
-            "directory holding keys_vitl_512.json, small_ref2.pth, small_ref2_config.json)"
-        )
-    return path
+    """The expanded official reference (keys_vitl_*.json, small_ref2.pth, its config)."""
+    from reference import reference_dir as found
+
+    return found()
 
 
 @pytest.fixture(scope="session")

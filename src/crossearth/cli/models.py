@@ -98,7 +98,10 @@ def demo(
         ),
     ] = None,
     reference: Annotated[
-        Path | None, typer.Option(help="Official reference tensors (default: ../shared/reference).")
+        Path | None,
+        typer.Option(
+            help="Official reference folder (default: tests/data/reference of this clone)."
+        ),
     ] = None,
     quick: Annotated[
         bool, typer.Option(help="A tiny budget (seconds): checks the pipeline only.")
