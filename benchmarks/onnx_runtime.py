@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/onnx_runtime.py [--repeats 3] [--size 512] [--json out.json]
 
-1. The official reference model (shared/reference/small_ref2: official structure at 256, official
+1. The official reference model (tests/data/reference, small_ref2: official structure at 256, official
    random init, varied labels) on the reference inputs a (256x256) and b (700x1000), by the
    official slide protocol: argmax agreement of the int8 export with the fp32 export and with
    PyTorch fp32.
@@ -34,9 +34,10 @@ import crossearth
 from crossearth.export.onnx import export_onnx, quantize_file
 from crossearth.export.runner import OnnxSegmenter
 from crossearth.inference import normalize, predict_array
+from crossearth.reference import find_reference
 from crossearth.weights import to_runtime
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = find_reference() or Path("tests/data/reference")  # expanded (crossearth.reference)
 
 
 def cpu_description() -> str:

@@ -21,7 +21,7 @@ import torch
 import crossearth
 from crossearth.weights import to_runtime
 
-OFFICIAL_FP32_SECONDS = 5.88  # shared/reference/README.md: official code, same kind of machine
+OFFICIAL_FP32_SECONDS = 5.88  # tests/data/reference/README.md: official code, same kind of machine
 OFFICIAL_1024_IMAGE_SECONDS = 48.0  # same source: a 1024x1024 image by slide inference, 9 windows
 
 

@@ -1,4 +1,4 @@
-"""Stage-by-stage parity with the official implementation (shared/reference, small_ref2).
+"""Stage-by-stage parity with the official implementation (tests/data/reference, small_ref2).
 
 Tolerance: max abs diff <= 1e-4 in fp32 for every stored stage and the final scores; argmax identical
 wherever the official top-2 margin exceeds 0.01. The one exception is explained, not hidden: a
