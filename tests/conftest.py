@@ -1,9 +1,43 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def pytest_sessionstart(session) -> None:
+    """The CPU and its vector units at the top of every run, quiet (-q) ones included: a failure
+    report then says where it happened."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in cpu_lines():
+            reporter.write_line(line)
+
+
+def cpu_lines() -> list[str]:
+    import platform
+
+    import torch
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("", platform.machine(), "x86_64"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    have = " ".join(f for f in CPU_FLAGS if f in flags) or "none of " + " ".join(CPU_FLAGS)
+    return [
+        f"cpu: {model}; {os.cpu_count()} logical cores; flags: {have}",
+        f"torch {torch.__version__}: kernels {torch.backends.cpu.get_cpu_capability()}, "
+        f"{torch.get_num_threads()} threads",
+    ]
 
 
 @pytest.fixture(scope="session")
