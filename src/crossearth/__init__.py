@@ -3,6 +3,10 @@
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from crossearth.threads import configure_threads, prefer_passive_waiting
+
+prefer_passive_waiting()  # before torch is imported (crossearth.threads says why)
+
 from crossearth.config import ModelConfig
 from crossearth.errors import (
     CheckpointError,
@@ -78,6 +82,7 @@ __all__ = [
     "Prediction",
     "UnknownNameError",
     "WeightsUnavailableError",
+    "configure_threads",
     "create_model",
     "get_preset",
     "load_model",

@@ -15,6 +15,29 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+
+@app.callback()
+def _threads(
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="CPU threads for the model (default: the CPUs this process may use, from its "
+            "affinity and cgroup quota; or $CROSSEARTH_THREADS / $OMP_NUM_THREADS).",
+        ),
+    ] = None,
+) -> None:
+    """CrossEarth: domain-generalizable remote-sensing segmentation, in pure PyTorch."""
+    from crossearth.errors import InputError
+    from crossearth.threads import configure_threads
+
+    try:
+        configure_threads(threads)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 ModelOpt = Annotated[
     str, typer.Option("--model", "-m", help="Zoo name, model file, hf-hub:owner/name or .onnx.")
 ]
