@@ -9,8 +9,8 @@ count (GDAL itself takes alpha as the mask only in 2- and 4-band files). The oth
 the data bands. One rule for every band count:
 
 1. `--bands` given: exactly three 1-based band numbers, each at most the file's band count, used
-   in that order; or three band names, each matched (case-insensitive, `_`/`-` read as spaces,
-   leading zeros of numbers ignored: `B8` is `B08`) to the one band that goes by it: its
+   in that order; or three band names, each matched (ignoring case, spaces, `_`, `-` and
+   leading zeros of numbers: `B8` is `B08`, `SR_B5` is `sr-b5`) to the one band that goes by it: its
    description, or a name its metadata records (GDAL's `BANDNAME`; for a STAC item, the
    band's common name, `eo:bands` name and asset keys, e.g. `red`, `B04`). Repeating a band is
    allowed (e.g. `--bands 1,1,1` for a panchromatic image). A STAC band left out of the stack
@@ -245,8 +245,8 @@ def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tu
 
 
 def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[int, ...]:
-    """Band numbers of the bands that go by `names` (see `band_names`; case-insensitive, `_`/`-`
-    as spaces, leading zeros of numbers ignored)."""
+    """Band numbers of the bands that go by `names` (see `band_names`; compared by `_name_key`:
+    case, spaces, `_`, `-` and leading zeros of numbers ignored)."""
     known = band_names(dataset)
     keys = [{_name_key(n) for n in band} for band in known]
     found = []
@@ -272,9 +272,9 @@ def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[in
             raise InputError(
                 f"--bands: band {band!r} ({', '.join(other.names)}) of {info.item} is at "
                 f"{other.resolution} ({width} x {height} px), another resolution than the "
-                f"stack of this item, which is on the {info.resolution} grid "
-                f"({info.size[0]} x {info.size[1]} px) and holds only the bands on it: "
-                f"{listing}. Choose three bands of that list"
+                f"item's stack, which is on the {info.resolution} grid "
+                f"({info.size[0]} x {info.size[1]} px): bands at another resolution are left "
+                f"out of it. Choose three bands of the stack: {listing}"
             )
         raise InputError(
             f"--bands: no band named {band!r} in {dataset_label(dataset)} (its bands: "
@@ -284,8 +284,9 @@ def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[in
 
 
 def _name_key(name: str) -> str:
-    """A band name as compared: `_normalise`d, numbers without leading zeros (B08 -> b8)."""
-    return re.sub(r"\d+", lambda m: str(int(m.group())), _normalise(name))
+    """A band name as compared: lower case without spaces, `_` or `-`, numbers without leading
+    zeros (`SR_B05`, `sr-b5` -> `srb5`; `swir_16` -> `swir16`)."""
+    return re.sub(r"\d+", lambda m: str(int(m.group())), _normalise(name).replace(" ", ""))
 
 
 def _left_out(dataset: rasterio.io.DatasetReader, key: str):
