@@ -308,3 +308,14 @@ def test_a_bad_pixel_metadata_value_is_one_error_line(monkeypatch, capsys, tmp_p
                     "-m", varied_model_file, *FAST)  # fmt: skip
     error = one_error(code, out)
     assert field in error and "green" in error and "lots" in error
+
+
+def test_a_band_number_past_the_stack_names_the_bands_left_out(tmp_path):
+    folder = tmp_path / "numbers"
+    folder.mkdir()
+    path = write_item(folder, extra=coarse_asset(folder, "swir16", "SR_B6", "swir16"))
+    with open_raster(path) as ds, pytest.raises(InputError) as info:
+        choose_bands(ds, "RGB", (5, 1, 2))
+    message = str(info.value)
+    assert "band 5" in message and "SR_B6" in message and "20 m" in message
+    assert "/vsimem" not in message

@@ -33,7 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from crossearth.errors import ConfigError, InputError
-from crossearth.geo.containers import container_file, is_subdataset, resolve_subdataset
+from crossearth.geo.containers import (
+    container_file,
+    is_subdataset,
+    resolve_subdataset,
+    short_name,
+)
 from crossearth.geo.containers import naming_path as subdataset_naming
 from crossearth.problems import Problems, near_misses, unknown_keys
 
@@ -439,5 +444,6 @@ def _stems(image: Path | str) -> list[str]:
 
 
 def scene_name(image: Path | str) -> str:
-    """A short name of a scene's image for messages: a file's name, a subdataset's full name."""
-    return image.name if isinstance(image, Path) else image
+    """A short name of a scene's image for messages: a file's name, a subdataset's file name
+    and raster (`s.nc:ndvi`)."""
+    return image.name if isinstance(image, Path) else short_name(image) or image

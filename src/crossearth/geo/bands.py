@@ -104,7 +104,7 @@ def choose_bands(
     if requested is not None and any(isinstance(b, str) for b in requested):
         requested = _bands_by_name(dataset, requested)
     if requested is not None:
-        chosen = _validate_requested(requested, count, name)
+        chosen = _validate_requested(requested, count, name, _left_out_note(dataset))
         alpha = alpha_bands(dataset)
         mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
         return BandChoice(
@@ -227,7 +227,9 @@ def alpha_bands(dataset: rasterio.io.DatasetReader) -> list[int]:
 _ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}
 
 
-def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tuple[int, int, int]:
+def _validate_requested(
+    requested: tuple[int, ...], count: int, name: str, note: str = ""
+) -> tuple[int, int, int]:
     if len(requested) != 3:
         raise InputError(
             f"--bands needs exactly three band numbers (got {len(requested)}: "
@@ -239,7 +241,7 @@ def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tu
         if not 1 <= b <= count:
             raise InputError(
                 f"--bands: band {b} does not exist; {name} has {count} band(s), "
-                f"numbered 1 to {count}"
+                f"numbered 1 to {count}{note}"
             )
     return (int(requested[0]), int(requested[1]), int(requested[2]))
 

@@ -96,6 +96,16 @@ def _unquoted(parts: list[str], i: int, j: int) -> SubdatasetName:
     return SubdatasetName(before, ":".join(parts[i:j]), after, False)
 
 
+def short_name(item: str | Path) -> str | None:
+    """A short name of a subdataset for progress lines and messages (`NETCDF:"d/s.nc":ndvi`
+    -> `s.nc:ndvi`); None for other inputs."""
+    name = parse_subdataset(item)
+    if name is None:
+        return None
+    file = PurePosixPath(name.file.split("?", 1)[0]).name  # no query string (a signature)
+    return f"{file}:{name.raster}" if name.raster else file
+
+
 def is_subdataset(item: str | Path, base: Path | None = None) -> bool:
     """True for a GDAL subdataset name (`parse_subdataset`; relative files relative to
     `base`)."""

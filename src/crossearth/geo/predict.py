@@ -27,6 +27,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from crossearth.errors import InputError
 from crossearth.fileio import atomic_path, recording, signals_deferred, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
+from crossearth.geo.bands import dataset_label
 from crossearth.geo.containers import container_file, is_subdataset
 from crossearth.geo.containers import naming_path as subdataset_naming
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
@@ -172,7 +173,7 @@ def predict_raster(
         OSError: writing failed (e.g. disk full); nothing of this input's outputs is left.
     """
     # a URL or a subdataset name (NETCDF:"f.nc":var) stays a string
-    image = image if is_remote(image) or is_subdataset(image) else Path(image)
+    image = str(image) if is_subdataset(image) else image if is_remote(image) else Path(image)
     with reading_env(image):
         if stem is None and isinstance(image, str):
             stem = (subdataset_naming(image) if is_subdataset(image) else naming_path(image)).stem
@@ -402,12 +403,12 @@ def _check_outputs(
     if options.vector and kind is None:
         raise InputError(
             f"--vector needs a georeferenced input (a CRS and transform, GCPs, RPCs or a world "
-            f"file); {mask_url(source.dataset.name)} has none"
+            f"file); {dataset_label(source.dataset)} has none"
         )
     if options.match_gsd and kind != "crs+transform":
         raise InputError(
             "--match-gsd needs an input georeferenced by a CRS and an affine transform (its pixel "
-            f"size must be known); {mask_url(source.dataset.name)} has {_KIND_NAMES[kind]}"
+            f"size must be known); {dataset_label(source.dataset)} has {_KIND_NAMES[kind]}"
         )
 
 

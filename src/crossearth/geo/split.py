@@ -127,7 +127,7 @@ def predict_part(
     from crossearth.geo.remote import is_remote
 
     started, started_at = time.perf_counter(), time.time()
-    image = image if is_remote(image) or is_subdataset(image) else Path(image)
+    image = str(image) if is_subdataset(image) else image if is_remote(image) else Path(image)
     with open_for_prediction(model, image, options) as prepared:
         source, reader, segmenter = prepared.source, prepared.reader, prepared.segmenter
         rows = part_rows(reader.height, parts)[index]
