@@ -238,8 +238,7 @@ def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
 
 def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
     """The scenes of one input (a file, a folder, a URL, a GDAL subdataset name, a STAC item or
-    collection); (files,
-    how many of our own outputs and temporaries in a folder were skipped)."""
+    collection); (files, how many of our own outputs and temporaries in a folder were skipped)."""
     from crossearth.geo.containers import is_subdataset
     from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES

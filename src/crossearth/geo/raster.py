@@ -26,7 +26,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from crossearth.errors import InputError, InputNotFoundError
-from crossearth.geo.bands import alpha_bands, choose_bands
+from crossearth.geo.bands import alpha_bands, choose_bands, dataset_label
 from crossearth.geo.containers import container_error, is_subdataset, open_subdataset, subdatasets
 from crossearth.geo.remote import (
     REMOTE_ENV,
@@ -290,7 +290,7 @@ class RasterSource:
                     valid &= (self.dataset.read(list(self.alpha), window=window) > 0).all(axis=0)
         except RasterioIOError as exc:
             raise InputError(
-                f"{mask_text(self.dataset.name)}: cannot read pixels ({mask_text(str(exc))}); "
+                f"{dataset_label(self.dataset)}: cannot read pixels ({mask_text(str(exc))}); "
                 "the file may be corrupt or the connection lost"
             ) from None
         pixels = np.moveaxis(unscale(raw, self.values), 0, -1)
