@@ -75,8 +75,16 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return _one_raster(open_subdataset(str(path)), mask_text(str(path)))
+    text = str(path)
     path = Path(path)
     if not path.exists():
+        if ":" in text:  # another GDAL connection string (`GPKG:f.gpkg:table`, ...)?
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    return _one_raster(rasterio.open(text), mask_text(text))
+            except RasterioIOError:
+                pass
         raise InputNotFoundError(f"input image not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image")
