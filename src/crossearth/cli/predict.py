@@ -237,8 +237,9 @@ def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
 
 
 def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
-    """The scenes of one input (a file, a folder, a URL, a STAC item or collection); (files,
-    how many of our own outputs and temporaries in a folder were skipped)."""
+    """The scenes of one input (a file, a folder, a URL, a GDAL subdataset name, a STAC item or
+    collection); (files, how many of our own outputs and temporaries in a folder were skipped)."""
+    from crossearth.geo.containers import is_subdataset
     from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
     from crossearth.geo.remote import is_remote
@@ -246,7 +247,7 @@ def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
 
     if is_stac(name):  # a STAC item, or a collection: one scene per item
         return expand_stac(name if is_remote(name) else Path(name)), 0
-    if is_remote(name):
+    if is_remote(name) or is_subdataset(name):  # kept as text (Path would alter `://`)
         return [str(name)], 0
     item = Path(name)
     if not item.is_dir():

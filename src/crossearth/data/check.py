@@ -16,7 +16,7 @@ import numpy as np
 
 from crossearth.data.labels import LabelProblem
 from crossearth.data.scenes import SceneDataset
-from crossearth.data.spec import VECTOR_SUFFIXES, DataSpec
+from crossearth.data.spec import VECTOR_SUFFIXES, DataSpec, scene_name
 from crossearth.errors import InputError
 
 BLOCK_ROWS = 1024
@@ -84,7 +84,7 @@ def check_data(spec: DataSpec, progress=None) -> DataReport:
         seen_files: set = set()
         for i, scene in enumerate(dataset.scenes):
             out.images += 1
-            where = f"{name}: {scene.image.name}"
+            where = f"{name}: {scene_name(scene.image)}"
             if scene.label is None:
                 out.problems.append(f"{where} has no label file")
                 continue

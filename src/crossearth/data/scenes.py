@@ -28,13 +28,13 @@ import numpy as np
 import torch
 
 from crossearth.data.labels import IGNORE, ImageGrid, LabelProblem, RasterLabels, VectorLabels
-from crossearth.data.spec import VECTOR_SUFFIXES, DataSpec, SplitSpec
+from crossearth.data.spec import VECTOR_SUFFIXES, DataSpec, SplitSpec, scene_name
 from crossearth.errors import InputError
 
 
 @dataclass(frozen=True)
 class Scene:
-    image: Path
+    image: Path | str  # str: a GDAL subdataset name
     label: Path | None
     rows: tuple[float, float] = (0.0, 1.0)  # fraction of the image's rows in this split
 
@@ -119,7 +119,7 @@ class SceneDataset:
         try:
             return self.labels(i).read(self.grid(i), y1, y2, x1, x2)
         except LabelProblem as exc:
-            raise LabelProblem(f"{exc} (image {self.scenes[i].image.name})") from None
+            raise LabelProblem(f"{exc} (image {scene_name(self.scenes[i].image)})") from None
 
     def close(self) -> None:
         for src in self._sources.values():

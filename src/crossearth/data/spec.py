@@ -16,7 +16,9 @@ targets:                              # optional: other domains, each validated 
   city_b: {images: ..., labels: ...}
 ```
 
-Every path is resolved relative to the YAML file. Unknown keys are an error (a typo must not be
+Every path is resolved relative to the YAML file. `images` may also name GDAL subdatasets (a
+variable of a NetCDF/HDF file: `NETCDF:"scene.nc":reflectance`; its file relative to the YAML
+file too), paired with labels by `scene_reflectance` or else `scene`. Unknown keys are an error (a typo must not be
 silently ignored); every mistake in the file's form (unknown keys, with a "did you mean" for a
 near miss, and malformed values) is reported together in one error. Label rasters are paired with images by file name: the same stem, or the same
 stem once a usual suffix is removed (`_label`, `_mask`, `_gt`, ... on labels; `_sat`, `_rgb`,
@@ -31,6 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from crossearth.errors import ConfigError, InputError
+from crossearth.geo.containers import (
+    container_file,
+    is_subdataset,
+    resolve_subdataset,
+    short_name,
+)
+from crossearth.geo.containers import naming_path as subdataset_naming
 from crossearth.problems import Problems, near_misses, unknown_keys
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img")
@@ -51,7 +60,7 @@ class SplitSpec:
     """One split: image files in name order, their label files (or one vector/raster for all)."""
 
     name: str
-    images: tuple[Path, ...]
+    images: tuple[Path | str, ...]  # str: a GDAL subdataset name, `NETCDF:"/abs/s.nc":var`
     labels: tuple[Path | None, ...]  # per image; None = no label found
     label_field: str | None = None
     label_format: str = "auto"
@@ -193,7 +202,8 @@ def hold_out(train: SplitSpec, every: Any, path: Path) -> tuple[SplitSpec, Split
                          tuple(train.labels[i] for i in idx), train.label_field,
                          train.label_format)  # fmt: skip
 
-    names = ", ".join(train.images[i].name for i in held[:3]) + (", ..." if len(held) > 3 else "")
+    names = ", ".join(scene_name(train.images[i]) for i in held[:3])
+    names += ", ..." if len(held) > 3 else ""
     rule = f"every {k}th training scene by name" if n >= k else f"fewer than {k} scenes: the last"
     return (
         pick(kept, "train"),
@@ -354,14 +364,24 @@ def _one_file(value: Any, base: Path) -> bool:
     return (path if path.is_absolute() else base / path).is_file()
 
 
-def _expand(value: Any, base: Path, suffixes: tuple[str, ...], key: str, path: Path) -> list[Path]:
+def _expand(
+    value: Any, base: Path, suffixes: tuple[str, ...], key: str, path: Path
+) -> list[Path | str]:
+    """The files an `images`/`labels` entry names (files, folders, globs, a list of them);
+    `images` may also name GDAL subdatasets (`NETCDF:"scene.nc":var`), kept as text with
+    their file made absolute."""
     items = value if isinstance(value, list) else [value]
-    found: list[Path] = []
+    found: list[Path | str] = []
     for item in items:
         text = str(item)
         full = Path(text).expanduser()
         full = full if full.is_absolute() else base / full
-        if glob.has_magic(text):
+        if key.endswith(".images") and is_subdataset(text, base):  # NETCDF:"s.nc":var, ...
+            container = container_file(resolve_subdataset(text, base))
+            if container is not None and not container.exists():
+                raise InputError(f"{path}: {key}: {text}: {container} not found")
+            found.append(resolve_subdataset(text, base))  # kept as text: GDAL opens it
+        elif glob.has_magic(text):
             matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True))
             matches = [p for p in matches if p.is_file() and p.suffix.lower() in suffixes]
             if not matches:
@@ -380,8 +400,9 @@ def _expand(value: Any, base: Path, suffixes: tuple[str, ...], key: str, path: P
             raise InputError(f"{path}: {key}: {text} not found (looked at {full})")
     # Our own outputs and sidecars are never inputs.
     found = [
-        p for p in found if not p.name.endswith((".aux.xml", ".ovr")) and not p.name.startswith(".")
-    ]
+        p for p in found if isinstance(p, str)
+        or (not p.name.endswith((".aux.xml", ".ovr")) and not p.name.startswith("."))
+    ]  # fmt: skip
     if not found:
         raise InputError(f"{path}: {key} lists no files")
     return list(dict.fromkeys(found))
@@ -395,15 +416,34 @@ def _stem_key(stem: str, endings: tuple[str, ...]) -> str:
     return lower
 
 
-def _match(images: list[Path], labels: list[Path]) -> list[Path | None]:
-    """Each image's label: same stem first, then the same stem without the usual endings."""
+def _match(images: list[Path | str], labels: list[Path]) -> list[Path | None]:
+    """Each image's label: same stem first, then the same stem without the usual endings (a
+    subdataset's stems: its file's with the raster's name, `s_ndvi`, then its file's, `s`)."""
     exact = {p.stem.lower(): p for p in labels}
     loose = {_stem_key(p.stem, LABEL_ENDINGS): p for p in labels}
     out: list[Path | None] = []
     for image in images:
-        key = image.stem.lower()
-        label = exact.get(key)
-        if label is None or label == image:
-            label = loose.get(_stem_key(image.stem, IMAGE_ENDINGS)) or loose.get(key)
+        label = None
+        for stem in _stems(image):
+            key = stem.lower()
+            label = exact.get(key)
+            if label is None or label == image:
+                label = loose.get(_stem_key(stem, IMAGE_ENDINGS)) or loose.get(key)
+            if label is not None:
+                break
         out.append(label if label != image else None)
     return out
+
+
+def _stems(image: Path | str) -> list[str]:
+    """The stems an image's label may have: a file's stem; for a subdataset name, its file's
+    stem with the raster's name (`NETCDF:"s.nc":ndvi` -> `s_ndvi`), then its file's (`s`)."""
+    if isinstance(image, Path):
+        return [image.stem]
+    return [subdataset_naming(image).stem, Path(container_file(image) or image).stem]
+
+
+def scene_name(image: Path | str) -> str:
+    """A short name of a scene's image for messages: a file's name, a subdataset's file name
+    and raster (`s.nc:ndvi`)."""
+    return image.name if isinstance(image, Path) else short_name(image) or image

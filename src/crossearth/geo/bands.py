@@ -9,10 +9,15 @@ count (GDAL itself takes alpha as the mask only in 2- and 4-band files). The oth
 the data bands. One rule for every band count:
 
 1. `--bands` given: exactly three 1-based band numbers, each at most the file's band count, used
-   in that order; or three band names, matched to the band descriptions (e.g. `red,green,blue`
-   for a STAC item, whose bands are described by their common names). Repeating a band is allowed (e.g. `--bands 1,1,1` for a panchromatic image).
+   in that order; or three band names, each matched (ignoring case, spaces, `_`, `-` and
+   leading zeros of numbers: `B8` is `B08`, `SR_B5` is `sr-b5`) to the one band that goes by it: its
+   description, or a name its metadata records (GDAL's `BANDNAME`; for a STAC item, the
+   band's common name, `eo:bands` name and asset keys, e.g. `red`, `B04`). Repeating a band is
+   allowed (e.g. `--bands 1,1,1` for a panchromatic image). A STAC band left out of the stack
+   for being at another resolution is named as such.
 2. Otherwise each data band's role (R, G, B or NIR) is read from its description
-   (case-insensitive, `_`/`-` read as spaces), by the table below, or else from its colour
+   (case-insensitive, `_`/`-` read as spaces) by the table below, else from another name
+   it goes by (see 1., e.g. a STAC band's asset key `B04`), or else from its colour
    interpretation (red, green, blue, nir). A description outranks a colour interpretation.
    When every role the model needs belongs to exactly one band, those bands are used, for any
    band count (a 3-band file recorded as blue, green, red is fed as bands 3, 2, 1).
@@ -33,6 +38,8 @@ B2-B4; for Landsat NIR, B5, or Landsat 5/7 numbering, pass `--bands`):
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 import rasterio
@@ -40,6 +47,8 @@ import rasterio.io
 from rasterio.enums import ColorInterp
 
 from crossearth.errors import ConfigError, InputError
+from crossearth.geo.remote import mask_text
+from crossearth.geo.stac import NAMES_TAG, stack_info
 
 #: Band description (normalised: lower case, `_`/`-` as spaces, single spaces) -> role.
 DESCRIPTION_ROLES: dict[str, str] = {
@@ -89,13 +98,13 @@ def choose_bands(
         )
     roles = MODEL_ROLES[layout]
     expects = ",".join(roles)
-    name = dataset.name
+    name = dataset_label(dataset)
     count = dataset.count
 
     if requested is not None and any(isinstance(b, str) for b in requested):
         requested = _bands_by_name(dataset, requested)
     if requested is not None:
-        chosen = _validate_requested(requested, count, name)
+        chosen = _validate_requested(requested, count, name, _left_out_note(dataset))
         alpha = alpha_bands(dataset)
         mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
         return BandChoice(
@@ -116,13 +125,16 @@ def choose_bands(
         raise InputError(
             f"{name} has {len(data_bands)} data band(s){extra}; the model needs 3 ({expects}). "
             f"Pass --bands with three band numbers, e.g. --bands 1,1,1 to repeat band 1"
+            f"{_left_out_note(dataset)}"
         )
 
     by_description: dict[str, list[int]] = {}
     by_colorinterp: dict[str, list[int]] = {}
     described: set[int] = set()
-    for i in data_bands:
-        role = DESCRIPTION_ROLES.get(_normalise(descriptions[i - 1]))
+    names = band_names(dataset)
+    for i in data_bands:  # the description's role, else that of another name of the band
+        role = next((DESCRIPTION_ROLES[k] for k in map(_normalise, names[i - 1])
+                     if k in DESCRIPTION_ROLES), None)  # fmt: skip
         if role is not None:
             by_description.setdefault(role, []).append(i)
             described.add(i)
@@ -166,8 +178,38 @@ def choose_bands(
     raise InputError(
         f"{problem} (a {layout} model needs {expects}). Pass --bands with three band "
         f"numbers in the order {expects}, e.g. {_EXAMPLE[layout]}. The file's bands: "
-        f"{_listing(dataset, colorinterp, descriptions)}"
+        f"{_listing(dataset, colorinterp, descriptions)}{_left_out_note(dataset)}"
     )
+
+
+def dataset_label(dataset: rasterio.io.DatasetReader) -> str:
+    """How messages name a dataset: a STAC item by its href (never the in-memory VRT's
+    `/vsimem/` path), anything else by its name with any URL's credentials masked."""
+    info = stack_info(dataset)
+    return info.item if info is not None else mask_text(str(dataset.name))
+
+
+def band_names(dataset: rasterio.io.DatasetReader) -> list[tuple[str, ...]]:
+    """Per band (in band order), every name it goes by: its description, then the names its
+    metadata records (GDAL's `BANDNAME` item; a STAC stack's `STAC_NAMES`: common name,
+    `eo:bands` name, asset keys). Empty names are left out."""
+    descriptions = list(dataset.descriptions or (None,) * dataset.count)
+    out = []
+    for i in range(1, dataset.count + 1):
+        names = [descriptions[i - 1]] if descriptions[i - 1] else []
+        try:
+            tags = dataset.tags(i)
+        except (ValueError, IndexError, rasterio.errors.RasterioError):
+            tags = {}
+        if tags.get("BANDNAME"):
+            names.append(tags["BANDNAME"])
+        try:
+            listed = json.loads(tags.get(NAMES_TAG) or "[]")
+        except ValueError:
+            listed = []
+        names += [str(n) for n in listed if n] if isinstance(listed, list) else []
+        out.append(tuple(dict.fromkeys(str(n) for n in names)))
+    return out
 
 
 def alpha_bands(dataset: rasterio.io.DatasetReader) -> list[int]:
@@ -185,7 +227,9 @@ def alpha_bands(dataset: rasterio.io.DatasetReader) -> list[int]:
 _ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}
 
 
-def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tuple[int, int, int]:
+def _validate_requested(
+    requested: tuple[int, ...], count: int, name: str, note: str = ""
+) -> tuple[int, int, int]:
     if len(requested) != 3:
         raise InputError(
             f"--bands needs exactly three band numbers (got {len(requested)}: "
@@ -197,25 +241,74 @@ def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tu
         if not 1 <= b <= count:
             raise InputError(
                 f"--bands: band {b} does not exist; {name} has {count} band(s), "
-                f"numbered 1 to {count}"
+                f"numbered 1 to {count}{note}"
             )
     return (int(requested[0]), int(requested[1]), int(requested[2]))
 
 
 def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[int, ...]:
-    """Band numbers of the bands whose descriptions are `names` (case-insensitive)."""
-    descriptions = [_normalise(d) for d in (dataset.descriptions or ())]
+    """Band numbers of the bands that go by `names` (see `band_names`; compared by `_name_key`:
+    case, spaces, `_`, `-` and leading zeros of numbers ignored)."""
+    known = band_names(dataset)
+    keys = [{_name_key(n) for n in band} for band in known]
     found = []
     for band in names:
-        key = _normalise(str(band))
-        if descriptions.count(key) != 1:
-            known = ", ".join(d or "(none)" for d in descriptions) or "none"
+        key = _name_key(str(band))
+        matches = [i for i, k in enumerate(keys, start=1) if key in k]
+        if len(matches) == 1:
+            found.append(matches[0])
+            continue
+        listing = "; ".join(
+            f"band {i}: {', '.join(n) if n else '(no name)'}" for i, n in enumerate(known, 1)
+        )
+        if matches:
             raise InputError(
-                f"--bands: no single band named {band!r} in {dataset.name} "
-                f"(band descriptions: {known}); pass names from that list or band numbers"
+                f"--bands: {band!r} names bands {_join(matches)} of {dataset_label(dataset)}; "
+                f"pass band numbers instead ({listing})"
             )
-        found.append(descriptions.index(key) + 1)
+        other = _left_out(dataset, key)
+        if other is not None:
+            info = stack_info(dataset)
+            assert info is not None
+            width, height = other.size
+            raise InputError(
+                f"--bands: band {band!r} ({', '.join(other.names)}) of {info.item} is at "
+                f"{other.resolution} ({width} x {height} px), another resolution than the "
+                f"item's stack, which is on the {info.resolution} grid "
+                f"({info.size[0]} x {info.size[1]} px): bands at another resolution are left "
+                f"out of it. Choose three bands of the stack: {listing}"
+            )
+        raise InputError(
+            f"--bands: no band named {band!r} in {dataset_label(dataset)} (its bands: "
+            f"{listing or 'none'}); pass names from that list or band numbers"
+        )
     return tuple(found)
+
+
+def _name_key(name: str) -> str:
+    """A band name as compared: lower case without spaces, `_` or `-`, numbers without leading
+    zeros (`SR_B05`, `sr-b5` -> `srb5`; `swir_16` -> `swir16`)."""
+    return re.sub(r"\d+", lambda m: str(int(m.group())), _normalise(name).replace(" ", ""))
+
+
+def _left_out(dataset: rasterio.io.DatasetReader, key: str):
+    """The STAC band left out of `dataset`'s stack (another grid) that goes by `key`, or None."""
+    info = stack_info(dataset)
+    if info is None:
+        return None
+    return next((b for b in info.left_out if key in {_name_key(n) for n in b.names}), None)
+
+
+def _left_out_note(dataset: rasterio.io.DatasetReader) -> str:
+    """For a STAC stack with bands on other grids: a sentence naming them and their resolution."""
+    info = stack_info(dataset)
+    if info is None or not info.left_out:
+        return ""
+    listed = ", ".join(f"{'/'.join(b.names)} ({b.resolution})" for b in info.left_out)
+    return (
+        f". Not in the stack (on the {info.resolution} grid) for being at another resolution: "
+        f"{listed}"
+    )
 
 
 def _colorinterp(dataset: rasterio.io.DatasetReader) -> list[ColorInterp | None]:
@@ -241,14 +334,17 @@ def _listing(
     descriptions: list[str | None],
 ) -> str:
     parts = []
+    names = band_names(dataset)
     for i in range(1, min(dataset.count, _MAX_LISTED) + 1):
         ci = colorinterp[i - 1]
         ci_name = ci.name if ci is not None else "unknown"
         desc = descriptions[i - 1]
+        others = [n for n in names[i - 1] if n != desc]
+        aka = f" (also named {', '.join(others)})" if others else ""
         parts.append(
-            f"band {i}: colorinterp {ci_name}, description {desc!r}"
+            f"band {i}: colorinterp {ci_name}, description {desc!r}{aka}"
             if desc
-            else f"band {i}: colorinterp {ci_name}, no description"
+            else f"band {i}: colorinterp {ci_name}, no description{aka}"
         )
     if dataset.count > _MAX_LISTED:
         parts.append(f"... ({dataset.count - _MAX_LISTED} more)")

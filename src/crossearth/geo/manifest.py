@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from crossearth.fileio import atomic_path
+from crossearth.geo.containers import container_file
 from crossearth.geo.remote import (
     IDENTITY_HEADERS,
     NETWORK_PREFIXES,
@@ -104,11 +105,16 @@ def input_identity(item: Path | str) -> tuple[Any, bool]:
     """(what identifies this version of an input, whether a change of it would be seen).
 
     A local file: its absolute path, size and modification time (of the item file for
-    `items.json#item-id`, of the archive for `/vsizip//data/a.zip/b.tif`). A URL: the URL without its query string (signed URLs change per
+    `items.json#item-id`, of the archive for `/vsizip//data/a.zip/b.tif`, of the container file
+    for a subdataset name such as `NETCDF:"f.nc":var`). A URL: the URL without its query string (signed URLs change per
     run) with the object's size, ETag and Last-Modified (`crossearth.geo.remote.object_identity`;
     one HEAD request); unknown when the server gives neither ETag nor Last-Modified.
     """
     text = str(item)
+    container = container_file(text)  # NETCDF:"f.nc":var -> f.nc
+    if container is not None and container.is_file():
+        stat = container.stat()
+        return [text, str(container.resolve()), stat.st_size, stat.st_mtime_ns], True
     if text.startswith("/vsi") and not text.startswith(NETWORK_PREFIXES):
         container = _local_container(text)  # e.g. the archive of /vsizip//data/a.zip/b.tif
         if container is not None:

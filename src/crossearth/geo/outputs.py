@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from crossearth.errors import InputError
+from crossearth.geo.containers import container_file, is_subdataset
+from crossearth.geo.containers import naming_path as subdataset_naming
 from crossearth.geo.remote import is_remote, naming_path
 from crossearth.geo.stac import naming_name
 
@@ -106,18 +108,23 @@ def plan_outputs(
             inputs were given with an explicit class-map file as output.
     """
     local = [not is_remote(p) for p in images]
-    # URLs are named by /<host>/<path> (crossearth.geo.remote), local files by their path
+    # the files read, for the check that no output is written over one
+    files = [container_file(p) or Path(p) if is_subdataset(p) else Path(p) for p in images]
+    # URLs are named by /<host>/<path> (crossearth.geo.remote), a subdataset by its file and
+    # raster (`NETCDF:"d/s.nc":ndvi` -> d/s_ndvi.nc), local files by their path
     images = [
-        Path(naming_name(str(p))) if is_local else Path(naming_path(naming_name(p)))
+        Path(subdataset_naming(str(p))) if is_subdataset(p)
+        else Path(naming_name(str(p))) if is_local
+        else Path(naming_path(naming_name(p)))
         for p, is_local in zip(images, local, strict=True)
-    ]
+    ]  # fmt: skip
     explicit = output.suffix.lower() in CLASS_MAP_SUFFIXES
     if explicit and len(images) > 1:
         raise InputError("several inputs need an output folder (-o DIR), not a single file")
     stems = [p.stem for p in images]
     if not explicit:
         stems = _disambiguate(images)
-    inputs = {_key(p): p for p, is_local in zip(images, local, strict=True) if is_local}
+    inputs = {_key(p): p for p, is_local in zip(files, local, strict=True) if is_local}
     for image, stem in zip(images, stems, strict=True):
         paths = OutputPaths.for_input(image, output, vector, png=False, stem=stem)
         for path in paths.all():

@@ -27,11 +27,15 @@ from rasterio.errors import NotGeoreferencedWarning
 from crossearth.errors import InputError
 from crossearth.fileio import atomic_path, recording, signals_deferred, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
+from crossearth.geo.bands import dataset_label
+from crossearth.geo.containers import container_file, is_subdataset
+from crossearth.geo.containers import naming_path as subdataset_naming
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path, remote_env
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
 from crossearth.geo.resample import GsdResampler
+from crossearth.geo.scaling import describe_transform
 from crossearth.geo.split import PartResult, assemble
 from crossearth.geo.stac import is_stac
 from crossearth.geo.stream import StreamingSegmenter
@@ -168,10 +172,11 @@ def predict_raster(
             does not fit this input or model (e.g. `--vector` without georeferencing).
         OSError: writing failed (e.g. disk full); nothing of this input's outputs is left.
     """
-    image = image if is_remote(image) else Path(image)  # a URL stays a string
+    # a URL or a subdataset name (NETCDF:"f.nc":var) stays a string
+    image = str(image) if is_subdataset(image) else image if is_remote(image) else Path(image)
     with reading_env(image):
         if stem is None and isinstance(image, str):
-            stem = naming_path(image).stem
+            stem = (subdataset_naming(image) if is_subdataset(image) else naming_path(image)).stem
         output = Path(output)
         if not output.suffix and output.parent.is_dir():
             output.mkdir(exist_ok=True)  # as the CLI does: the folder, not missing parents
@@ -187,7 +192,8 @@ def reading_env(image: Path | str) -> Iterator[None]:
 
     # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
     remote = is_remote(image)
-    cloud = remote or is_stac(image)  # STAC assets are usually remote
+    # STAC assets are usually remote; a subdataset name may name a remote container
+    cloud = remote or is_stac(image) or ("/vsi" in str(image) and is_subdataset(image))
     cloud_env = (remote_env(str(image)) if remote else REMOTE_ENV) if cloud else {}
     env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **cloud_env}
     with warnings.catch_warnings(), rasterio.Env(**env):
@@ -387,8 +393,9 @@ def _check_outputs(
     folder = paths.classes.parent
     if not folder.is_dir():
         raise InputError(f"output folder {folder} does not exist")
+    read = image if isinstance(image, Path) else container_file(image)  # the file read
     for path in paths.all():
-        if isinstance(image, Path) and path.exists() and path.samefile(image):
+        if read is not None and path.exists() and read.exists() and path.samefile(read):
             raise InputError(
                 f"{path} would be written over the input {image}; choose another output"
             )
@@ -396,12 +403,12 @@ def _check_outputs(
     if options.vector and kind is None:
         raise InputError(
             f"--vector needs a georeferenced input (a CRS and transform, GCPs, RPCs or a world "
-            f"file); {mask_url(source.dataset.name)} has none"
+            f"file); {dataset_label(source.dataset)} has none"
         )
     if options.match_gsd and kind != "crs+transform":
         raise InputError(
             "--match-gsd needs an input georeferenced by a CRS and an affine transform (its pixel "
-            f"size must be known); {mask_url(source.dataset.name)} has {_KIND_NAMES[kind]}"
+            f"size must be known); {dataset_label(source.dataset)} has {_KIND_NAMES[kind]}"
         )
 
 
@@ -448,7 +455,9 @@ def _summary(
         "scaling": {
             "low": list(source.scaling.low),
             "high": list(source.scaling.high),
-            "rule": source.scaling.describe(),
+            "rule": "; ".join(
+                filter(None, (describe_transform(source.values), source.scaling.describe()))
+            ),
             # share of valid input values outside [low, high], clipped to 0 or 255 (overlaps of
             # windows are counted once per window)
             "clipped_fraction": round_sig(source.clipped / source.considered)

@@ -26,7 +26,8 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from crossearth.errors import InputError, InputNotFoundError
-from crossearth.geo.bands import alpha_bands, choose_bands
+from crossearth.geo.bands import alpha_bands, choose_bands, dataset_label
+from crossearth.geo.containers import container_error, is_subdataset, open_subdataset, subdatasets
 from crossearth.geo.remote import (
     REMOTE_ENV,
     gdal_path,
@@ -38,10 +39,13 @@ from crossearth.geo.remote import (
 from crossearth.geo.scaling import (
     NodataOverride,
     Scaling,
+    ValueTransform,
     estimate_scaling,
     file_mask,
     parse_nodata,
     parse_scale,
+    unscale,
+    value_transform,
 )
 from crossearth.geo.stac import is_stac, open_stac_item
 
@@ -53,24 +57,57 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
 
     `path` is a local file, or a URL / GDAL `/vsi...` path kept as a string (see
     `crossearth.geo.remote`): those are read through GDAL's network file systems, window by
-    window, and named in messages with their credentials masked.
+    window, and named in messages with their credentials masked; or a GDAL subdataset name
+    such as `NETCDF:"file.nc":var` (`crossearth.geo.containers`), also kept as a string.
+    A file that holds several rasters (subdatasets) but no bands of its own is refused with
+    the list of their names.
+
+    Raises:
+        InputNotFoundError: the file (or a subdataset name's container file) does not exist.
+        InputError: GDAL cannot read it, or it is a container of several rasters.
     """
     if is_stac(path):  # a STAC item: its band assets stacked by an in-memory VRT
         with rasterio.Env(**REMOTE_ENV):
             return open_stac_item(path)
     if is_remote(path):
-        return _open_remote(str(path))
+        return _one_raster(_open_remote(str(path)), mask_url(str(path)))
+    if is_subdataset(path):  # NETCDF:"file.nc":var, HDF5:"file.h5"://var, ...
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return _one_raster(open_subdataset(str(path)), mask_text(str(path)))
+    text = str(path)
     path = Path(path)
     if not path.exists():
+        if ":" in text:  # another GDAL connection string (`GPKG:f.gpkg:table`, ...)?
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    return _one_raster(rasterio.open(text), mask_text(text))
+            except RasterioIOError:
+                pass
         raise InputNotFoundError(f"input image not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+            dataset = rasterio.open(path)
     except RasterioIOError as exc:
         raise InputError(f"{path} is not a readable image or raster ({exc})") from None
+    return _one_raster(dataset, str(path))
+
+
+def _one_raster(dataset: rasterio.io.DatasetReader, shown: str) -> rasterio.io.DatasetReader:
+    """`dataset` if it holds raster bands; a container of several rasters (a NetCDF or HDF
+    file with several variables, opened whole) is closed and refused with the list of its
+    subdatasets, by the names that open them (`crossearth.geo.containers`)."""
+    if dataset.count > 0:
+        return dataset
+    found = subdatasets(dataset)
+    dataset.close()
+    if found:
+        raise InputError(mask_text(container_error(shown, found)))
+    raise InputError(f"{shown} holds no raster bands")
 
 
 def _open_remote(url: str) -> rasterio.io.DatasetReader:
@@ -195,7 +232,9 @@ class Georef:
 
 @dataclass
 class RasterSource:
-    """Reads windows of 3 scaled bands plus validity from an open dataset."""
+    """Reads windows of 3 scaled bands plus validity from an open dataset (values turned into
+    `x * scale + offset` first where the bands record a scale or offset:
+    `crossearth.geo.scaling`)."""
 
     dataset: rasterio.io.DatasetReader
     bands: tuple[int, int, int]
@@ -203,6 +242,7 @@ class RasterSource:
     band_reason: str = ""
     alpha: tuple[int, ...] = ()  # alpha bands (masks), 1-based
     nodata: NodataOverride = None  # `--nodata`: None = the file's value, "none", or a number
+    values: ValueTransform = None  # the bands' (scale, offset): values are x * scale + offset
     clipped: int = 0  # valid band values outside the scaling range, over all windows read
     considered: int = 0
 
@@ -227,7 +267,7 @@ class RasterSource:
             dataset.close()
             raise
         return cls(dataset, choice.bands, scaling, choice.reason, tuple(alpha_bands(dataset)),
-                   override)  # fmt: skip
+                   override, value_transform(dataset, choice.bands))  # fmt: skip
 
     @property
     def height(self) -> int:
@@ -258,10 +298,10 @@ class RasterSource:
                     valid &= (self.dataset.read(list(self.alpha), window=window) > 0).all(axis=0)
         except RasterioIOError as exc:
             raise InputError(
-                f"{mask_text(self.dataset.name)}: cannot read pixels ({mask_text(str(exc))}); "
+                f"{dataset_label(self.dataset)}: cannot read pixels ({mask_text(str(exc))}); "
                 "the file may be corrupt or the connection lost"
             ) from None
-        pixels = np.moveaxis(raw, 0, -1)
+        pixels = np.moveaxis(unscale(raw, self.values), 0, -1)
         if np.issubdtype(pixels.dtype, np.floating):
             valid &= np.isfinite(pixels).all(axis=-1)
         if not self.scaling.is_identity:
@@ -274,7 +314,8 @@ class RasterSource:
         """The three bands scaled to uint8, nearest-resampled to height x width (for previews)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            pixels = np.moveaxis(read_nearest(self.dataset, list(self.bands), height, width), 0, -1)
+            raw = read_nearest(self.dataset, list(self.bands), height, width)
+            pixels = np.moveaxis(unscale(raw, self.values), 0, -1)
         if np.issubdtype(pixels.dtype, np.floating):
             pixels = np.nan_to_num(pixels)
         return self.scaling.apply(pixels)

@@ -40,6 +40,7 @@ REMOTE_ENV = {
 NETWORK_PREFIXES = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/")
 NETWORK_PREFIXES += ("/vsiswift/", "/vsiwebhdfs/", "/vsihdfs/")
 _URL = re.compile(r"\b(?:https?|s3|gs|az)://[^\s'\"<>]+")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_remote(item: str | Path) -> bool:
@@ -96,6 +97,8 @@ def remote_env(item: str) -> dict[str, str]:
 
 def mask_url(item: str) -> str:
     """`item` with any user name/password and query string replaced by `***` (for messages)."""
+    if "://" in item and not _SCHEME.match(item) and not item.startswith("/vsi"):
+        return mask_text(item)  # URLs inside a name, e.g. NETCDF:"/vsicurl/https://...":var
     if "://" not in item:
         return item.split("?", 1)[0] + ("?***" if "?" in item else "")
     if item.startswith("/vsi"):  # e.g. /vsicurl/https://...
@@ -130,7 +133,9 @@ def naming_path(item: str) -> PurePosixPath:
 def display_name(item: str | Path) -> str:
     """A short name for progress lines: the file name (of the URL's path for remote inputs)."""
     if isinstance(item, Path) or not is_remote(item):
-        return Path(item).name
+        from crossearth.geo.containers import short_name  # (it imports this module)
+
+        return short_name(item) or Path(item).name
     return naming_path(item).name
 
 

@@ -22,6 +22,7 @@ from rasterio.windows import Window
 from crossearth.errors import InputError
 from crossearth.fileio import signals_deferred, temp_beside
 from crossearth.geo.area import row_pixel_areas_m2
+from crossearth.geo.bands import dataset_label
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.writer import NODATA, ClassMapWriter, tif_to_png
 
@@ -41,7 +42,9 @@ def pixel_size_m(dataset: Any) -> float:
     shifted = t @ Affine.translation(0, centre)  # row `centre` becomes row 0
     areas = row_pixel_areas_m2(shifted, dataset.crs, 1, width=dataset.width)
     if areas is None:
-        raise InputError(f"{dataset.name}: its CRS has no ground unit; --match-gsd cannot be used")
+        raise InputError(
+            f"{dataset_label(dataset)}: its CRS has no ground unit; --match-gsd cannot be used"
+        )
     return math.sqrt(float(areas[0]))
 
 

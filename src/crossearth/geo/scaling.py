@@ -9,6 +9,13 @@ Values below `low` become 0 and values above `high` become 255: they are *clippe
 summary reports the share of valid values that were clipped (`Scaling.clipped_count`). A band
 whose `high <= low` (e.g. a constant band) maps to 0 everywhere; NaN maps to 0.
 
+A band whose file records a scale and an offset other than 1 and 0 (GDAL's band scale/offset:
+a GeoTIFF's, a NetCDF variable's `scale_factor`/`add_offset`, or a STAC item's, see
+`crossearth.geo.stac`) first has its values turned into `x * scale + offset` (float64), as
+`gdal_translate -unscale` does; `low`, `high`, percentiles and `--scale` ranges are in those
+units (e.g. reflectance `--scale 0,0.3` for Sentinel-2 digital numbers with scale 0.0001). The
+nodata value (the file's or `--nodata`) is compared with the values as stored, before scaling.
+
 How `low` and `high` are chosen is set by `--scale` (`parse_scale`):
 
 - `auto` (default): 8-bit (uint8) data is used as is (identity, no arithmetic); any other pixel
@@ -246,6 +253,46 @@ def check_spec_for_dtype(spec: ScaleSpec, dtype: np.dtype | str | Sequence[np.dt
             )
 
 
+#: Per selected band, the (scale, offset) a file records for it; None when all are (1, 0).
+ValueTransform = tuple[tuple[float, float], ...] | None
+
+
+def value_transform(dataset: rasterio.io.DatasetReader, bands: Sequence[int]) -> ValueTransform:
+    """Per band of the 1-based `bands`, the (scale, offset) GDAL reports for it (its
+    `GetScale`/`GetOffset`; unset is 1 and 0), or None when every one is (1.0, 0.0)."""
+    scales = dataset.scales or (1.0,) * dataset.count
+    offsets = dataset.offsets or (0.0,) * dataset.count
+    pairs = tuple(
+        (
+            1.0 if scales[b - 1] is None else float(scales[b - 1]),
+            0.0 if offsets[b - 1] is None else float(offsets[b - 1]),
+        )
+        for b in bands
+    )
+    return None if all(p == (1.0, 0.0) for p in pairs) else pairs
+
+
+def unscale(data: np.ndarray, transform: ValueTransform) -> np.ndarray:
+    """`data` [B, ...] (one plane per selected band) as `x * scale + offset` per band, float64;
+    `data` itself when `transform` is None."""
+    if transform is None:
+        return data
+    scale = np.array([s for s, _ in transform], np.float64).reshape(-1, *(1,) * (data.ndim - 1))
+    offset = np.array([o for _, o in transform], np.float64).reshape(scale.shape)
+    return data.astype(np.float64) * scale + offset
+
+
+def describe_transform(transform: ValueTransform) -> str:
+    """The value transform for a summary, e.g. 'x * 0.0001 + -0.1 per band' (or '' for none)."""
+    if transform is None:
+        return ""
+    if len(set(transform)) == 1:
+        scale, offset = transform[0]
+        return f"values x * {scale:g} + {offset:g} (the file's scale and offset)"
+    each = ", ".join(f"x * {s:g} + {o:g}" for s, o in transform)
+    return f"values {each} per band (the file's scales and offsets)"
+
+
 # `--nodata`: None keeps the file's nodata value, "none" ignores it, a number replaces it.
 NodataOverride = float | str | None
 
@@ -315,6 +362,18 @@ def estimate_scaling(
     """
     bands = tuple(int(b) for b in bands)
     dtypes = [dataset.dtypes[b - 1] for b in bands]
+    transform = value_transform(dataset, bands)
+    if transform is not None:  # values are x * scale + offset: real numbers, not 8-bit
+        check_spec_for_dtype(ScaleSpec("auto"), dtypes)
+        if spec.mode == "none":
+            raise InputError(
+                f"--scale none uses pixel values as they are, which only works for 8-bit "
+                f"values, but the image's bands record a scale and offset "
+                f"({describe_transform(transform)}). Pass --scale auto (per-band 2-98 "
+                f"percentile stretch), --scale p1,p99, or a range in those units"
+            )
+        dtypes = ["float64" if t != (1.0, 0.0) else d for d, t in zip(dtypes, transform,
+                                                                        strict=True)]  # fmt: skip
     check_spec_for_dtype(spec, dtypes)
     nb = len(bands)
     all_uint8 = all(np.dtype(d) == np.uint8 for d in dtypes)
@@ -359,6 +418,7 @@ def sample_valid_values(
 
     Decimated to at most `sample_size` pixels on the long side (nearest neighbour); pixels
     masked by the dataset mask or an alpha band, equal to the band's nodata value, NaN or infinite are dropped.
+    Values are `x * scale + offset` where the file records a scale or an offset (`unscale`).
     """
     if sample_size < 1:
         raise ValueError(f"sample_size must be >= 1, got {sample_size}")
@@ -379,12 +439,18 @@ def sample_valid_values(
         )
         mask &= (planes > 0).all(axis=0)
 
+    transform = value_transform(dataset, bands)
     samples = []
-    for b in bands:
+    for k, b in enumerate(bands):
         values = data[unique.index(b)][mask].astype(np.float64)
         keep = np.isfinite(values)
         value = dataset.nodatavals[b - 1] if nodata is None else nodata
         if isinstance(value, float | int) and not math.isnan(value):
-            keep &= values != value
-        samples.append(values[keep])
+            keep &= values != value  # nodata: the value as stored
+        values = values[keep]
+        if transform is not None:
+            scale, offset = transform[k]
+            values = values * scale + offset
+            values = values[np.isfinite(values)]
+        samples.append(values)
     return samples

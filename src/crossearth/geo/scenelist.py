@@ -2,11 +2,12 @@
 
 As GDAL's `gdalbuildvrt -input_file_list`, a list is a plain text file (`.txt`, UTF-8) with
 one input per line: a local raster or folder, a URL (`https://`, `s3://`, `gs://`, `az://`), a
-GDAL `/vsi...` path, or a STAC item or item collection (a `.json` file or URL,
+GDAL `/vsi...` path, a GDAL subdataset name (`NETCDF:"scene.nc":var`, see
+`crossearth.geo.containers`), or a STAC item or item collection (a `.json` file or URL,
 `items.json#item-id` for one item of a collection). Blank lines and lines starting with `#`
 are skipped (a `#` elsewhere is part of the name, as in `items.json#item-id`); leading and
 trailing spaces are dropped. Relative local paths are relative to the folder of the list
-file, so a list can travel with its scenes.
+file (also the file in a subdataset name), so a list can travel with its scenes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crossearth.errors import InputError, InputNotFoundError
+from crossearth.geo.containers import container_file, is_subdataset, resolve_subdataset
 from crossearth.geo.remote import SCHEMES, is_remote, mask_url
 from crossearth.geo.stac import is_stac
 
@@ -67,6 +69,13 @@ def _entry(path: Path, number: int, line: str) -> str | Path:
         raise InputError(f"{where}: a scene list cannot name another list ({mask_url(line)})")
     if is_remote(line):
         return line
+    folder = path.resolve().parent
+    if is_subdataset(line, folder):  # NETCDF:"scene.nc":var, HDF5:"scene.h5"://var, ...
+        resolved = resolve_subdataset(line, folder)
+        container = container_file(resolved)
+        if container is not None and not container.exists():
+            raise InputError(f"{where}: {line}: {container} not found")
+        return resolved
     if "://" in line:
         scheme = line.split("://", 1)[0]
         known = ", ".join(f"{s}://" for s in SCHEMES)

@@ -122,11 +122,12 @@ def predict_part(
         InputError, InputNotFoundError, OSError: as `predict_raster`; nothing of the part is
             left on error or a termination signal.
     """
+    from crossearth.geo.containers import is_subdataset
     from crossearth.geo.predict import open_for_prediction
     from crossearth.geo.remote import is_remote
 
     started, started_at = time.perf_counter(), time.time()
-    image = image if is_remote(image) else Path(image)
+    image = str(image) if is_subdataset(image) else image if is_remote(image) else Path(image)
     with open_for_prediction(model, image, options) as prepared:
         source, reader, segmenter = prepared.source, prepared.reader, prepared.segmenter
         rows = part_rows(reader.height, parts)[index]

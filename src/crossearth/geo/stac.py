@@ -8,19 +8,33 @@ The band assets of an item are the assets that hold one band with an `eo:bands` 
 `bands` entry, STAC 1.1); each becomes one band of a VRT (GDAL's XML description of a virtual
 raster, held in memory) whose band descriptions are the bands' common names (`red`, `green`,
 `blue`, `nir`, ...; the asset key where a band has none; where several assets hold the same
-band, e.g. `red` and `red-jp2` in Earth Search items, the GeoTIFF one).
-`crossearth.geo.bands` then picks R, G, B or NIR, R, G by those names, and
-`--bands red,green,blue` chooses by name. Only the assets of the chosen bands are read, window
-by window (remote ones through GDAL's network file systems, see `crossearth.geo.remote`).
+band, e.g. `red` and `red-jp2` in Earth Search items, the GeoTIFF one). Each VRT band also
+records every name the band goes by (common name, the `eo:bands`/`bands` name such as `B04`,
+the asset keys) as the metadata item `STAC_NAMES`, so `crossearth.geo.bands` picks R, G,
+B or NIR, R, G by those names and `--bands` chooses by any of them (`red,green,blue`,
+`B04,B03,B02`). Only the assets of the chosen bands are read, window by window (remote ones
+through GDAL's network file systems, see `crossearth.geo.remote`).
+
+Pixel metadata: a band's nodata value, scale and offset are the asset file's own; where the
+file carries none (no nodata value; scale 1 and offset 0), the item's are used, from the raster
+extension's `raster:bands` (`nodata`, `scale`, `offset`) or STAC 1.1's `bands` (`nodata`,
+`raster:scale`, `raster:offset`) or the same fields on the asset itself. They are written into
+the VRT as the band's own (`NoDataValue`, `Scale`, `Offset`), so they act exactly as a file's:
+nodata masks the pixel, and `crossearth.geo.scaling` turns values into `value * scale + offset`
+before the model's scaling.
 
 The stack is on the grid (CRS, transform, size) of the `red` band, else on the grid most band
 assets share; bands on another grid (another resolution) are left out, and asking for one of
-them by name is an error.
+them by name is an error that names its resolution (`stack_info` tells which were left out).
 """
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import rasterio
@@ -29,12 +43,55 @@ from rasterio.io import MemoryFile
 from crossearth.errors import InputError
 from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
 
+#: Band metadata item of the stack's VRT bands: a JSON list of the names a band goes by.
+NAMES_TAG = "STAC_NAMES"
 _OPEN: dict[str, MemoryFile] = {}  # in-memory VRTs of open datasets (a few kB each)
+
+
+@dataclass(frozen=True)
+class BandAsset:
+    """One band of a STAC item: its names, the asset file holding it and the item's pixel
+    metadata for it (None where the item gives none)."""
+
+    description: str  # the common name, else the asset key
+    href: str  # absolute href of the asset file read
+    names: tuple[str, ...]  # every name the band goes by: common name, band name, asset keys
+    nodata: float | None = None
+    scale: float | None = None
+    offset: float | None = None
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A band of the item on another grid than the stack's: not in the stack."""
+
+    names: tuple[str, ...]
+    resolution: str  # e.g. "20 m"
+    size: tuple[int, int]  # (width, height) in pixels
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What an opened STAC stack is: the item's name (URL masked) for messages, the grid it is
+    on and the bands left out for being on another grid."""
+
+    item: str
+    resolution: str
+    size: tuple[int, int]
+    left_out: tuple[LeftOut, ...]
+
+
+_STACKS: dict[str, StackInfo] = {}  # VRT dataset name (/vsimem/...) -> its item
 
 
 def is_stac(item: str | Path) -> bool:
     """True for a `.json` file or URL (query string and `#item-id` ignored)."""
     return _split(str(item))[0].split("?", 1)[0].lower().endswith(".json")
+
+
+def stack_info(dataset: Any) -> StackInfo | None:
+    """The `StackInfo` of a dataset opened by `open_stac_item`, else None."""
+    return _STACKS.get(getattr(dataset, "name", ""))
 
 
 def _split(href: str) -> tuple[str, str | None]:
@@ -74,34 +131,91 @@ def naming_name(href: str) -> str:
 
 def open_stac_item(href: str | Path) -> rasterio.io.DatasetReader:
     """Open the band assets of the STAC item at `href` (or `<collection>#<item id>`) as one
-    multi-band dataset.
+    multi-band dataset (a VRT in memory; `stack_info(dataset)` describes it).
 
     Raises:
         InputError: pystac is missing, the item cannot be read or is not a STAC item, it has no
-            single-band assets with band names, or its assets cannot be opened.
+            single-band assets with band names, a nodata, scale or offset is not a number, or
+            its assets cannot be opened.
     """
     item = _read_item(href)
-    found: dict[str, tuple[bool, str]] = {}  # band name -> (is a GeoTIFF, absolute href)
-    for key, asset in item.assets.items():
-        info = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands")
-        if not isinstance(info, list) or len(info) != 1 or not isinstance(info[0], dict):
-            continue
-        name = str(info[0].get("common_name") or info[0].get("eo:common_name") or key)
-        href_abs = asset.get_absolute_href() or asset.href
-        tiff = "tiff" in (asset.media_type or "") or href_abs.lower().endswith((".tif", ".tiff"))
-        # one asset per band: the first GeoTIFF (COG) of it, e.g. `red` over `red-jp2`
-        if name not in found or (tiff and not found[name][0]):
-            found[name] = (tiff, href_abs)
-    bands = [(name, href_abs) for name, (_, href_abs) in found.items()]
+    shown = mask_url(str(href))
+    bands = band_assets(item, shown)
     if not bands:
-        raise InputError(
-            f"STAC item {mask_url(str(href))} has no single-band assets with eo:bands entries"
-        )
-    xml = _vrt_xml(bands, str(href))
+        raise InputError(f"STAC item {shown} has no single-band assets with eo:bands entries")
+    xml, info = _vrt_xml(bands, shown)
     memfile = MemoryFile(xml.encode(), ext=".vrt")
     dataset = memfile.open()
     _OPEN[dataset.name] = memfile
+    _STACKS[dataset.name] = info
     return dataset
+
+
+def band_assets(item: Any, shown: str = "") -> list[BandAsset]:
+    """The band assets of a pystac `Item`, one per band in asset order (module docstring).
+
+    Raises:
+        InputError: a nodata, scale or offset value of the item is not a number.
+    """
+    found: dict[str, tuple[bool, BandAsset]] = {}  # description -> (is a GeoTIFF, band)
+    for key, asset in item.assets.items():
+        fields = asset.extra_fields
+        info = _single(fields.get("eo:bands")) or _single(fields.get("bands"))
+        if info is None:
+            continue
+        common = info.get("common_name") or info.get("eo:common_name")
+        description = str(common or key)
+        href_abs = asset.get_absolute_href() or asset.href
+        tiff = "tiff" in (asset.media_type or "") or href_abs.lower().endswith((".tif", ".tiff"))
+        names = [str(n) for n in (common, info.get("name"), key) if n]
+        where = f"STAC item {shown}: asset {key}"
+        raster = _single(fields.get("raster:bands")) or {}
+        band = BandAsset(
+            description=description,
+            href=href_abs,
+            names=tuple(dict.fromkeys(names)),
+            nodata=_number(where, "nodata", raster.get("nodata"), info.get("nodata"),
+                           fields.get("nodata")),
+            scale=_number(where, "scale", raster.get("scale"), info.get("raster:scale"),
+                          fields.get("raster:scale")),
+            offset=_number(where, "offset", raster.get("offset"), info.get("raster:offset"),
+                           fields.get("raster:offset")),
+        )  # fmt: skip
+        if description in found:  # the same band again (e.g. `red-jp2` beside `red`)
+            tiff_before, before = found[description]
+            names = tuple(dict.fromkeys(before.names + band.names))
+            if tiff and not tiff_before:  # one asset per band: the first GeoTIFF (COG) of it
+                found[description] = (True, replace(band, names=names))
+            else:
+                found[description] = (tiff_before, replace(before, names=names))
+            continue
+        found[description] = (tiff, band)
+    return [band for _, band in found.values()]
+
+
+def _single(value: Any) -> dict | None:
+    """The one entry of a one-band list (`eo:bands`, `bands`, `raster:bands`), else None."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        return value[0]
+    return None
+
+
+def _number(where: str, field: str, *values: Any) -> float | None:
+    """The first given value of a nodata/scale/offset field as a float (STAC writes NaN and
+    infinities as the strings "nan", "inf", "-inf"); None when none is given."""
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            raise InputError(f"{where}: {field} {value!r} is not a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: {field} {value!r} is not a number") from None
+        if field != "nodata" and not math.isfinite(number):
+            raise InputError(f"{where}: {field} {value!r} is not a finite number")
+        return number
+    return None
 
 
 def _pystac():
@@ -150,44 +264,84 @@ def _source(href: str) -> str:
     return gdal_path(href) if is_remote(href) else str(Path(href).resolve())
 
 
-def _vrt_xml(bands: list[tuple[str, str]], item_href: str) -> str:
-    """A VRT stacking the bands on the grid most of them share (the finest on ties)."""
-    grids = {}
-    for name, href in bands:
+@dataclass(frozen=True)
+class _Grid:
+    crs: Any
+    transform: Any
+    width: int
+    height: int
+
+    def resolution(self) -> str:
+        """The pixel size in the CRS's units, e.g. "10 m", "20 m" or "0.0001 degree"."""
+        size = abs(self.transform.a)
+        units = "units"
+        if self.crs is not None:
+            units = "degree" if self.crs.is_geographic else (self.crs.linear_units or "units")
+            units = {"metre": "m", "meter": "m", "foot": "ft", "US survey foot": "US ft"}.get(
+                units, units
+            )
+        return f"{size:g} {units}"
+
+
+def _vrt_xml(bands: list[BandAsset], shown: str) -> tuple[str, StackInfo]:
+    """A VRT stacking the bands on the grid of the red band, else the grid most of them share
+    (the finest on ties), and what it holds."""
+    grids: dict[str, _Grid] = {}
+    files: dict[str, tuple[str, float | None, float, float]] = {}  # dtype, nodata, scale, offset
+    for band in bands:
         try:
-            with rasterio.open(_source(href)) as ds:
-                grids[name] = (ds.crs, ds.transform, ds.width, ds.height, ds.dtypes[0], ds.nodata)
+            with rasterio.open(_source(band.href)) as ds:
+                grids[band.description] = _Grid(ds.crs, ds.transform, ds.width, ds.height)
+                scale = ds.scales[0] if ds.scales else 1.0
+                offset = ds.offsets[0] if ds.offsets else 0.0
+                files[band.description] = (ds.dtypes[0], ds.nodata, scale, offset)
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(
-                f"STAC item {mask_url(item_href)}: cannot open asset {name} "
-                f"({mask_url(href)}): {mask_text(str(exc))}"
+                f"STAC item {shown}: cannot open asset {band.description} "
+                f"({mask_url(band.href)}): {mask_text(str(exc))}"
             ) from None
-    keys = {name: (g[0], g[1], g[2], g[3]) for name, g in grids.items()}
-    counts = list(keys.values())
+    counts = list(grids.values())
     # the red band's grid (10 m of Sentinel-2, not its more numerous 20 m bands; 30 m of Landsat,
     # not its 15 m panchromatic band), else the grid most bands share
-    grid = keys.get("red") or max(set(counts), key=lambda k: (counts.count(k), k[2] * k[3]))
-    crs, transform, width, height = grid
-    parts = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
-    if crs is not None:
-        parts.append(f"<SRS>{escape(crs.to_wkt())}</SRS>")
-    parts.append(f"<GeoTransform>{', '.join(repr(v) for v in transform.to_gdal())}</GeoTransform>")
+    grid = grids.get("red") or max(set(counts), key=lambda g: (counts.count(g), g.width * g.height))
+    parts = [f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">']
+    if grid.crs is not None:
+        parts.append(f"<SRS>{escape(grid.crs.to_wkt())}</SRS>")
+    geotransform = ", ".join(repr(v) for v in grid.transform.to_gdal())
+    parts.append(f"<GeoTransform>{geotransform}</GeoTransform>")
     index = 0
-    for name, href in bands:
-        g = grids[name]
-        if (g[0], g[1], g[2], g[3]) != grid:
+    left_out = []
+    for band in bands:
+        if grids[band.description] != grid:
+            other = grids[band.description]
+            left_out.append(LeftOut(band.names, other.resolution(), (other.width, other.height)))
             continue
         index += 1
-        dtype = {"uint8": "Byte", "int8": "Int8"}.get(g[4], g[4].capitalize())
-        dtype = dtype.replace("Uint", "UInt")
-        parts.append(f'<VRTRasterBand dataType="{dtype}" band="{index}">')
-        parts.append(f"<Description>{escape(name)}</Description>")
-        if g[5] is not None:
-            parts.append(f"<NoDataValue>{g[5]!r}</NoDataValue>")
+        dtype, nodata, scale, offset = files[band.description]
+        if nodata is None:  # the file's own values first, the item's where it has none
+            nodata = band.nodata
+        if (scale, offset) == (1.0, 0.0):
+            scale = 1.0 if band.scale is None else band.scale
+            offset = 0.0 if band.offset is None else band.offset
+        gdal_type = {"uint8": "Byte", "int8": "Int8"}.get(dtype, dtype.capitalize())
+        gdal_type = gdal_type.replace("Uint", "UInt")
+        parts.append(f'<VRTRasterBand dataType="{gdal_type}" band="{index}">')
+        parts.append(f"<Description>{escape(band.description)}</Description>")
+        parts.append(f"<Metadata>{_items(band)}</Metadata>")
+        if nodata is not None:
+            parts.append(f"<NoDataValue>{nodata!r}</NoDataValue>")
+        if (scale, offset) != (1.0, 0.0):
+            parts.append(f"<Offset>{offset!r}</Offset><Scale>{scale!r}</Scale>")
         parts.append(
-            f'<SimpleSource><SourceFilename relativeToVRT="0">{escape(_source(href))}'
+            f'<SimpleSource><SourceFilename relativeToVRT="0">{escape(_source(band.href))}'
             "</SourceFilename><SourceBand>1</SourceBand></SimpleSource>"
         )
         parts.append("</VRTRasterBand>")
     parts.append("</VRTDataset>")
-    return "".join(parts)
+    info = StackInfo(shown, grid.resolution(), (grid.width, grid.height), tuple(left_out))
+    return "".join(parts), info
+
+
+def _items(band: BandAsset) -> str:
+    """The VRT metadata item naming a band: `STAC_NAMES`, a JSON list of every name it goes by."""
+    return f'<MDI key="{NAMES_TAG}">{escape(json.dumps(list(band.names)))}</MDI>'

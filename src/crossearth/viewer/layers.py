@@ -148,6 +148,7 @@ def image_reading(scene: Scene) -> tuple[list[int], object] | None:
 def read_image(scene: Scene, h: int, w: int) -> np.ndarray | None:
     """H x W x 3 uint8 of the input, nearest-decimated; None when it cannot be matched."""
     from crossearth.geo.raster import open_raster, read_nearest
+    from crossearth.geo.scaling import unscale, value_transform
 
     reading = image_reading(scene)
     if reading is None or scene.image is None:
@@ -157,7 +158,8 @@ def read_image(scene: Scene, h: int, w: int) -> np.ndarray | None:
         if max(bands) > src.count:
             scene.notes.append(f"{scene.image} has fewer bands than its summary says: no image")
             return None
-        pixels = np.moveaxis(read_nearest(src, bands, h, w), 0, -1)
+        values = value_transform(src, bands)  # as predict read them: x * scale + offset
+        pixels = np.moveaxis(unscale(read_nearest(src, bands, h, w), values), 0, -1)
     if np.issubdtype(pixels.dtype, np.floating):
         pixels = np.nan_to_num(pixels)
     return scaling.apply(pixels)

@@ -122,7 +122,7 @@ def write_pyramid(
                     ids = classes_vrt.read(1, window=window)
                     rgba = confidence = None
                     if image_vrt is not None:
-                        rgba = _image_rows(image_vrt, window, ids, image_src[1], image_src[2])
+                        rgba = _image_rows(image_vrt, window, ids, *image_src[1:])
                     if confidence_vrt is not None:
                         confidence = confidence_vrt.read(1, window=window)
                     for col in range(c1 - c0):
@@ -152,8 +152,10 @@ def write_pyramid(
 
 
 def _open_image(scene: Scene):
-    """(open dataset, bands, Scaling) of the scene's input image, or None."""
+    """(open dataset, bands, Scaling, the bands' value transform) of the scene's input image,
+    or None."""
     from crossearth.geo.raster import open_raster
+    from crossearth.geo.scaling import value_transform
 
     reading = image_reading(scene)
     if scene.image is None or reading is None:
@@ -164,11 +166,13 @@ def _open_image(scene: Scene):
         scene.notes.append(f"{scene.image.name} does not match its summary: no image tiles")
         ds.close()
         return None
-    return ds, bands, scaling
+    return ds, bands, scaling, value_transform(ds, bands)
 
 
-def _image_rows(vrt, window, ids: np.ndarray, bands: list[int], scaling) -> np.ndarray:
-    pixels = np.moveaxis(vrt.read(bands, window=window), 0, -1)
+def _image_rows(vrt, window, ids: np.ndarray, bands: list[int], scaling, values=None) -> np.ndarray:
+    from crossearth.geo.scaling import unscale
+
+    pixels = np.moveaxis(unscale(vrt.read(bands, window=window), values), 0, -1)
     if np.issubdtype(pixels.dtype, np.floating):
         pixels = np.nan_to_num(pixels)
     rgb = scaling.apply(pixels)
