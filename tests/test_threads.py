@@ -83,7 +83,7 @@ def test_cli_threads_option(monkeypatch, capsys):
 
     before = torch.get_num_threads()
     try:
-        code, output = run_cli_captured(monkeypatch, capsys, "--threads", "1", "models")
+        code, _ = run_cli_captured(monkeypatch, capsys, "--threads", "1", "models")
         assert code == 0 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
