@@ -88,7 +88,9 @@ def mmseg_reference(pred: np.ndarray, target: np.ndarray, num_classes: int) -> d
     area_pred, area_label = torch.histc(p, **bins), torch.histc(t, **bins)
     union = area_pred + area_label - intersect
     precision, recall = intersect / area_pred, intersect / area_label
-    fscore = torch.tensor([2 * (pr * rc) / (pr + rc) for pr, rc in zip(precision, recall)])
+    fscore = torch.tensor(
+        [2 * (pr * rc) / (pr + rc) for pr, rc in zip(precision, recall, strict=True)]
+    )
     per_class = {"IoU": intersect / union, "Acc": intersect / area_label, "Fscore": fscore,
                  "Precision": precision, "Recall": recall}  # fmt: skip
     out = {k: v.numpy() * 100 for k, v in per_class.items()}

@@ -279,13 +279,17 @@ def _run_eval(net, setting, data_root, out, limit, overrides, quiet):
 def _print_eval(report: dict, folder: Path | None = None) -> None:
     out = Console()
     for key, t in report["targets"].items():
+        head = f"{report['setting']} on {key} ({t['images']} images)"
+        if not t.get("pixels"):  # every label ignored: no metric is defined
+            out.print(f"{head}: no labelled pixel, nothing to score", highlight=False)
+            continue
         extra = (
-            f", foreground IoU {t['foreground_IoU']:.2f}"
+            f", foreground IoU {_pct(t['foreground_IoU'])}"
             if t.get("foreground_IoU") is not None
             else ""
         )
-        out.print(f"{report['setting']} on {key} ({t['images']} images): mIoU {t['mIoU']:.2f}, "
-                  f"mF1 {t['mF1']:.2f}, OA {t['OA']:.2f}{extra}")  # fmt: skip
+        out.print(f"{head}: mIoU {_pct(t['mIoU'])}, mF1 {_pct(t['mF1'])}, "
+                  f"OA {_pct(t['OA'])}{extra}")  # fmt: skip
     paper = report.get("paper_mIoU")
     if "data" in report:
         out.print(f"reports in {folder} (eval_*.json, eval_*.md, confusion_*.png)", highlight=False)

@@ -217,6 +217,11 @@ class ValidationBlocks:
     def __len__(self) -> int:
         return len(self.items)
 
-    def load(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(image [h, w, 3] uint8, labels [h, w] uint8) of block k."""
-        return self.dataset.read(*self.items[k])
+    def load(self, k: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(image [h, w, 3] uint8, labels [h, w] uint8) of block k; `labels` already read by
+        `read_labels(k)` are reused."""
+        return self.dataset.read(*self.items[k], labels=labels)
+
+    def read_labels(self, k: int) -> np.ndarray:
+        """Labels [h, w] uint8 of block k (255 = ignore; image nodata not yet applied)."""
+        return self.dataset.read_labels(*self.items[k])
