@@ -232,6 +232,9 @@ def evaluate_data(
         if progress is not None:
             progress(split, k + 1, total)
     images = len({blocks.items[k][0] for k in range(total)})
+    from crossearth.data.check import nodata_warnings
+
+    warnings = nodata_warnings(spec, blocks.dataset.label_sources().items())
     if cm.matrix.sum() == 0:
         raise InputError(nothing_to_score(spec, split, images, limit))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -241,7 +244,7 @@ def evaluate_data(
              **scores(cm.matrix).as_dict(class_names)}  # fmt: skip
     report: dict[str, Any] = {"setting": name, "data": str(spec.path), "split": split,
                               "limit": limit, "paper_mIoU": None, "targets": {split: entry},
-                              "mIoU": entry["mIoU"]}  # fmt: skip
+                              "mIoU": entry["mIoU"], "warnings": warnings}  # fmt: skip
     slug = _slug(f"{spec.path.stem}_{split}")
     write_confusion_png(cm.matrix, class_names, out_dir / f"confusion_{slug}.png")
     np.save(out_dir / f"confusion_{slug}.npy", cm.matrix)

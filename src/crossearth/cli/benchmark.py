@@ -119,17 +119,36 @@ def data_check(
         table.add_row(s.name, str(s.images), *(_share(int(v), s.pixels) for v in s.labelled),
                       _share(s.pixels - labelled, s.pixels))  # fmt: skip
     out.print(table)
+    for codes in report.codes:
+        _print_codes(out, codes)
     if spec.holdout:
         out.print(f"validation: {spec.holdout}", highlight=False, markup=False)
     if report.gsd_m is not None:
         out.print(f"pixel size of the first training image: {report.gsd_m:g} m", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(report.as_dict(), indent=2))
+    for warning in report.warnings:
+        out.print(f"warning: {warning}", highlight=False, soft_wrap=True, markup=False)
     if report.problems:
         for problem in report.problems:
             out.print(f"problem: {problem}", highlight=False, soft_wrap=True, markup=False)
         raise InputError(f"{len(report.problems)} problem(s) in {description}")
     out.print("no problems found")
+
+
+def _print_codes(out: Console, codes) -> None:
+    """The code -> class table one label source was read with (`CodeReport`)."""
+    from rich.markup import escape
+
+    out.print(f"{codes.source}: {codes.rule}", highlight=False, markup=False, soft_wrap=True)
+    table = Table()
+    for column in ("code", "class", "read as", codes.unit):
+        table.add_column(column, justify="right" if column == codes.unit else "left")
+    for code, name, how, count in codes.rows[:50]:
+        table.add_row(escape(code), escape(name), how or "–", f"{count:,}")
+    if len(codes.rows) > 50:
+        table.add_row("...", f"{len(codes.rows) - 50} more codes (see --json)", "", "")
+    out.print(table)
 
 
 def _share(pixels: int, total: int) -> str:
@@ -241,6 +260,8 @@ def _eval_data(data, split, model, config, backbone, device, precision, download
         report = evaluate_data(net, spec, split, out, limit=limit, progress=progress)
     _print_eval(report, out)
     _print_classes(report, spec.classes)
+    for warning in report.get("warnings", []):
+        Console().print(f"warning: {warning}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_classes(report: dict, classes: tuple[str, ...]) -> None:

@@ -91,6 +91,10 @@ class SceneDataset:
             self._labels[path] = open_labels(path, self.spec, self.split, strict=self.strict)
         return self._labels[path]
 
+    def label_sources(self) -> dict[Path, object]:
+        """The label sources opened so far in this process, by file (their `seen` codes, ...)."""
+        return dict(self._labels)
+
     def shape(self, i: int) -> tuple[int, int]:
         """(height, width) of scene i in pixels."""
         if i not in self._shapes:
@@ -132,9 +136,9 @@ class SceneDataset:
 def open_labels(path: Path, spec: DataSpec, split: SplitSpec, strict: bool = True):
     """The right `LabelSource` for a label file (vector by suffix, else raster)."""
     if path.suffix.lower() in VECTOR_SUFFIXES:
-        return VectorLabels(path, split.label_field or "", spec.classes)
-    return RasterLabels(path, spec.num_classes, spec.ignore_index, spec.palette,
-                        split.label_format, spec.ignore_colours, strict=strict)  # fmt: skip
+        return VectorLabels(path, split.label_field or "", spec.codes)
+    return RasterLabels(path, spec.codes, spec.ignore_index, spec.palette, split.label_format,
+                        spec.ignore_colours, strict=strict, nodata_rule=spec.label_nodata)  # fmt: skip
 
 
 class RandomWindows:
