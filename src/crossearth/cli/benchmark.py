@@ -359,6 +359,7 @@ def benchmark_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Run every setting whose data and zoo checkpoint are present; print the paper-style table."""
+    from crossearth.advice import BENCHMARK
     from crossearth.benchmark import SETTINGS
     from crossearth.data.catalog import DOMAINS
     from crossearth.errors import WeightsUnavailableError
@@ -382,11 +383,12 @@ def benchmark_command(
             candidate = backbone_dir / ZOO[setting.model].backbone_filename
             backbone = candidate if candidate.is_file() else None
         try:
-            net = load_model(setting.model, backbone=backbone, device=device, precision=precision)
+            net = load_model(setting.model, backbone=backbone, device=device, precision=precision,
+                             advice=BENCHMARK)  # fmt: skip
         except WeightsUnavailableError:
             skipped.append(f"{setting.name} (checkpoint {ZOO[setting.model].filename} not on disk)")
             continue
-        report = _run_eval(net, setting, data_root, out, limit, {}, quiet)
+        report = _run_eval(net, setting, data_root, out, limit, None, quiet)  # no --domain-dir
         rows.append(report)
     if not rows:
         raise InputError(_nothing_to_run(data_root, skipped))

@@ -69,11 +69,12 @@ class SceneDataset:
         if self._pid != os.getpid():
             self._sources, self._labels, self._pid = {}, {}, os.getpid()
         if i not in self._sources:
+            from crossearth.advice import DATA_SET
             from crossearth.geo.raster import RasterSource
 
             self._sources[i] = RasterSource.open(
                 self.scenes[i].image, model_bands=self.spec.band_layout, bands=self.spec.bands,
-                scale=self.spec.scale,
+                scale=self.spec.scale, advice=DATA_SET,
             )  # fmt: skip
         return self._sources[i]
 

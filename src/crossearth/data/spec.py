@@ -284,12 +284,13 @@ def _ignore_colours(value: Any, path: Path) -> tuple[tuple[int, int, int], ...]:
 
 
 def _scale(scale: str, path: Path) -> None:
+    from crossearth.advice import DATA_SET
     from crossearth.geo.scaling import parse_scale
 
     try:
-        parse_scale(scale)
-    except (InputError, ConfigError, ValueError) as exc:
-        raise ConfigError(f"{path}: scale: {exc}") from None
+        parse_scale(scale, DATA_SET)
+    except (InputError, ConfigError, ValueError) as exc:  # its message names `scale:`
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _classes(value: Any, path: Path) -> tuple[str, ...]:
