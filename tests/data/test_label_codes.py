@@ -253,6 +253,15 @@ def test_label_nodata_that_is_a_class_is_kept_and_warned_about(tmp_path, grid, m
     assert (
         code == 0 and "warning: label rasters s0_mask.tif, s1_mask.tif declare nodata 0" in output
     )
+    if grid == "image":  # eval --data reads the same labels, and says so too
+        from crossearth import create_model
+        from crossearth.evaluate import evaluate_data
+
+        model = create_model("vit-tiny-256", num_classes=3)
+        report = evaluate_data(model, spec, "val", tmp_path / "eval")
+        assert report["targets"]["val"]["pixels"] == geoms[1]["h"] * geoms[1]["w"]
+        (warning,) = report["warnings"]
+        assert "s1_mask.tif declares nodata 0" in warning
     # said explicitly: nodata marks unlabelled pixels, so water has none left in train
     ud.write_yaml(tmp_path / "d.yaml", "label_nodata: ignore\n" + text)
     spec = load_data_spec(data)

@@ -77,16 +77,14 @@ class CodeTable:
 
     classes: tuple[str, ...]
     label_values: dict[str, int] | None = None
+    #: some class name is a number: numbers are then names, never positions (rule 4)
+    numeric_names: bool = field(init=False)
     _names: dict[str, int] = field(init=False, repr=False)
     _lut: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._names = {canonical(n) or "": i for i, n in enumerate(self.classes)}
-
-    @property
-    def numeric_names(self) -> bool:
-        """Some class name is a number: numbers are then names, never positions (rule 4)."""
-        return any(_is_number(code) for code in self._names)
+        self.numeric_names = any(_is_number(code) for code in self._names)
 
     @property
     def rule(self) -> str:
