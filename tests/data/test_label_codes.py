@@ -344,3 +344,8 @@ def test_a_class_without_labelled_pixels_fails_train_and_warns_in_validation(
     ]
     code, output = cli(monkeypatch, capsys, "data", "check", data)
     assert code == 0 and "warning: val: no labelled pixel of class forest" in output
+    from crossearth.train.config import TrainConfig
+    from crossearth.train.datasets import user_datasets
+
+    run = user_datasets(TrainConfig(data=str(data), crop=32, num_workers=0))
+    assert run.warnings == report.warnings  # printed by `train` before it starts
