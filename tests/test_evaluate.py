@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,9 @@ from crossearth.benchmark import SETTINGS, get_setting
 from crossearth.data.domains import read_label
 from crossearth.evaluate import evaluate_setting
 from crossearth.metrics import ConfusionMatrix, scores
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
+import user_data as ud
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +210,70 @@ def test_from_raw_archives_to_report(monkeypatch, tmp_path):
     report = json.loads((out / "eval_U2R.json").read_text())
     assert report["targets"]["loveda-rural"]["images"] == 2
     assert report["paper_mIoU"] == 46.6 and report["paper_source"] == "chart"
+
+
+def test_eval_of_a_target_without_a_labelled_pixel_says_so(monkeypatch, capsys, tmp_path, tiny6):
+    data = make_vaihingen(tmp_path / "data", n=2)
+    for label in (data / "vaihingen/ann_dir/val").iterdir():  # 0 is Vaihingen's ignore value
+        Image.fromarray(np.zeros((32, 64), np.uint8)).save(label)
+    out = tmp_path / "out"
+    code = run(monkeypatch, "eval", "--setting", "P(i)2V", "--model", tiny6, "--data-root", data,
+               "--out", out, "--device", "cpu", "-q")  # fmt: skip
+    output = capsys.readouterr()
+    assert code == 0, output
+    assert "vaihingen (2 images): no labelled pixel, nothing to score" in output.out
+    assert "Traceback" not in output.out + output.err
+    report = json.loads((out / "eval_Pi2V.json").read_text())
+    assert report["mIoU"] is None and report["targets"]["vaihingen"]["pixels"] == 0
+    assert "| vaihingen | 2 | – | – | – |" in (out / "eval_Pi2V.md").read_text()
+
+
+def _user_data(root, val_labels: str):
+    """A data set of two 3-class scenes whose val scene has no labelled pixel: its label raster
+    holds only the ignore index, or the polygons lie elsewhere."""
+    import shapely
+
+    root.mkdir()
+    geoms = [ud.scene_geometry(i, (40, 48)) for i in range(2)]
+    for i, g in enumerate(geoms):
+        ud.write_image(root / f"s{i}.tif", g, seed=i)
+    ud.write_id_mask(root / "s0_mask.tif", geoms[0])
+    ud.write_id_mask(root / "s1_mask.tif", geoms[1], ignore_rows=40)  # every row ignored
+    far = [(shapely.box(10.0, 40.0, 10.01, 40.01), "water")]  # in EPSG:4326, far from s1
+    ud.write_polygons(root / "far.gpkg", [], extra=far)
+    val = ("{images: s1.tif, labels: s1_mask.tif}" if val_labels == "raster"
+           else "{images: s1.tif, labels: far.gpkg, label_field: landcover}")  # fmt: skip
+    text = f"classes: [water, forest, bare]\ntrain: {{images: s0.tif, labels: s0_mask.tif}}\nval: {val}\n"
+    return ud.write_yaml(root / "d.yaml", text)
+
+
+@pytest.mark.parametrize("val_labels", ["raster", "polygons"])
+def test_eval_data_on_a_split_without_a_labelled_pixel_is_one_error_line(
+    monkeypatch, capsys, tmp_path, val_labels
+):
+    from crossearth.data.spec import load_data_spec
+    from crossearth.errors import InputError
+    from crossearth.evaluate import evaluate_data
+
+    data = _user_data(tmp_path / "data", val_labels)
+    model = tmp_path / "m3.safetensors"
+    crossearth.save_model(crossearth.create_model("vit-tiny-256", num_classes=3), model)
+    out = tmp_path / "out"
+    code = run(monkeypatch, "eval", "--data", data, "--split", "val", "--model", model,
+               "--out", out, "--device", "cpu", "-q")  # fmt: skip
+    output = capsys.readouterr()
+    lines = (output.out + output.err).strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert "d.yaml" in lines[0] and "nothing to score in split 'val'" in lines[0]
+    assert "no labelled pixel" in lines[0]
+    assert not out.exists()  # no half-written report
+    net = crossearth.load_model(model)
+    calls = []
+    monkeypatch.setattr(net, "predict", lambda *a, **k: calls.append(1))
+    with pytest.raises(InputError, match="first 1 block"):
+        evaluate_data(net, load_data_spec(data), "val", out, limit=1)
+    assert calls == []  # a block without a labelled pixel is not even predicted
+    # the train split of the same file scores as usual
+    assert run(monkeypatch, "eval", "--data", data, "--split", "train", "--model", model,
+               "--out", out, "--device", "cpu", "-q") == 0  # fmt: skip
+    assert json.loads((out / "eval_d_train.json").read_text())["mIoU"] is not None

@@ -75,3 +75,58 @@ def test_out_of_range_labels_are_an_error():
     cm = ConfusionMatrix(3)
     with pytest.raises(ValueError, match=r"\[7\]"):
         cm.update(np.zeros((2, 2), np.uint8), np.array([[0, 7], [1, 2]], np.uint8))
+
+
+def mmseg_reference(pred: np.ndarray, target: np.ndarray, num_classes: int) -> dict:
+    """mmseg's `IoUMetric` (intersect_and_union + total_area_to_metrics, 'mIoU' and 'mFscore'),
+    written out with torch's division, whose 0/0 is NaN, and `np.nanmean` for the means."""
+    keep = target != 255
+    p = torch.from_numpy(pred[keep].astype(np.int64)).float()
+    t = torch.from_numpy(target[keep].astype(np.int64)).float()
+    bins = dict(bins=num_classes, min=0, max=num_classes - 1)
+    intersect = torch.histc(p[p == t], **bins)
+    area_pred, area_label = torch.histc(p, **bins), torch.histc(t, **bins)
+    union = area_pred + area_label - intersect
+    precision, recall = intersect / area_pred, intersect / area_label
+    fscore = torch.tensor(
+        [2 * (pr * rc) / (pr + rc) for pr, rc in zip(precision, recall, strict=True)]
+    )
+    per_class = {"IoU": intersect / union, "Acc": intersect / area_label, "Fscore": fscore,
+                 "Precision": precision, "Recall": recall}  # fmt: skip
+    out = {k: v.numpy() * 100 for k, v in per_class.items()}
+    means = {f"m{k}": float(np.nanmean(v)) for k, v in out.items()}
+    return out | means | {"aAcc": float(intersect.sum() / area_label.sum() * 100)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_means_follow_mmseg_for_absent_never_predicted_and_missed_classes(seed):
+    # 6 classes: 0-2 ordinary, 3 never in the labels (but predicted), 4 in the labels but never
+    # predicted, 5 absent from both; and class 2 predicted only where it is not (TP 0).
+    rng = np.random.default_rng(seed)
+    target = rng.choice([0, 1, 2, 4], size=(3, 41, 47)).astype(np.uint8)
+    pred = np.where(rng.random(target.shape) < 0.7, target, rng.choice([0, 1, 3], target.shape))
+    pred[pred == 4] = rng.choice([0, 1], size=int((pred == 4).sum()))
+    pred[pred == 2] = 0
+    pred[(target != 2) & (rng.random(target.shape) < 0.05)] = 2
+    target[rng.random(target.shape) < 0.1] = 255
+    pred = pred.astype(np.uint8)
+    cm = ConfusionMatrix(6)
+    for k in range(3):
+        cm.update(pred[k], target[k])
+    ours, ref = scores(cm.matrix), mmseg_reference(pred, target, 6)
+    for mine, theirs in ((ours.iou, "IoU"), (ours.f1, "Fscore"), (ours.accuracy, "Acc"),
+                         (ours.precision, "Precision"), (ours.recall, "Recall")):  # fmt: skip
+        np.testing.assert_allclose(mine, ref[theirs], rtol=1e-5, equal_nan=True)
+    assert np.isnan(ours.f1[[2, 3, 4, 5]]).all() and ours.iou[4] == 0 and ours.iou[2] == 0
+    assert ours.miou == pytest.approx(ref["mIoU"], rel=1e-6)
+    assert ours.mf1 == pytest.approx(ref["mFscore"], rel=1e-6)
+    assert ours.macc == pytest.approx(ref["mAcc"], rel=1e-6)
+    assert ours.oa == pytest.approx(ref["aAcc"], rel=1e-6)
+
+
+def test_nothing_labelled_gives_no_score():
+    cm = ConfusionMatrix(3)
+    cm.update(np.zeros((4, 4), np.uint8), np.full((4, 4), 255, np.uint8))
+    s = scores(cm.matrix)
+    assert s.pixels == 0 and np.isnan([s.miou, s.mf1, s.macc, s.oa]).all()
+    assert s.as_dict(["a", "b", "c"])["mIoU"] is None

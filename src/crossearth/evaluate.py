@@ -21,7 +21,7 @@ import numpy as np
 from crossearth.benchmark import Setting
 from crossearth.data.catalog import DOMAINS
 from crossearth.data.domains import DomainDataset, Pair
-from crossearth.errors import ConfigError
+from crossearth.errors import ConfigError, InputError
 from crossearth.fileio import atomic_path
 from crossearth.metrics import ConfusionMatrix, scores
 from crossearth.numbers import seconds as to_seconds
@@ -201,10 +201,14 @@ def evaluate_data(
     confusion matrix over all labelled pixels of the split), read through `SceneDataset` and
     predicted with the official slide inference on blocks of at most 2048 px a side.
 
+    Blocks without a labelled pixel are not predicted (they add nothing to the matrix).
+
     Raises:
         ConfigError: the model's class count differs from the data set's.
-        InputError: the split does not exist, or a file does not fit the description.
+        InputError: the split does not exist, a file does not fit the description, or the split
+            (its first `limit` blocks) holds no labelled pixel: nothing is written then.
     """
+    from crossearth.data.labels import IGNORE
     from crossearth.data.scenes import SceneDataset, ValidationBlocks
 
     chosen = spec.split(split)
@@ -214,7 +218,6 @@ def evaluate_data(
             f"the model predicts {model.num_classes} classes but {spec.path.name} has "
             f"{spec.num_classes} ({', '.join(class_names)}): wrong model for this data?"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
     blocks = ValidationBlocks(
         SceneDataset(spec, chosen), max(2048, model.config.inference.crop_size[0])
     )
@@ -222,17 +225,26 @@ def evaluate_data(
     cm = ConfusionMatrix(len(class_names))
     started = time.perf_counter()
     for k in range(total):
-        image, label = blocks.load(k)
-        cm.update(model.predict(image).labels, label)
+        label = blocks.read_labels(k)
+        if not (label == IGNORE).all():
+            image, label = blocks.load(k, labels=label)
+            cm.update(model.predict(image).labels, label)
         if progress is not None:
             progress(split, k + 1, total)
+    images = len({blocks.items[k][0] for k in range(total)})
+    from crossearth.data.check import nodata_warnings
+
+    warnings = nodata_warnings(spec, blocks.dataset.label_sources().items())
+    if cm.matrix.sum() == 0:
+        raise InputError(nothing_to_score(spec, split, images, limit))
+    out_dir.mkdir(parents=True, exist_ok=True)
     name = f"{spec.path.stem} {split}"
-    entry = {"domain": split, "split": split, "images": len({blocks.items[k][0] for k in range(total)}),
+    entry = {"domain": split, "split": split, "images": images,
              "blocks": total, "seconds": to_seconds(time.perf_counter() - started),
              **scores(cm.matrix).as_dict(class_names)}  # fmt: skip
     report: dict[str, Any] = {"setting": name, "data": str(spec.path), "split": split,
                               "limit": limit, "paper_mIoU": None, "targets": {split: entry},
-                              "mIoU": entry["mIoU"]}  # fmt: skip
+                              "mIoU": entry["mIoU"], "warnings": warnings}  # fmt: skip
     slug = _slug(f"{spec.path.stem}_{split}")
     write_confusion_png(cm.matrix, class_names, out_dir / f"confusion_{slug}.png")
     np.save(out_dir / f"confusion_{slug}.npy", cm.matrix)
@@ -241,3 +253,13 @@ def evaluate_data(
     with atomic_path(out_dir / f"eval_{slug}.md") as tmp:
         tmp.write_text(markdown_report(report, class_names))
     return report
+
+
+def nothing_to_score(spec: Any, split: str, images: int, limit: int | None = None) -> str:
+    """Why a split of a data set description cannot be scored: it holds no labelled pixel."""
+    where = f"its first {limit} block(s) (--limit)" if limit else f"its {images} image(s)"
+    return (
+        f"{spec.path}: nothing to score in split {split!r}: {where} hold no labelled pixel "
+        f"(every pixel is unlabelled: ignore_index {spec.ignore_index}, under no polygon, or "
+        "image nodata); label some of it, or evaluate another split (--split)"
+    )

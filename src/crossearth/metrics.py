@@ -1,8 +1,17 @@
 """Segmentation metrics from accumulated confusion matrices (pooled pixels, no per-image averaging).
 
 This is the official protocol (mmseg `IoUMetric`, CrossEarth `DGIoUMetric`): per-class intersection
-and union are summed over a whole dataset, classes with an empty union are left out of the means
-(NaN), and percentages are reported. F1 is computed from the pooled precision and recall.
+and union are summed over a whole dataset, every per-class value that mmseg leaves undefined (0/0,
+NaN) is left out of its mean (mmseg's `np.nanmean`), and percentages are reported:
+
+- IoU = TP / (TP + FP + FN): undefined for a class neither in the labels nor predicted.
+- Acc (= recall) = TP / (TP + FN): undefined for a class absent from the labels.
+- precision = TP / (TP + FP): undefined for a class never predicted.
+- F1 = 2 P R / (P + R) from the pooled precision P and recall R (mmseg's `mFscore`, beta 1):
+  undefined whenever TP = 0, i.e. for a class absent from the labels, never predicted, or never
+  predicted where it is (P = R = 0 gives 0/0). So a class the model misses entirely counts as 0 in
+  mIoU but is left out of mF1, exactly as in mmseg.
+- OA (mmseg's aAcc) = sum TP / labelled pixels.
 """
 
 from __future__ import annotations
@@ -45,7 +54,8 @@ class ConfusionMatrix:
 
 @dataclass
 class Scores:
-    """Per-class and mean metrics, in percent; NaN where a class never occurs."""
+    """Per-class [C] and mean metrics, in percent; NaN where mmseg's value is undefined (module
+    docstring), and the means leave those classes out (NaN when nothing is left to average)."""
 
     iou: np.ndarray
     f1: np.ndarray
@@ -81,6 +91,11 @@ class Scores:
 
 
 def scores(matrix: np.ndarray) -> Scores:
+    """Scores of a pooled confusion matrix `matrix[t, p]` (C x C pixel counts, int64).
+
+    Every value follows mmseg's `IoUMetric.total_area_to_metrics` (module docstring); a matrix
+    without a labelled pixel gives NaN everywhere and `pixels` 0 (nothing to score).
+    """
     m = matrix.astype(np.float64)
     tp = np.diag(m)
     gt = m.sum(1)  # label area per class
@@ -90,7 +105,8 @@ def scores(matrix: np.ndarray) -> Scores:
         iou = np.where(union > 0, tp / union, np.nan)
         precision = np.where(pred > 0, tp / pred, np.nan)
         recall = np.where(gt > 0, tp / gt, np.nan)
-        f1 = np.where(gt + pred > 0, 2 * tp / (gt + pred), np.nan)
+        # 2PR/(P+R) = 2TP/(GT+PRED) where TP > 0; mmseg's 0/0 (NaN) everywhere else
+        f1 = np.where(tp > 0, 2 * tp / (gt + pred), np.nan)
     total = m.sum()
     return Scores(
         iou=iou * 100,

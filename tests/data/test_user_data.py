@@ -112,6 +112,28 @@ def test_label_raster_on_another_grid_is_reprojected_with_nearest(tmp_path):
     assert (label == ud.truth(g)).mean() >= 0.97  # 3 m labels on a 2 m grid: only edges differ
 
 
+@pytest.mark.parametrize("nodata", [None, 0, 255])
+def test_what_a_label_raster_on_another_grid_does_not_cover_is_ignored(tmp_path, nodata):
+    """Whatever its nodata (none, a class's id, the ignore index), image pixels beyond a label
+    raster's extent are unlabelled, never class 0."""
+    g = ud.scene_geometry(3)
+    ud.write_image(tmp_path / "scene.tif", g)
+    # labels for the western part only: x < x0 + 2 * (w - 40) + 20 m (the writer's margin)
+    ud.write_label_raster_other_grid(tmp_path / "labels.tif", dict(g, w=g["w"] - 40))
+    with rasterio.open(tmp_path / "labels.tif", "r+") as dst:
+        dst.nodata = nodata
+        edge = dst.bounds.right
+    spec = load_data_spec(ud.write_yaml(
+        tmp_path / "d.yaml", HEADER + "holdout: 0\ntrain: {images: scene.tif, labels: labels.tif}\n"
+    ))  # fmt: skip
+    _, label = whole(SceneDataset(spec, spec.train), 0)
+    x, y = ud.pixel_centres(g)
+    lx, _ = Transformer.from_crs("EPSG:32633", "EPSG:3857", always_xy=True).transform(x, y)
+    outside, inside = lx > edge + 3, lx < edge - 3  # a pixel of margin for nearest
+    assert outside.sum() > 20 * g["h"] and (label[outside] == IGNORE).all()
+    assert (label[inside] != IGNORE).all() and (label[inside] == ud.truth(g)[inside]).mean() > 0.97
+
+
 def test_vector_labels_in_epsg4326_are_rasterised_on_the_utm_grid(tmp_path):
     geoms = [ud.scene_geometry(i) for i in range(2)]
     for i, g in enumerate(geoms):

@@ -119,17 +119,36 @@ def data_check(
         table.add_row(s.name, str(s.images), *(_share(int(v), s.pixels) for v in s.labelled),
                       _share(s.pixels - labelled, s.pixels))  # fmt: skip
     out.print(table)
+    for codes in report.codes:
+        _print_codes(out, codes)
     if spec.holdout:
         out.print(f"validation: {spec.holdout}", highlight=False, markup=False)
     if report.gsd_m is not None:
         out.print(f"pixel size of the first training image: {report.gsd_m:g} m", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(report.as_dict(), indent=2))
+    for warning in report.warnings:
+        out.print(f"warning: {warning}", highlight=False, soft_wrap=True, markup=False)
     if report.problems:
         for problem in report.problems:
             out.print(f"problem: {problem}", highlight=False, soft_wrap=True, markup=False)
         raise InputError(f"{len(report.problems)} problem(s) in {description}")
     out.print("no problems found")
+
+
+def _print_codes(out: Console, codes) -> None:
+    """The code -> class table one label source was read with (`CodeReport`)."""
+    from rich.markup import escape
+
+    out.print(f"{codes.source}: {codes.rule}", highlight=False, markup=False, soft_wrap=True)
+    table = Table()
+    for column in ("code", "class", "read as", codes.unit):
+        table.add_column(column, justify="right" if column == codes.unit else "left")
+    for code, name, how, count in codes.rows[:50]:
+        table.add_row(escape(code), escape(name), how or "–", f"{count:,}")
+    if len(codes.rows) > 50:
+        table.add_row("...", f"{len(codes.rows) - 50} more codes (see --json)", "", "")
+    out.print(table)
 
 
 def _share(pixels: int, total: int) -> str:
@@ -241,6 +260,8 @@ def _eval_data(data, split, model, config, backbone, device, precision, download
         report = evaluate_data(net, spec, split, out, limit=limit, progress=progress)
     _print_eval(report, out)
     _print_classes(report, spec.classes)
+    for warning in report.get("warnings", []):
+        Console().print(f"warning: {warning}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_classes(report: dict, classes: tuple[str, ...]) -> None:
@@ -279,13 +300,17 @@ def _run_eval(net, setting, data_root, out, limit, overrides, quiet):
 def _print_eval(report: dict, folder: Path | None = None) -> None:
     out = Console()
     for key, t in report["targets"].items():
+        head = f"{report['setting']} on {key} ({t['images']} images)"
+        if not t.get("pixels"):  # every label ignored: no metric is defined
+            out.print(f"{head}: no labelled pixel, nothing to score", highlight=False)
+            continue
         extra = (
-            f", foreground IoU {t['foreground_IoU']:.2f}"
+            f", foreground IoU {_pct(t['foreground_IoU'])}"
             if t.get("foreground_IoU") is not None
             else ""
         )
-        out.print(f"{report['setting']} on {key} ({t['images']} images): mIoU {t['mIoU']:.2f}, "
-                  f"mF1 {t['mF1']:.2f}, OA {t['OA']:.2f}{extra}")  # fmt: skip
+        out.print(f"{head}: mIoU {_pct(t['mIoU'])}, mF1 {_pct(t['mF1'])}, "
+                  f"OA {_pct(t['OA'])}{extra}")  # fmt: skip
     paper = report.get("paper_mIoU")
     if "data" in report:
         out.print(f"reports in {folder} (eval_*.json, eval_*.md, confusion_*.png)", highlight=False)
@@ -334,6 +359,7 @@ def benchmark_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Run every setting whose data and zoo checkpoint are present; print the paper-style table."""
+    from crossearth.advice import BENCHMARK
     from crossearth.benchmark import SETTINGS
     from crossearth.data.catalog import DOMAINS
     from crossearth.errors import WeightsUnavailableError
@@ -357,11 +383,12 @@ def benchmark_command(
             candidate = backbone_dir / ZOO[setting.model].backbone_filename
             backbone = candidate if candidate.is_file() else None
         try:
-            net = load_model(setting.model, backbone=backbone, device=device, precision=precision)
+            net = load_model(setting.model, backbone=backbone, device=device, precision=precision,
+                             advice=BENCHMARK)  # fmt: skip
         except WeightsUnavailableError:
             skipped.append(f"{setting.name} (checkpoint {ZOO[setting.model].filename} not on disk)")
             continue
-        report = _run_eval(net, setting, data_root, out, limit, {}, quiet)
+        report = _run_eval(net, setting, data_root, out, limit, None, quiet)  # no --domain-dir
         rows.append(report)
     if not rows:
         raise InputError(_nothing_to_run(data_root, skipped))

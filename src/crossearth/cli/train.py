@@ -80,6 +80,8 @@ def train(
     run = run_datasets(cfg)
     for note in run.notes:
         console.print(f"validation: {note}", highlight=False, markup=False)
+    for warning in run.warnings:
+        console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     metadata = {
         "class_names": run.class_names, "palette": run.palette, "bands": run.band_layout,
         "band_indices": run.band_indices, "scale": run.scale, "gsd_m": run.gsd_m,

@@ -31,8 +31,9 @@ def domain_root(domain: Domain, data_root: Path, overrides: dict[str, Path] | No
     return data_root / domain.folder
 
 
-def find_pairs(domain: Domain, split: str, root: Path) -> list[Pair]:
-    """Image/label pairs of one split, sorted by name; errors say what is missing and how to fix it."""
+def find_pairs(domain: Domain, split: str, root: Path, domain_dir: bool = False) -> list[Pair]:
+    """Image/label pairs of one split, sorted by name; errors say what is missing and how to fix
+    it (`domain_dir`: the caller takes `--domain-dir KEY=PATH`, so the advice may name it)."""
     if split not in domain.splits:
         raise InputError(
             f"{domain.title} has no {split!r} split (it has {', '.join(domain.splits)})"
@@ -45,9 +46,10 @@ def find_pairs(domain: Domain, split: str, root: Path) -> list[Pair]:
             if domain.key.startswith("synthearth-")
             else "Prepare the data with `crossearth data prepare`"
         )
+        other = f" (or --domain-dir {domain.key}=PATH)" if domain_dir else ""
         raise InputError(
-            f"{domain.title} {split} images not found at {images_dir}. {how} or point --data-root "
-            f"(or --domain-dir {domain.key}=PATH) at it"
+            f"{domain.title} {split} images not found at {images_dir}. {how} or point --data-root"
+            f"{other} at it"
         )
     label_dirs = [root / layout.labels] + [
         images_dir.parent / d for d in layout.label_dirs_fallback
@@ -136,13 +138,17 @@ def _read_array(path: Path, rgb: bool = False) -> np.ndarray:
 
 
 class DomainDataset:
-    """One split of a benchmark domain: pairs in name order, labels decoded by its convention."""
+    """One split of a benchmark domain: pairs in name order, labels decoded by its convention.
+
+    `overrides` (domain key -> folder) come from `eval --domain-dir`; None: the caller has no such
+    option, and errors do not suggest it."""
 
     def __init__(self, domain: Domain | str, split: str, data_root: Path,
                  overrides: dict[str, Path] | None = None, limit: int | None = None) -> None:  # fmt: skip
         self.domain = DOMAINS[domain] if isinstance(domain, str) else domain
         self.split = split
-        pairs = find_pairs(self.domain, split, domain_root(self.domain, Path(data_root), overrides))
+        root = domain_root(self.domain, Path(data_root), overrides)
+        pairs = find_pairs(self.domain, split, root, domain_dir=overrides is not None)
         self.pairs = pairs[:limit] if limit else pairs
         self.num_classes = len(self.domain.classes)
         self.one_based = self.domain.labels.detect_one_based and detect_one_based(self.pairs)

@@ -3,14 +3,20 @@
 Every source answers the same question: "the labels of rows y1:y2, columns x1:x2 of *this image*",
 as uint8 class ids with 255 = ignore. How the labels are stored does not matter:
 
-- `RasterLabels`: a mask of class ids (PNG/TIFF, palette PNGs give their indices) or a colour-coded
-  RGB mask decoded with the palette (as ISPRS ships them). A mask on the image's grid is read
-  directly; one in another CRS, resolution or extent is reprojected onto the image grid with
-  nearest neighbour (GDAL's warper through `WarpedVRT`); pixels it does not cover are ignored.
+- `RasterLabels`: a mask of class codes (PNG/TIFF, palette PNGs give their indices) or a
+  colour-coded RGB mask decoded with the palette (as ISPRS ships them). A mask on the image's
+  grid is read directly; one in another CRS, resolution or extent is reprojected onto the image
+  grid with nearest neighbour (GDAL's warper through `WarpedVRT`); pixels it does not cover are
+  ignored. Its declared nodata value marks unlabelled pixels, except when it is a class's code
+  (id, `label_values` code or palette colour): then those pixels are read as the class and
+  counted in `nodata_pixels` (for a warning), unless the data set says `label_nodata: ignore`.
 - `VectorLabels`: polygons (GeoPackage, GeoJSON, Shapefile, ... anything OGR reads) in any CRS,
   reprojected to the image CRS once and burnt into each window (`rasterio.features.rasterize`,
   pixel-centre rule); pixels under no polygon are ignored. Where polygons overlap, the later
   feature in the file wins.
+
+Both read codes (attribute values, pixel values) by one rule, `crossearth.data.codes`, and count
+each code they met in `seen` (polygons, or pixels read), for `data check`'s code -> class table.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
+from crossearth.data.codes import BY_ID, BY_NAME, UNKNOWN, CodeTable, canonical
 from crossearth.errors import InputError
 
 IGNORE = 255  # internal ignore value of every label array this package hands out
@@ -61,27 +68,33 @@ class LabelSource(Protocol):
 
 
 class RasterLabels:
-    """Class ids or colours from a label raster (see module docstring).
+    """Class codes or colours from a label raster (see module docstring).
 
     Args:
         path: the label raster.
-        num_classes: C; ids 0..C-1 are classes.
+        codes: how pixel values become class ids (`crossearth.data.codes`).
         ignore_index: the stored value meaning "unlabelled" (mapped to 255).
         palette: class colours, for colour-coded masks.
         label_format: "ids", "colours" or "auto" (3+ bands: colours, else ids).
         ignore_colours: colours meaning "unlabelled" (e.g. ISPRS's black boundaries).
-        strict: raise `LabelProblem` on out-of-range ids / unknown colours (else they read as ignore
-            and are counted in `problems`).
+        strict: raise `LabelProblem` on codes no class has / unknown colours (else they read as
+            ignore and are counted in `problems`).
+        nodata_rule: "class": a declared nodata value that is a class's code is read as that class;
+            "ignore": it marks unlabelled pixels, as GDAL would have it.
     """
 
-    def __init__(self, path: Path, num_classes: int, ignore_index: int = 255,
+    def __init__(self, path: Path, codes: CodeTable, ignore_index: int = 255,
                  palette: tuple[tuple[int, int, int], ...] = (), label_format: str = "auto",
-                 ignore_colours: tuple[tuple[int, int, int], ...] = (), strict: bool = True) -> None:  # fmt: skip
-        self.path, self.num_classes, self.ignore_index = Path(path), num_classes, ignore_index
+                 ignore_colours: tuple[tuple[int, int, int], ...] = (), strict: bool = True,
+                 nodata_rule: str = "class") -> None:  # fmt: skip
+        self.path, self.codes, self.ignore_index = Path(path), codes, ignore_index
+        self.num_classes = len(codes.classes)
         self.strict = strict
         self.problems: dict[Any, int] = {}  # unknown value or colour -> pixels
+        self.seen: dict[str, int] = {}  # code -> labelled pixels read (ids, not colours)
         with self._open() as ds:
             count = ds.count
+            self.nodata = ds.nodata  # the declared nodata value (None: none)
         self.colours = label_format == "colours" or (label_format == "auto" and count >= 3)
         if self.colours and count < 3:
             raise LabelProblem(
@@ -91,9 +104,25 @@ class RasterLabels:
         if self.colours:
             self._lut = {_pack(c): i for i, c in enumerate(palette)}
             self._lut.update({_pack(c): IGNORE for c in ignore_colours})
+        #: the class the declared nodata value is the code of (None: it is no class's code)
+        self.nodata_class = self._class_of_nodata()
+        self.nodata_is_class = self.nodata_class is not None and nodata_rule == "class"
+        self.nodata_pixels = 0  # pixels holding that nodata value, read as its class
         self._dataset = None
         self._vrt_for: tuple | None = None
         self._vrt = None
+
+    def _class_of_nodata(self) -> int | None:
+        value = self.nodata
+        if value is None or np.isnan(value):
+            return None
+        if self.colours:
+            if not (float(value).is_integer() and 0 <= value <= 255):
+                return None
+            class_id = self._lut.get(_pack((int(value),) * 3), IGNORE)
+        else:
+            class_id = IGNORE if value == self.ignore_index else self.codes.class_of(value)
+        return class_id if 0 <= class_id < self.num_classes else None
 
     def _open(self) -> rasterio.io.DatasetReader:
         if not self.path.exists():
@@ -109,7 +138,9 @@ class RasterLabels:
         return self.__dict__ | {"_dataset": None, "_vrt": None, "_vrt_for": None}
 
     def _source_for(self, grid: ImageGrid):
-        """The label dataset itself when it lies on the image grid, else a nearest WarpedVRT."""
+        """The label dataset itself when it lies on the image grid, else a nearest WarpedVRT
+        whose alpha band marks the pixels the label raster covers (values pass unchanged: the
+        nodata value is handled by `read`)."""
         if self._dataset is None:
             self._dataset = self._open()
         ds = self._dataset
@@ -136,7 +167,8 @@ class RasterLabels:
             if self._vrt is not None:
                 self._vrt.close()
             self._vrt = WarpedVRT(ds, crs=grid.crs, transform=grid.transform, width=grid.width,
-                                  height=grid.height, resampling=Resampling.nearest)  # fmt: skip
+                                  height=grid.height, resampling=Resampling.nearest,
+                                  src_nodata=None, nodata=None, add_alpha=True)  # fmt: skip
             self._vrt_for = key
         return self._vrt
 
@@ -153,6 +185,15 @@ class RasterLabels:
             return not disjoint_bounds(label_bounds, (image_bounds[0], image_bounds[1],
                                                       image_bounds[2], image_bounds[3]))  # fmt: skip
 
+    def _covered(self, src, window: Window) -> np.ndarray:
+        """[h, w] bool: pixels the label raster covers, by its mask or alpha (or the warper's
+        alpha), leaving its nodata value to `read`."""
+        from rasterio.enums import MaskFlags
+
+        if src is self._vrt or MaskFlags.nodata not in src.mask_flag_enums[0]:
+            return src.dataset_mask(window=window) > 0
+        return np.ones((int(window.height), int(window.width)), bool)
+
     def read(self, grid: ImageGrid, y1: int, y2: int, x1: int, x2: int) -> np.ndarray:
         """Labels [y2-y1, x2-x1] uint8 (255 = ignore) on the image grid. Raises LabelProblem."""
         src = self._source_for(grid)
@@ -160,10 +201,17 @@ class RasterLabels:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                covered = src.dataset_mask(window=window) > 0
+                covered = self._covered(src, window)
                 raw = src.read([1, 2, 3] if self.colours else [1], window=window)
         except RasterioIOError as exc:
             raise InputError(f"{self.path}: cannot read labels ({exc})") from None
+        if self.nodata is not None:
+            nodata = np.isnan(raw) if np.isnan(self.nodata) else raw == self.nodata
+            nodata = nodata.all(axis=0) & covered
+            if self.nodata_is_class:
+                self.nodata_pixels += int(nodata.sum())
+            else:
+                covered &= ~nodata
         if self.colours:
             packed = _pack_array(raw)
             values, inverse = np.unique(packed, return_inverse=True)
@@ -176,30 +224,49 @@ class RasterLabels:
                     self._report(_unpack(int(v)), int(n), "colours")
             out = np.where(ids < 0, IGNORE, ids).astype(np.uint8)
         else:
-            ids = raw[0].astype(np.int64)
-            out = np.where(ids == self.ignore_index, IGNORE, ids)
-            bad = (out != IGNORE) & ((out < 0) | (out >= self.num_classes)) & covered
+            values = raw[0]
+            ids = self.codes.ids_of_array(values)
+            ids[values == self.ignore_index] = IGNORE
+            self._count_codes(values[covered & (ids != IGNORE)])
+            bad = (ids == UNKNOWN) & covered
             if bad.any():
-                values, counts = np.unique(ids[bad], return_counts=True)
-                for v, n in zip(values.tolist(), counts.tolist(), strict=True):
-                    self._report(int(v), int(n), "ids")
-                out = np.where(bad, IGNORE, out)
-            out = np.where((out < 0) | (out >= self.num_classes), IGNORE, out).astype(np.uint8)
+                found, counts = np.unique(values[bad], return_counts=True)
+                for v, n in zip(found.tolist(), counts.tolist(), strict=True):
+                    self._report(canonical(v), int(n), "ids")
+            out = np.where(ids == UNKNOWN, IGNORE, ids).astype(np.uint8)
         out[~covered] = IGNORE
         return out
+
+    def _count_codes(self, values: np.ndarray) -> None:
+        if values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+            counts = np.bincount(values.ravel())
+            found = np.flatnonzero(counts)
+            pairs = zip(found.tolist(), counts[found].tolist(), strict=True)
+        else:
+            pairs = zip(*(a.tolist() for a in np.unique(values, return_counts=True)), strict=True)
+        for value, n in pairs:
+            code = canonical(value) or ""
+            self.seen[code] = self.seen.get(code, 0) + int(n)
 
     def _report(self, value: Any, pixels: int, kind: str) -> None:
         self.problems[value] = self.problems.get(value, 0) + pixels
         if self.strict:
             if kind == "ids":
-                raise LabelProblem(
-                    f"{self.path}: label value {value} is out of range for {self.num_classes} "
-                    f"classes (ids 0..{self.num_classes - 1}; set ignore_index for unlabelled pixels)"
-                )
+                raise LabelProblem(f"{self.path}: label values {self.unknown_values([value])}")
             raise LabelProblem(
                 f"{self.path}: label colour {list(value)} is not in the palette (add it, or list it "
                 "under ignore_colours if it marks unlabelled pixels)"
             )
+
+    def unknown_values(self, values: list[str], listed: str | None = None) -> str:
+        """Why label values no class has are not read, and what to do (ids masks)."""
+        if self.codes.label_values is None and not self.codes.numeric_names:
+            return (
+                f"out of range for {self.num_classes} classes: {listed or ', '.join(values)} "
+                f"(ids 0..{self.num_classes - 1}; set ignore_index for unlabelled pixels, or map "
+                "other codes to classes with label_values)"
+            )
+        return self.codes.describe_unknown(values, listed)
 
     def close(self) -> None:
         for ds in (self._vrt, self._dataset):
@@ -209,18 +276,19 @@ class RasterLabels:
 
 
 class VectorLabels:
-    """Polygons burnt onto image windows; class from `label_field` (names or ids).
+    """Polygons burnt onto image windows; class from the codes in `label_field`, read by
+    `codes` (`crossearth.data.codes`: names, ids or `label_values`; text or numbers alike).
 
     Raises:
-        LabelProblem: the field is missing, or holds names/ids outside the class list (all of them
-            are listed).
+        LabelProblem: the field is missing, holds codes no class has (all of them are listed), or
+            mixes class names and class ids (ambiguous: `label_values` says what each means).
     """
 
-    def __init__(self, path: Path, label_field: str, classes: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, label_field: str, codes: CodeTable) -> None:
         import pyogrio
         import shapely
 
-        self.path, self.label_field = Path(path), label_field
+        self.path, self.label_field, self.codes = Path(path), label_field, codes
         if not self.path.exists():
             raise InputError(f"label file not found: {self.path}")
         try:
@@ -236,21 +304,40 @@ class VectorLabels:
         self.crs = meta.get("crs")
         values = field_data[0]
         ids = np.full(len(values), -1, np.int64)
-        lookup = {name.lower(): i for i, name in enumerate(classes)}
-        unknown: dict[str, int] = {}
-        for k, value in enumerate(values):
-            if value is None or (isinstance(value, float) and np.isnan(value)):
+        self.seen: dict[str, int] = {}  # code -> polygons
+        unknown: dict[str, int] = {}  # the value as the file has it -> polygons
+        unknown_codes: list[str] = []
+        read_as: dict[str, list[str]] = {BY_NAME: [], BY_ID: []}  # codes read each way
+        for k, value in enumerate(values.tolist()):
+            code = canonical(value)
+            if code is None:
                 continue  # a polygon without a class labels nothing
-            class_id = _class_id(value, lookup, len(classes))
-            if class_id is None:
-                unknown[str(value)] = unknown.get(str(value), 0) + 1
-            else:
+            self.seen[code] = self.seen.get(code, 0) + 1
+            class_id, how = codes.lookup(code)
+            if class_id == UNKNOWN:
+                text = value.decode() if isinstance(value, bytes) else value
+                shown = repr(text) if isinstance(text, str) else str(text)
+                unknown[shown] = unknown.get(shown, 0) + 1
+                unknown_codes.append(code)
+            elif class_id < len(codes.classes):  # (IGNORE: mapped to null, labels nothing)
                 ids[k] = class_id
+            if how in read_as and code not in read_as[how]:
+                read_as[how].append(code)
         self.unknown = unknown
         if unknown:
-            listed = ", ".join(f"{v!r} ({n} polygons)" for v, n in sorted(unknown.items())[:20])
+            listed = ", ".join(f"{v} ({_polygons(n)})" for v, n in sorted(unknown.items())[:20])
             raise LabelProblem(
-                f"{self.path}: {label_field} values not in classes [{', '.join(classes)}]: {listed}"
+                f"{self.path}: {label_field} values "
+                + codes.describe_unknown(sorted(set(unknown_codes)), listed)
+            )
+        if read_as[BY_NAME] and read_as[BY_ID]:
+            names, numbers = sorted(read_as[BY_NAME])[:3], sorted(read_as[BY_ID])[:3]
+            raise LabelProblem(
+                f"{self.path}: {label_field} is ambiguous: it holds class names "
+                f"({', '.join(names)}) and numbers read as class ids ({', '.join(numbers)}); "
+                f"say what each code means with label_values in the data set file, e.g. "
+                f"label_values: {{{numbers[0]}: {codes.classes[int(numbers[0])]}, "
+                f"{names[0]}: {codes.classes[codes.lookup(names[0])[0]]}}}"
             )
         geoms = shapely.from_wkb(wkb)
         keep = (ids >= 0) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
@@ -312,22 +399,8 @@ class VectorLabels:
         pass
 
 
-def _class_id(value: Any, lookup: dict[str, int], n: int) -> int | None:
-    if isinstance(value, bytes):
-        value = value.decode()
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() in lookup:
-            return lookup[text.lower()]
-        try:
-            value = int(text)
-        except ValueError:
-            return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int | np.integer) and 0 <= int(value) < n:
-        return int(value)
-    return None
+def _polygons(n: int) -> str:
+    return f"{n} polygon{'s' if n != 1 else ''}"
 
 
 def _pack(colour: tuple[int, int, int]) -> int:

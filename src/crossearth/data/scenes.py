@@ -69,11 +69,12 @@ class SceneDataset:
         if self._pid != os.getpid():
             self._sources, self._labels, self._pid = {}, {}, os.getpid()
         if i not in self._sources:
+            from crossearth.advice import DATA_SET
             from crossearth.geo.raster import RasterSource
 
             self._sources[i] = RasterSource.open(
                 self.scenes[i].image, model_bands=self.spec.band_layout, bands=self.spec.bands,
-                scale=self.spec.scale,
+                scale=self.spec.scale, advice=DATA_SET,
             )  # fmt: skip
         return self._sources[i]
 
@@ -90,6 +91,10 @@ class SceneDataset:
         if path not in self._labels:
             self._labels[path] = open_labels(path, self.spec, self.split, strict=self.strict)
         return self._labels[path]
+
+    def label_sources(self) -> dict[Path, object]:
+        """The label sources opened so far in this process, by file (their `seen` codes, ...)."""
+        return dict(self._labels)
 
     def shape(self, i: int) -> tuple[int, int]:
         """(height, width) of scene i in pixels."""
@@ -132,9 +137,9 @@ class SceneDataset:
 def open_labels(path: Path, spec: DataSpec, split: SplitSpec, strict: bool = True):
     """The right `LabelSource` for a label file (vector by suffix, else raster)."""
     if path.suffix.lower() in VECTOR_SUFFIXES:
-        return VectorLabels(path, split.label_field or "", spec.classes)
-    return RasterLabels(path, spec.num_classes, spec.ignore_index, spec.palette,
-                        split.label_format, spec.ignore_colours, strict=strict)  # fmt: skip
+        return VectorLabels(path, split.label_field or "", spec.codes)
+    return RasterLabels(path, spec.codes, spec.ignore_index, spec.palette, split.label_format,
+                        spec.ignore_colours, strict=strict, nodata_rule=spec.label_nodata)  # fmt: skip
 
 
 class RandomWindows:
@@ -217,6 +222,11 @@ class ValidationBlocks:
     def __len__(self) -> int:
         return len(self.items)
 
-    def load(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(image [h, w, 3] uint8, labels [h, w] uint8) of block k."""
-        return self.dataset.read(*self.items[k])
+    def load(self, k: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(image [h, w, 3] uint8, labels [h, w] uint8) of block k; `labels` already read by
+        `read_labels(k)` are reused."""
+        return self.dataset.read(*self.items[k], labels=labels)
+
+    def read_labels(self, k: int) -> np.ndarray:
+        """Labels [h, w] uint8 of block k (255 = ignore; image nodata not yet applied)."""
+        return self.dataset.read_labels(*self.items[k])

@@ -4,13 +4,16 @@
 classes: [water, forest, bare]        # class id = position; or a mapping {0: water, 1: forest, ...}
 palette: [[30, 90, 200], [20, 130, 40], [200, 180, 140]]   # optional (default: distinct colours)
 ignore_index: 255                     # optional: label value that marks unlabelled pixels
+label_values: {10: water, 20: forest, 0: null}   # optional: label codes -> classes (null: unlabelled)
+label_nodata: class                   # optional: a label raster's nodata that is a class: class / ignore
+allow_empty_classes: [bare]           # optional: classes that may have no labelled pixel (or true)
 bands: [1, 2, 3]                      # optional: 1-based band numbers, or RGB / IRRG (see predict)
 scale: auto                           # optional: as `predict --scale`
 gsd: 0.5                              # optional: metres; default read from the first image
 train:
   images: scenes/train/*.tif          # files, folders or globs (a list of them too), relative to this file
   labels: labels.gpkg                 # raster masks (folder/glob, matched by name), one raster, or one vector file
-  label_field: landcover              # vector attribute with class names or ids
+  label_field: landcover              # vector attribute with class codes (see crossearth.data.codes)
 val: {images: ..., labels: ...}       # optional: else a deterministic hold-out of train
 targets:                              # optional: other domains, each validated and reported apart
   city_b: {images: ..., labels: ...}
@@ -23,6 +26,11 @@ silently ignored); every mistake in the file's form (unknown keys, with a "did y
 near miss, and malformed values) is reported together in one error. Label rasters are paired with images by file name: the same stem, or the same
 stem once a usual suffix is removed (`_label`, `_mask`, `_gt`, ... on labels; `_sat`, `_rgb`,
 `_image`, ... on images), case-insensitively; one label raster may also cover every image.
+
+Codes in label files (vector attributes, label raster values) become classes by one rule, the
+same for text and numbers (`crossearth.data.codes`). A label raster's declared nodata value
+never erases a class: when it is a class's code, its pixels are read as that class (and `data
+check` warns) unless `label_nodata: ignore` says they are unlabelled.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossearth.data.codes import BY_ID, CodeTable, parse_label_values
 from crossearth.errors import ConfigError, InputError
 from crossearth.geo.containers import (
     container_file,
@@ -45,7 +54,9 @@ from crossearth.problems import Problems, near_misses, unknown_keys
 IMAGE_SUFFIXES = (".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
 TOP_KEYS = {"name", "classes", "palette", "ignore_index", "ignore_colours", "bands", "scale", "gsd",
-            "holdout", "train", "val", "targets"}  # fmt: skip
+            "holdout", "train", "val", "targets", "label_values", "label_nodata",
+            "allow_empty_classes"}  # fmt: skip
+LABEL_NODATA = ("class", "ignore")
 SPLIT_KEYS = {"images", "labels", "label_field", "label_format"}
 LABEL_FORMATS = ("auto", "ids", "colours")
 # File-name endings that tell an image or a mask apart while naming the same place.
@@ -88,6 +99,13 @@ class DataSpec:
     val: SplitSpec | None = None
     targets: dict[str, SplitSpec] = field(default_factory=dict)
     holdout: str = ""  # how `val` was derived when the file has none
+    label_values: dict[str, int] | None = None  # canonical code -> class id (255: unlabelled)
+    label_nodata: str = "class"  # a label raster's nodata that is a class's code: class / ignore
+    allow_empty_classes: tuple[str, ...] = ()  # classes that may have no labelled pixel in train
+    codes: CodeTable = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codes", CodeTable(self.classes, self.label_values))
 
     @property
     def num_classes(self) -> int:
@@ -135,7 +153,17 @@ def load_data_spec(path: str | Path) -> DataSpec:
         classes = problems.check(_classes, raw.get("classes"), path)
     # without readable classes the palette's colours are still checked (not its length)
     palette = problems.check(_palette, raw.get("palette"), len(classes) if classes else None, path)
-    ignore = problems.check(_ignore_index, raw.get("ignore_index", 255), classes, path)
+    label_values = None
+    if raw.get("label_values") is not None:
+        label_values = problems.check(parse_label_values, raw["label_values"], classes, path)
+    codes = CodeTable(classes, label_values) if classes else None
+    ignore = problems.check(_ignore_index, raw.get("ignore_index", 255), codes, path)
+    label_nodata = str(raw.get("label_nodata", "class")).strip().lower()
+    if label_nodata not in LABEL_NODATA:
+        problems.add(
+            f"label_nodata must be one of {', '.join(LABEL_NODATA)}, got {raw['label_nodata']!r}"
+        )
+    allow_empty = problems.check(_allow_empty, raw.get("allow_empty_classes"), classes, path)
     ignore_colours = problems.check(_ignore_colours, raw.get("ignore_colours"), path)
     bands, layout = problems.check(_bands, raw.get("bands"), path) or (None, "RGB")
     scale = str(raw.get("scale", "auto")).strip()
@@ -172,7 +200,8 @@ def load_data_spec(path: str | Path) -> DataSpec:
         path=path, classes=classes, palette=palette, ignore_index=ignore,
         ignore_colours=ignore_colours, bands=bands, band_layout=layout, scale=scale,
         gsd_m=None if gsd is None else float(gsd), train=train, val=val, targets=targets,
-        holdout=holdout,
+        holdout=holdout, label_values=label_values, label_nodata=label_nodata,
+        allow_empty_classes=allow_empty or (),
     )  # fmt: skip
 
 
@@ -220,14 +249,42 @@ def _holdout_every(every: Any, path: Path) -> int:
     return k
 
 
-def _ignore_index(value: Any, classes: tuple[str, ...] | None, path: Path) -> int:
+def _ignore_index(value: Any, codes: CodeTable | None, path: Path) -> int:
+    """The label raster value of unlabelled pixels; never a class's code (`codes`)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
         raise ConfigError(f"{path}: ignore_index must be an integer label value, got {value!r}")
-    if classes and value < len(classes):
-        raise ConfigError(
-            f"{path}: ignore_index {value} is also a class id (0..{len(classes) - 1})"
-        )
+    if codes is not None:
+        class_id, how = codes.lookup(str(value))
+        if how == BY_ID:
+            raise ConfigError(
+                f"{path}: ignore_index {value} is also a class id (0..{len(codes.classes) - 1})"
+            )
+        if 0 <= class_id < len(codes.classes):
+            raise ConfigError(
+                f"{path}: ignore_index {value} is also the code of class "
+                f"{codes.classes[class_id]!r} ({how})"
+            )
     return value
+
+
+def _allow_empty(value: Any, classes: tuple[str, ...] | None, path: Path) -> tuple[str, ...]:
+    """`allow_empty_classes`: true (every class), or the classes that may have no labelled pixel."""
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return tuple(classes or ())
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"{path}: allow_empty_classes must be true or a list of class names, got {value!r}"
+        )
+    known = {n.lower(): n for n in classes or ()}
+    unknown = [str(v) for v in value if str(v).strip().lower() not in known]
+    if classes and unknown:
+        raise ConfigError(
+            f"{path}: allow_empty_classes names {', '.join(unknown)}, not in classes "
+            f"[{', '.join(classes)}]"
+        )
+    return tuple(known[str(v).strip().lower()] for v in value if str(v).strip().lower() in known)
 
 
 def _ignore_colours(value: Any, path: Path) -> tuple[tuple[int, int, int], ...]:
@@ -237,12 +294,13 @@ def _ignore_colours(value: Any, path: Path) -> tuple[tuple[int, int, int], ...]:
 
 
 def _scale(scale: str, path: Path) -> None:
+    from crossearth.advice import DATA_SET
     from crossearth.geo.scaling import parse_scale
 
     try:
-        parse_scale(scale)
-    except (InputError, ConfigError, ValueError) as exc:
-        raise ConfigError(f"{path}: scale: {exc}") from None
+        parse_scale(scale, DATA_SET)
+    except (InputError, ConfigError, ValueError) as exc:  # its message names `scale:`
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _classes(value: Any, path: Path) -> tuple[str, ...]:

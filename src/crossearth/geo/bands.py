@@ -46,6 +46,7 @@ import rasterio
 import rasterio.io
 from rasterio.enums import ColorInterp
 
+from crossearth.advice import OPTIONS, Advice
 from crossearth.errors import ConfigError, InputError
 from crossearth.geo.remote import mask_text
 from crossearth.geo.stac import NAMES_TAG, stack_info
@@ -71,7 +72,7 @@ COLORINTERP_ROLES: dict[ColorInterp, str] = {
 #: Roles each model layout needs, in input-slot order.
 MODEL_ROLES: dict[str, tuple[str, str, str]] = {"RGB": ("R", "G", "B"), "IRRG": ("NIR", "R", "G")}
 
-_EXAMPLE = {"RGB": "--bands 3,2,1", "IRRG": "--bands 4,3,2"}
+_EXAMPLE = {"RGB": (3, 2, 1), "IRRG": (4, 3, 2)}
 _MAX_LISTED = 20
 
 
@@ -84,12 +85,17 @@ class BandChoice:
 
 
 def choose_bands(
-    dataset: rasterio.io.DatasetReader, model_bands: str, requested: tuple[int, ...] | None
+    dataset: rasterio.io.DatasetReader,
+    model_bands: str,
+    requested: tuple[int, ...] | None,
+    advice: Advice = OPTIONS,
 ) -> BandChoice:
     """Pick the model's three input bands from `dataset` by the module's rules.
 
-    `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` or None.
-    Raises InputError when the choice is invalid or cannot be made without `--bands`.
+    `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` (or the data
+    set file's `bands:`) or None. `advice` names the setting that chooses bands where the user
+    is (`crossearth.advice`). Raises InputError when the choice is invalid or cannot be made
+    without choosing bands.
     """
     layout = model_bands.strip().upper()
     if layout not in MODEL_ROLES:
@@ -101,14 +107,15 @@ def choose_bands(
     name = dataset_label(dataset)
     count = dataset.count
 
+    option = advice.bands or "bands"
     if requested is not None and any(isinstance(b, str) for b in requested):
-        requested = _bands_by_name(dataset, requested)
+        requested = _bands_by_name(dataset, requested, option)
     if requested is not None:
-        chosen = _validate_requested(requested, count, name, _left_out_note(dataset))
+        chosen = _validate_requested(requested, count, name, advice, _left_out_note(dataset))
         alpha = alpha_bands(dataset)
         mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
         return BandChoice(
-            chosen, f"bands {_join(chosen)} (from --bands; the model expects {expects}{mask})"
+            chosen, f"bands {_join(chosen)} (from {option}; the model expects {expects}{mask})"
         )
 
     colorinterp = _colorinterp(dataset)
@@ -122,10 +129,15 @@ def choose_bands(
     data_bands = [i for i in range(1, count + 1) if i not in alpha]
     if len(data_bands) < 3:
         extra = f" (plus {len(alpha)} alpha band{'s' if len(alpha) != 1 else ''})" if alpha else ""
+        how = advice.set_bands((1, 1, 1))
         raise InputError(
             f"{name} has {len(data_bands)} data band(s){extra}; the model needs 3 ({expects}). "
-            f"Pass --bands with three band numbers, e.g. --bands 1,1,1 to repeat band 1"
-            f"{_left_out_note(dataset)}"
+            + (
+                f"Choose three band numbers with {how} (this repeats band 1)"
+                if how
+                else "Give images with at least 3 bands (bands cannot be chosen here)"
+            )
+            + _left_out_note(dataset)
         )
 
     by_description: dict[str, list[int]] = {}
@@ -170,14 +182,22 @@ def choose_bands(
     if len(data_bands) == 3 and not described and (not recorded or default_rgb):
         chosen = (data_bands[0], data_bands[1], data_bands[2])
         why = "recorded as red, green, blue in file order" if recorded else "no band roles recorded"
+        how = f"; choose with {advice.bands} if" if advice.bands else "; wrong if"
         return BandChoice(
             chosen,
-            f"bands {_join(chosen)} (file order, taken as {expects}: {why}; pass --bands if the "
-            f"file is ordered differently{mask_note})",
+            f"bands {_join(chosen)} (file order, taken as {expects}: {why}{how} the file is "
+            f"ordered differently{mask_note})",
         )
+    how = advice.set_bands(_EXAMPLE[layout])
+    fix = (
+        f"Choose three band numbers in the order {expects}, e.g. {how}"
+        if how
+        else "Bands cannot be chosen here: record their roles in the file (colour "
+        "interpretation or description red, green, blue, nir; e.g. gdal_edit.py -colorinterp_1 "
+        "red), or give it 3-band images in the model's order"
+    )
     raise InputError(
-        f"{problem} (a {layout} model needs {expects}). Pass --bands with three band "
-        f"numbers in the order {expects}, e.g. {_EXAMPLE[layout]}. The file's bands: "
+        f"{problem} (a {layout} model needs {expects}). {fix}. The file's bands: "
         f"{_listing(dataset, colorinterp, descriptions)}{_left_out_note(dataset)}"
     )
 
@@ -228,25 +248,33 @@ _ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}
 
 
 def _validate_requested(
-    requested: tuple[int, ...], count: int, name: str, note: str = ""
+    requested: tuple[int, ...],
+    count: int,
+    name: str,
+    advice: Advice = OPTIONS,
+    note: str = "",
 ) -> tuple[int, int, int]:
+    option = advice.bands or "bands"
     if len(requested) != 3:
         raise InputError(
-            f"--bands needs exactly three band numbers (got {len(requested)}: "
-            f"{_join(requested)}), e.g. --bands 1,2,3 or --bands 1,1,1"
+            f"{option.rstrip(':')} needs exactly three band numbers (got {len(requested)}: "
+            f"{_join(requested)}), e.g. {advice.set_bands((1, 2, 3))} or "
+            f"{advice.set_bands((1, 1, 1))}"
         )
     for b in requested:
         if isinstance(b, bool) or int(b) != b:
-            raise InputError(f"--bands: {b!r} is not a band number")
+            raise InputError(f"{_lead(option)} {b!r} is not a band number")
         if not 1 <= b <= count:
             raise InputError(
-                f"--bands: band {b} does not exist; {name} has {count} band(s), "
+                f"{_lead(option)} band {b} does not exist; {name} has {count} band(s), "
                 f"numbered 1 to {count}{note}"
             )
     return (int(requested[0]), int(requested[1]), int(requested[2]))
 
 
-def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[int, ...]:
+def _bands_by_name(
+    dataset: rasterio.io.DatasetReader, names: tuple, option: str = "--bands"
+) -> tuple[int, ...]:
     """Band numbers of the bands that go by `names` (see `band_names`; compared by `_name_key`:
     case, spaces, `_`, `-` and leading zeros of numbers ignored)."""
     known = band_names(dataset)
@@ -263,8 +291,8 @@ def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[in
         )
         if matches:
             raise InputError(
-                f"--bands: {band!r} names bands {_join(matches)} of {dataset_label(dataset)}; "
-                f"pass band numbers instead ({listing})"
+                f"{_lead(option)} {band!r} names bands {_join(matches)} of "
+                f"{dataset_label(dataset)}; pass band numbers instead ({listing})"
             )
         other = _left_out(dataset, key)
         if other is not None:
@@ -272,14 +300,14 @@ def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[in
             assert info is not None
             width, height = other.size
             raise InputError(
-                f"--bands: band {band!r} ({', '.join(other.names)}) of {info.item} is at "
+                f"{_lead(option)} band {band!r} ({', '.join(other.names)}) of {info.item} is at "
                 f"{other.resolution} ({width} x {height} px), another resolution than the "
                 f"item's stack, which is on the {info.resolution} grid "
                 f"({info.size[0]} x {info.size[1]} px): bands at another resolution are left "
                 f"out of it. Choose three bands of the stack: {listing}"
             )
         raise InputError(
-            f"--bands: no band named {band!r} in {dataset_label(dataset)} (its bands: "
+            f"{_lead(option)} no band named {band!r} in {dataset_label(dataset)} (its bands: "
             f"{listing or 'none'}); pass names from that list or band numbers"
         )
     return tuple(found)
@@ -309,6 +337,11 @@ def _left_out_note(dataset: rasterio.io.DatasetReader) -> str:
         f". Not in the stack (on the {info.resolution} grid) for being at another resolution: "
         f"{listed}"
     )
+
+
+def _lead(option: str) -> str:
+    """`--bands` -> `--bands:`, `bands:` as it is: the start of a message about the setting."""
+    return option if option.endswith(":") else f"{option}:"
 
 
 def _colorinterp(dataset: rasterio.io.DatasetReader) -> list[ColorInterp | None]:

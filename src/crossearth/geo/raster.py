@@ -25,6 +25,7 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
+from crossearth.advice import OPTIONS, Advice
 from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import alpha_bands, choose_bands, dataset_label
 from crossearth.geo.containers import container_error, is_subdataset, open_subdataset, subdatasets
@@ -254,15 +255,17 @@ class RasterSource:
         bands: tuple[int, ...] | None = None,
         scale: str | None = None,
         nodata: str | float | None = None,
+        advice: Advice = OPTIONS,
     ) -> RasterSource:
         """Open `path` choosing bands and scaling by the module's rules; `nodata` overrides the
-        file's nodata value ("none" ignores it, a number replaces it). Raises InputError."""
+        file's nodata value ("none" ignores it, a number replaces it). Raises InputError, whose
+        advice names the settings as `advice` does (`--bands`, or `bands:` of a data set file)."""
         override = parse_nodata(nodata)
         dataset = open_raster(path)
         try:
-            choice = choose_bands(dataset, model_bands, bands)
-            spec = parse_scale(scale)
-            scaling = estimate_scaling(dataset, choice.bands, spec, nodata=override)
+            choice = choose_bands(dataset, model_bands, bands, advice)
+            spec = parse_scale(scale, advice)
+            scaling = estimate_scaling(dataset, choice.bands, spec, nodata=override, advice=advice)
         except BaseException:
             dataset.close()
             raise

@@ -47,6 +47,7 @@ import rasterio
 import rasterio.io
 from rasterio.enums import Resampling
 
+from crossearth.advice import OPTIONS, Advice
 from crossearth.errors import InputError
 from crossearth.geo.bands import alpha_bands
 
@@ -186,8 +187,10 @@ class ScaleSpec:
         return ";".join(f"{lo:g},{hi:g}" for lo, hi in self.ranges)
 
 
-def parse_scale(text: str | None) -> ScaleSpec:
-    """Parse a `--scale` value (see the module docstring); bad text raises InputError."""
+def parse_scale(text: str | None, advice: Advice = OPTIONS) -> ScaleSpec:
+    """Parse a `--scale` value (see the module docstring); bad text raises InputError naming the
+    setting as `advice` does (`--scale`, or `scale:` in a data set file)."""
+    lead = advice.scale or "scale"
     if text is None:
         return ScaleSpec("auto", percentiles=DEFAULT_PERCENTILES)
     word = text.strip().lower()
@@ -198,10 +201,10 @@ def parse_scale(text: str | None) -> ScaleSpec:
 
     match = _PERCENTILE_RE.match(text)
     if match:
-        lo, hi = (_finite(v, text) for v in match.groups())
+        lo, hi = (_finite(v, text, lead) for v in match.groups())
         if not 0.0 <= lo < hi <= 100.0:
             raise InputError(
-                f"--scale {text!r}: percentiles must satisfy 0 <= LO < HI <= 100, e.g. 'p2,p98'"
+                f"{lead} {text!r}: percentiles must satisfy 0 <= LO < HI <= 100, e.g. 'p2,p98'"
             )
         return ScaleSpec("percentile", percentiles=(lo, hi))
 
@@ -210,31 +213,36 @@ def parse_scale(text: str | None) -> ScaleSpec:
     for group in groups:
         pair = _PAIR_RE.match(group)
         if not pair:
-            raise InputError(f"--scale {text!r} is not understood; use {_ACCEPTED_FORMS}")
-        lo, hi = (_finite(v, text) for v in pair.groups())
+            raise InputError(f"{lead} {text!r} is not understood; use {_ACCEPTED_FORMS}")
+        lo, hi = (_finite(v, text, lead) for v in pair.groups())
         if not hi > lo:
             raise InputError(
-                f"--scale {text!r}: the range {group.strip()!r} needs MIN < MAX "
+                f"{lead} {text!r}: the range {group.strip()!r} needs MIN < MAX "
                 f"(MIN maps to 0, MAX to 255)"
             )
         ranges.append((lo, hi))
     if len(ranges) not in (1, NBANDS_MODEL):
         raise InputError(
-            f"--scale {text!r} gives {len(ranges)} ranges; give one range for all bands "
+            f"{lead} {text!r} gives {len(ranges)} ranges; give one range for all bands "
             f"('0,10000') or one per selected band, {NBANDS_MODEL} in all ('0,3000;0,3000;0,2500')"
         )
     return ScaleSpec("range", ranges=tuple(ranges))
 
 
-def _finite(value: str, text: str) -> float:
+def _finite(value: str, text: str, lead: str = "--scale") -> float:
     number = float(value)
     if not math.isfinite(number):
-        raise InputError(f"--scale {text!r}: {value!r} is not a finite number")
+        raise InputError(f"{lead} {text!r}: {value!r} is not a finite number")
     return number
 
 
-def check_spec_for_dtype(spec: ScaleSpec, dtype: np.dtype | str | Sequence[np.dtype | str]) -> None:
-    """Refuse a spec that cannot handle the pixel type(s), e.g. `--scale none` on 16-bit data."""
+def check_spec_for_dtype(
+    spec: ScaleSpec,
+    dtype: np.dtype | str | Sequence[np.dtype | str],
+    advice: Advice = OPTIONS,
+) -> None:
+    """Refuse a spec that cannot handle the pixel type(s), e.g. `--scale none` on 16-bit data;
+    the InputError names the fix as `advice` does (`--scale auto`, `scale: auto` in a file)."""
     dtypes = [np.dtype(d) for d in ([dtype] if isinstance(dtype, (str, np.dtype)) else dtype)]
     for dt in dtypes:
         if np.issubdtype(dt, np.complexfloating) or dt.kind not in "uif":
@@ -245,11 +253,16 @@ def check_spec_for_dtype(spec: ScaleSpec, dtype: np.dtype | str | Sequence[np.dt
     if spec.mode == "none":
         odd = sorted({dt.name for dt in dtypes if dt != np.uint8})
         if odd:
+            fix = (
+                f"Use {advice.set_scale('auto')} (per-band 2-98 percentile stretch), "
+                f"{advice.set_scale('p1,p99')}, or an explicit range such as "
+                f"{advice.set_scale('0,10000')}"
+                if advice.scale
+                else "Give 8-bit images"
+            )
             raise InputError(
-                f"--scale none uses pixel values as they are, which only works for 8-bit "
-                f"(uint8) images, but this image is {', '.join(odd)}. Pass --scale auto "
-                f"(per-band 2-98 percentile stretch), --scale p1,p99, or an explicit range "
-                f"such as --scale 0,10000"
+                f"{advice.scale or 'scale'} none uses pixel values as they are, which only works "
+                f"for 8-bit (uint8) images, but this image is {', '.join(odd)}. {fix}"
             )
 
 
@@ -352,10 +365,12 @@ def estimate_scaling(
     *,
     sample_size: int = 1024,
     nodata: NodataOverride = None,
+    advice: Advice = OPTIONS,
 ) -> Scaling:
     """The `Scaling` for the selected (1-based) `bands` of `dataset` under `spec`.
 
-    `nodata` overrides the file's nodata value (see `NodataOverride`).
+    `nodata` overrides the file's nodata value (see `NodataOverride`); `advice` names the
+    scaling setting in errors (`crossearth.advice`).
 
     Percentiles come from one decimated, masked read of the whole file (module docstring), so
     the result is deterministic and shared by all tiles of the file.
@@ -364,7 +379,7 @@ def estimate_scaling(
     dtypes = [dataset.dtypes[b - 1] for b in bands]
     transform = value_transform(dataset, bands)
     if transform is not None:  # values are x * scale + offset: real numbers, not 8-bit
-        check_spec_for_dtype(ScaleSpec("auto"), dtypes)
+        check_spec_for_dtype(ScaleSpec("auto"), dtypes, advice)
         if spec.mode == "none":
             raise InputError(
                 f"--scale none uses pixel values as they are, which only works for 8-bit "
@@ -374,7 +389,7 @@ def estimate_scaling(
             )
         dtypes = ["float64" if t != (1.0, 0.0) else d for d, t in zip(dtypes, transform,
                                                                         strict=True)]  # fmt: skip
-    check_spec_for_dtype(spec, dtypes)
+    check_spec_for_dtype(spec, dtypes, advice)
     nb = len(bands)
     all_uint8 = all(np.dtype(d) == np.uint8 for d in dtypes)
 
@@ -387,7 +402,8 @@ def estimate_scaling(
             ranges = ranges * nb
         if len(ranges) != nb:
             raise InputError(
-                f"--scale {spec.describe()!r} gives {len(spec.ranges)} ranges but {nb} bands are "
+                f"{advice.scale or 'scale'} {spec.describe()!r} gives {len(spec.ranges)} ranges "
+                f"but {nb} bands are "
                 f"selected; give one range for all bands or one per selected band"
             )
         return Scaling(tuple(lo for lo, _ in ranges), tuple(hi for _, hi in ranges))

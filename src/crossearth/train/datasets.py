@@ -33,6 +33,7 @@ class RunData:
     scale: str | None = None
     gsd_m: float | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about the data, printed before training
 
 
 def domain_source(
@@ -109,7 +110,7 @@ def user_datasets(cfg: TrainConfig) -> RunData:
     gsd = spec.gsd_m if spec.gsd_m is not None else report.gsd_m
     notes = [spec.holdout] if spec.holdout else []
     return RunData(train, vals, names, spec.num_classes, spec.classes, spec.palette,
-                   spec.band_layout, spec.bands, spec.scale, gsd, notes)  # fmt: skip
+                   spec.band_layout, spec.bands, spec.scale, gsd, notes, report.warnings)  # fmt: skip
 
 
 def run_datasets(cfg: TrainConfig) -> RunData:

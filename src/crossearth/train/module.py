@@ -222,14 +222,20 @@ class CrossEarthModule(L.LightningModule):
             name = self.val_domains[idx] if idx < len(self.val_domains) else f"domain{idx}"
             miou = scores(cm.matrix).miou
             results[name] = miou
-            self.log(f"val/{name}/mIoU", 0.0 if math.isnan(miou) else miou, sync_dist=False)
+            if not math.isnan(miou):  # NaN: no labelled pixel, nothing to score (never a 0)
+                self.log(f"val/{name}/mIoU", miou, sync_dist=False)
         if results:
-            mean = float(np.nanmean(list(results.values())))
-            self.log("val/mIoU", mean)
+            scored = [v for v in results.values() if not math.isnan(v)]
+            mean = float(np.mean(scored)) if scored else None
+            if mean is not None:
+                self.log("val/mIoU", mean)
             self.last_val = results | {"mean": mean}
             if self.trainer.is_global_zero and self.cfg.log_every > 0:
-                parts = ", ".join(f"{k} {v:.2f}" for k, v in results.items())
-                print(f"[step {self.global_step}] val mIoU {mean:.2f} ({parts})")
+                parts = ", ".join(
+                    f"{k} {'–' if math.isnan(v) else f'{v:.2f}'}" for k, v in results.items()
+                )
+                shown = "– (no labelled pixel)" if mean is None else f"{mean:.2f}"
+                print(f"[step {self.global_step}] val mIoU {shown} ({parts})")
 
 
 def build_style_injection(cfg: TrainConfig, earth_style: tuple | None):

@@ -57,9 +57,10 @@ def build_model(
         ConfigError: unknown preset. CheckpointError: unreadable init or backbone file.
     """
     if cfg.init:
+        from crossearth.advice import TRAINING
         from crossearth.weights import load_model
 
-        source = load_model(cfg.init, backbone=cfg.backbone)
+        source = load_model(cfg.init, backbone=cfg.backbone, advice=TRAINING)
         model = (
             source if source.num_classes == num_classes else _transfer(source, num_classes, report)
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from crossearth.advice import OPTIONS, Advice
 from crossearth.config import ModelConfig
 from crossearth.errors import ConfigError
 from crossearth.models.presets import PRESETS, get_preset
@@ -138,11 +139,13 @@ def resolve_config(
     state: dict[str, torch.Tensor],
     given: ModelConfig | None,
     backbone_grid: int | None = None,
+    advice: Advice = OPTIONS,
 ) -> tuple[ModelConfig, list[str]]:
     """The config to build for `state`, and notes on what was taken from the checkpoint.
 
     The class count always comes from `cls_embed` and the position grid from `pos_embed` (of the
-    checkpoint, or of the merged backbone), as in the official code.
+    checkpoint, or of the merged backbone), as in the official code. Errors name the fix as
+    `advice` has it (`crossearth.advice`).
     """
     facts = shape_facts(state)
     # A checkpoint without backbone takes its grid from the merged backbone only when no config
@@ -150,7 +153,7 @@ def resolve_config(
     grid = facts.grid or (backbone_grid if given is None else None)
     notes: list[str] = []
     if given is None:
-        given = _match_official_preset(facts, grid)
+        given = _match_official_preset(facts, grid, advice)
     cfg = given
     if facts.num_classes is not None and facts.num_classes != cfg.head.num_classes:
         if cfg.class_names is not None and len(cfg.class_names) != facts.num_classes:
@@ -169,7 +172,9 @@ def resolve_config(
     return cfg, notes
 
 
-def _match_official_preset(facts: ShapeFacts, grid: int | None) -> ModelConfig:
+def _match_official_preset(
+    facts: ShapeFacts, grid: int | None, advice: Advice = OPTIONS
+) -> ModelConfig:
     for name in ("vitl-512", "vitl-1024"):
         preset = get_preset(name, facts.num_classes or 6)
         if (
@@ -179,10 +184,11 @@ def _match_official_preset(facts: ShapeFacts, grid: int | None) -> ModelConfig:
             return preset
     official = facts_of_config(get_preset("vitl-512")).structure
     if facts.structure == official and grid is None:
+        config = advice.set_config("vitl-512 / vitl-1024")
         raise ConfigError(
             "this is an official ViT-L CrossEarth checkpoint without backbone weights, so its crop "
-            "size (512 or 1024) is unknown: pass the converted DINOv2 backbone (--backbone) or a "
-            "config (--config vitl-512 / vitl-1024)"
+            f"size (512 or 1024) is unknown: pass the converted DINOv2 backbone "
+            f"({advice.backbone or '--backbone'})" + (f" or a config ({config})" if config else "")
         )
     found = ", ".join(
         f"{f.name}={getattr(facts, f.name)}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from crossearth.advice import OPTIONS, Advice
 from crossearth.config import ModelConfig
 from crossearth.errors import (
     CheckpointError,
@@ -37,6 +38,7 @@ def load_model(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
     download: bool = False,
+    advice: Advice = OPTIONS,
 ) -> CrossEarth:
     """Load a CrossEarth model ready for inference (eval mode).
 
@@ -46,6 +48,7 @@ def load_model(
     official model config as JSON) or a `ModelConfig`; it is needed only for checkpoints that are
     not an official ViT-L preset. `backbone` is the converted DINOv2 file for checkpoints that lack
     backbone weights (the original `dinov2_vitl14_pretrain.pth` is converted on the fly).
+    `advice` names the settings errors suggest (`crossearth.advice`: options by default).
 
     Raises:
         CheckpointNotFoundError: (a `FileNotFoundError`) `source` is neither a file nor a zoo name.
@@ -58,7 +61,7 @@ def load_model(
     if is_hub_source(source):
         path = hub_file(str(source))
     else:
-        path = _locate_zoo(entry, download, backbone) if entry else Path(source)
+        path = _locate_zoo(entry, download, backbone, advice) if entry else Path(source)
     if entry is None and not path.exists():
         raise CheckpointNotFoundError(
             f"{source!s} is neither a file nor a zoo model (known: {', '.join(ZOO)})"
@@ -78,11 +81,11 @@ def load_model(
     merged = 0
     backbone_grid = None
     if needs_backbone(state):
-        bb_path = _backbone_path(backbone, entry, download, path)
+        bb_path = _backbone_path(backbone, entry, download, path, advice)
         grid = given.backbone.grid_size if given else None
-        bb_state = backbone_tensors(read_checkpoint(bb_path).state_dict, grid)
+        bb_state = backbone_tensors(read_checkpoint(bb_path).state_dict, grid, advice)
         backbone_grid = round((bb_state["pos_embed"].shape[1] - 1) ** 0.5)
-    cfg, notes = resolve_config(state, given, backbone_grid)
+    cfg, notes = resolve_config(state, given, backbone_grid, advice)
     if needs_backbone(state):
         state, merged = merge_backbone(state, bb_state)
     cfg = _with_metadata(cfg, entry)
@@ -113,11 +116,13 @@ def to_runtime(
     return model
 
 
-def _locate_zoo(entry: ZooEntry, download: bool, backbone: str | Path | None) -> Path:
+def _locate_zoo(
+    entry: ZooEntry, download: bool, backbone: str | Path | None, advice: Advice = OPTIONS
+) -> Path:
     """The zoo checkpoint on disk; when it is missing, the error also names the DINOv2 backbone
     file if that is missing too (both are needed), so one download round fetches both."""
     try:
-        return locate(entry.filename, download=download)
+        return locate(entry.filename, download=download, advice=advice)
     except WeightsUnavailableError as exc:
         if backbone is not None or is_present(entry.backbone_filename):
             raise
@@ -129,13 +134,17 @@ def _locate_zoo(entry: ZooEntry, download: bool, backbone: str | Path | None) ->
 
 
 def _backbone_path(
-    backbone: str | Path | None, entry: ZooEntry | None, download: bool, ckpt: Path
+    backbone: str | Path | None,
+    entry: ZooEntry | None,
+    download: bool,
+    ckpt: Path,
+    advice: Advice = OPTIONS,
 ) -> Path:
     if backbone is not None:
         return Path(backbone)
     if entry is not None:
         try:
-            return locate(entry.backbone_filename, download=download)
+            return locate(entry.backbone_filename, download=download, advice=advice)
         except WeightsUnavailableError as exc:
             raise CheckpointError(
                 f"{entry.filename} holds only Rein and head weights; it needs the converted DINOv2 "
@@ -143,8 +152,9 @@ def _backbone_path(
             ) from None
     raise CheckpointError(
         f"{ckpt} holds only Rein and head weights (a released training checkpoint), so the "
-        "DINOv2 backbone is missing. Refusing to run with a random backbone: pass --backbone "
-        "dinov2_converted.pth (512 models) or dinov2_converted_1024x1024.pth (1024 models), from "
+        "DINOv2 backbone is missing. Refusing to run with a random backbone: pass "
+        f"{advice.backbone or '--backbone'} dinov2_converted.pth (512 models) or "
+        "dinov2_converted_1024x1024.pth (1024 models), from "
         f"{hf_url('dinov2_converted.pth')}, or the original dinov2_vitl14_pretrain.pth"
     )
 

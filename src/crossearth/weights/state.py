@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from crossearth.advice import OPTIONS, Advice
 from crossearth.errors import CheckpointError
 from crossearth.weights.dinov2 import convert_dinov2_to_patch16, is_patch14
 
@@ -40,8 +41,13 @@ def needs_backbone(state: dict[str, torch.Tensor]) -> bool:
     return has_rein_and_head and lacks_vit
 
 
-def backbone_tensors(state: dict[str, torch.Tensor], grid: int | None) -> dict[str, torch.Tensor]:
-    """Prefix-free backbone weights from a converted DINOv2 file, a full checkpoint or raw DINOv2."""
+def backbone_tensors(
+    state: dict[str, torch.Tensor], grid: int | None, advice: Advice = OPTIONS
+) -> dict[str, torch.Tensor]:
+    """Prefix-free backbone weights from a converted DINOv2 file, a full checkpoint or raw DINOv2.
+
+    Raises CheckpointError: no DINOv2 blocks, or raw patch-14 DINOv2 with `grid` unknown (the fix
+    named as `advice` has it)."""
     if any(k.startswith(BACKBONE_PREFIX) for k in state):
         state = {
             k[len(BACKBONE_PREFIX) :]: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)
@@ -52,9 +58,16 @@ def backbone_tensors(state: dict[str, torch.Tensor], grid: int | None) -> dict[s
         )
     if is_patch14(state):
         if grid is None:
+            how = (
+                f"pass {advice.set_config('vitl-512')} or {advice.set_config('vitl-1024')} (or "
+                "use the converted file)"
+                if advice.model_config
+                else "use the converted file instead: dinov2_converted.pth (512 models) or "
+                "dinov2_converted_1024x1024.pth (1024 models)"
+            )
             raise CheckpointError(
                 "the backbone is the original patch-14 DINOv2; to convert it the crop size must be "
-                "known: pass --config vitl-512 or --config vitl-1024 (or use the converted file)"
+                f"known: {how}"
             )
         state = convert_dinov2_to_patch16(state, grid)
     return {k: v for k, v in state.items() if not k.startswith("reins.")}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from crossearth.advice import OPTIONS, Advice
 from crossearth.data.classes import BUILDING, CASID, ISPRS, RESCUE, ROAD, ClassSet
 from crossearth.errors import WeightsUnavailableError
 
@@ -88,8 +89,11 @@ def checkpoint_dir() -> Path:
     return base / "checkpoints"
 
 
-def locate(filename: str, *, download: bool = False) -> Path:
-    """Path of a zoo file on disk; downloads it from the Hub only if `download` is True."""
+def locate(filename: str, *, download: bool = False, advice: Advice = OPTIONS) -> Path:
+    """Path of a zoo file on disk; downloads it from the Hub only if `download` is True.
+
+    Raises WeightsUnavailableError saying how to get the file (by hand, or by allowing downloads
+    with the setting `advice` names, when there is one)."""
     local = checkpoint_dir() / filename
     if local.is_file():
         return local
@@ -110,7 +114,7 @@ def locate(filename: str, *, download: bool = False) -> Path:
                     f"could not download {filename} from {hf_url(filename)} ({type(exc).__name__}: "
                     f"{exc}). Download it by hand and put it at {local}"
                 ) from None
-    how = "" if download else " or allow downloading (--download / download=True)"
+    how = "" if download or not advice.download else f" or allow downloading ({advice.download})"
     raise WeightsUnavailableError(
         f"{filename} is not on this machine. Download it from {hf_url(filename)} (e.g. curl -L "
         f"-o '{local}' '{hf_url(filename)}') and put it at {local} (or set CROSSEARTH_HOME){how}"

@@ -208,13 +208,14 @@ def _read_raster(path: Path, size: int) -> np.ndarray:
     (`RasterSource`: band descriptions/colour interpretation, alpha as mask, `--scale auto`);
     1-band files repeat their band. Read at twice `size` (nearest, full-resolution rows) so that
     the antialiased resize that follows sees every pixel's neighbourhood."""
+    from crossearth.advice import FIXED
     from crossearth.geo.raster import RasterSource, open_raster
 
     with open_raster(path) as ds:
         if ds.count == 2:
             raise InputError(f"{path} has 2 bands; 1 or at least 3 are needed")
         bands = (1, 1, 1) if ds.count == 1 else None
-    with RasterSource.open(path, "RGB", bands, "auto") as src:
+    with RasterSource.open(path, "RGB", bands, "auto", advice=FIXED) as src:
         scale = min(1.0, 2 * size / min(src.height, src.width))
         h, w = max(1, round(src.height * scale)), max(1, round(src.width * scale))
         pixels = src.read_decimated(h, w)
