@@ -113,7 +113,7 @@ def _verify(net, output: Path, fmt: str) -> None:
                 return module(torch.from_numpy(x)).numpy()
 
     mean, std = json.loads(meta["standardization_mean"]), json.loads(meta["standardization_std"])
-    x = deepness_input(random_tile(size), mean, std)
+    x = deepness_input(random_tile(size, bands=len(mean)), mean, std)
     agreement = compare(net, run, x)
     console.print(
         f"check on one {size}x{size} tile: probabilities max |diff| "

@@ -289,9 +289,12 @@ def _probe_inputs(files: list[Path | str], model: str, bands) -> list[tuple[int,
 
     model_bands = ZOO[model].bands if model in ZOO else "RGB"
     sizes = []
+    known = model in ZOO  # a model file may take any number of bands: checked once it is loaded
     for path in files:
         with open_raster(path) as ds:
-            if bands is not None or ds.count < 4:
+            if bands is not None and not known:
+                choose_bands(ds, model_bands, bands, None)
+            elif known and (bands is not None or ds.count < 4):
                 choose_bands(ds, model_bands, bands)
             sizes.append((ds.height, ds.width))
     return sizes

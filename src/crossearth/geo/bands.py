@@ -77,19 +77,29 @@ _MAX_LISTED = 20
 
 @dataclass(frozen=True)
 class BandChoice:
-    """The three 1-based band numbers fed to the model, in input order, and a readable reason."""
+    """The 1-based band numbers fed to the model, in input order, and a readable reason."""
 
-    bands: tuple[int, int, int]
+    bands: tuple[int, ...]
     reason: str
 
 
 def choose_bands(
-    dataset: rasterio.io.DatasetReader, model_bands: str, requested: tuple[int, ...] | None
+    dataset: rasterio.io.DatasetReader,
+    model_bands: str,
+    requested: tuple[int | str, ...] | None,
+    nbands: int | None = 3,
 ) -> BandChoice:
-    """Pick the model's three input bands from `dataset` by the module's rules.
+    """Pick the model's input bands from `dataset` by the module's rules.
 
-    `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` or None.
-    Raises InputError when the choice is invalid or cannot be made without `--bands`.
+    `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` (numbers or
+    names) or None. `nbands` is how many bands the model takes (3 for RGB/IRRG models, N for a
+    model trained on N bands; None: any number >= 1, as a data set's `bands:` list). Bands other
+    than three are never guessed: they are always `requested` (or recorded in the model).
+
+    Raises:
+        InputError: the choice is invalid (a band the file lacks, a name no band goes by, the
+            wrong number of bands, a band repeated in a list of other than three) or cannot be
+            made without `--bands`.
     """
     layout = model_bands.strip().upper()
     if layout not in MODEL_ROLES:
@@ -99,12 +109,18 @@ def choose_bands(
     roles = MODEL_ROLES[layout]
     expects = ",".join(roles)
     name = dataset_label(dataset)
+    if requested is None and nbands not in (None, 3):
+        raise InputError(
+            f"the model takes {nbands} bands and does not record which; pass --bands with "
+            f"{nbands} band numbers or names"
+        )
     count = dataset.count
 
     if requested is not None and any(isinstance(b, str) for b in requested):
         requested = _bands_by_name(dataset, requested)
     if requested is not None:
-        chosen = _validate_requested(requested, count, name, _left_out_note(dataset))
+        chosen = _validate_requested(requested, dataset.count, name, _left_out_note(dataset),
+                                     expected=nbands)  # fmt: skip
         alpha = alpha_bands(dataset)
         mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
         return BandChoice(
@@ -228,13 +244,23 @@ _ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}
 
 
 def _validate_requested(
-    requested: tuple[int, ...], count: int, name: str, note: str = ""
-) -> tuple[int, int, int]:
-    if len(requested) != 3:
+    requested: tuple[int, ...], count: int, name: str, note: str = "", expected: int | None = 3
+) -> tuple[int, ...]:
+    if expected == 3 and len(requested) != 3:
         raise InputError(
             f"--bands needs exactly three band numbers (got {len(requested)}: "
             f"{_join(requested)}), e.g. --bands 1,2,3 or --bands 1,1,1"
         )
+    if expected is not None and len(requested) != expected:
+        raise InputError(
+            f"the model takes {expected} bands; {len(requested)} given ({_join(requested)}): "
+            f"pass --bands with {expected} band numbers or names"
+        )
+    if not requested:
+        raise InputError("bands: give at least one band")
+    if len(requested) != 3 and len(set(requested)) != len(requested):
+        repeated = sorted({b for b in requested if list(requested).count(b) > 1})
+        raise InputError(f"bands: band {_join(repeated)} is given more than once")
     for b in requested:
         if isinstance(b, bool) or int(b) != b:
             raise InputError(f"--bands: {b!r} is not a band number")
@@ -243,7 +269,7 @@ def _validate_requested(
                 f"--bands: band {b} does not exist; {name} has {count} band(s), "
                 f"numbered 1 to {count}{note}"
             )
-    return (int(requested[0]), int(requested[1]), int(requested[2]))
+    return tuple(int(b) for b in requested)
 
 
 def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[int, ...]:
