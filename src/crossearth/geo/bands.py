@@ -13,7 +13,9 @@ the data bands. One rule for every band count:
    leading zeros of numbers: `B8` is `B08`, `SR_B5` is `sr-b5`) to the one band that goes by it: its
    description, or a name its metadata records (GDAL's `BANDNAME`; for a STAC item, the
    band's common name, `eo:bands` name and asset keys, e.g. `red`, `B04`). Repeating a band is
-   allowed (e.g. `--bands 1,1,1` for a panchromatic image). A STAC band left out of the stack
+   allowed (e.g. `--bands 1,1,1` for a panchromatic image). A name no band goes by that
+   stands for a role (`red`, `nir`, `B08`, ... as in the table below) picks the one band of
+   that role (e.g. `red` for a band described as B04). A STAC band left out of the stack
    for being at another resolution is named as such.
 2. Otherwise each data band's role (R, G, B or NIR) is read from its description
    (case-insensitive, `_`/`-` read as spaces) by the table below, else from another name
@@ -292,6 +294,10 @@ def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[in
                 f"--bands: {band!r} names bands {_join(matches)} of {dataset_label(dataset)}; "
                 f"pass band numbers instead ({listing})"
             )
+        by_role = _bands_by_role(dataset, str(band))
+        if len(by_role) == 1:  # e.g. `red` for the band described as B04, or colour-coded red
+            found.append(by_role[0])
+            continue
         other = _left_out(dataset, key)
         if other is not None:
             info = stack_info(dataset)
@@ -309,6 +315,22 @@ def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[in
             f"{listing or 'none'}); pass names from that list or band numbers"
         )
     return tuple(found)
+
+
+def _bands_by_role(dataset: rasterio.io.DatasetReader, name: str) -> list[int]:
+    """Bands whose role (R, G, B, NIR: from a name they go by, else their colour
+    interpretation) is the role `name` stands for (`DESCRIPTION_ROLES`); [] for other names."""
+    role = DESCRIPTION_ROLES.get(_normalise(name))
+    if role is None:
+        return []
+    colorinterp = _colorinterp(dataset)
+    out = []
+    for i, names in enumerate(band_names(dataset), start=1):
+        found = next((DESCRIPTION_ROLES[k] for k in map(_normalise, names)
+                      if k in DESCRIPTION_ROLES), None)  # fmt: skip
+        if (found or COLORINTERP_ROLES.get(colorinterp[i - 1])) == role:
+            out.append(i)
+    return out
 
 
 def _name_key(name: str) -> str:
