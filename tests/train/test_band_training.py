@@ -52,6 +52,16 @@ def test_four_band_round_trip_predict_needs_no_band_option(tmp_path, monkeypatch
     assert code == 0, output
     with rasterio.open(tmp_path / "pred" / "heldout_classes.tif") as src:
         assert src.shape == (48, 56) and src.read(1).max() < 3
+    # eval reads the model's bands, also from a description without `bands:`
+    data.write_text(data.read_text().replace("bands: [1, 2, 3, 4]\n", ""))
+    code, output = cli(monkeypatch, capsys, "eval", "--data", data, "--split", "val", "--model",
+                       out / "last.safetensors", "-o", tmp_path / "reports")  # fmt: skip
+    assert code == 0, output
+    assert list((tmp_path / "reports").glob("eval_*.json"))
+    data.write_text(data.read_text().replace("classes:", "bands: [1, 2, 3]\nclasses:"))
+    code, output = cli(monkeypatch, capsys, "eval", "--data", data, "--split", "val", "--model",
+                       out / "last.safetensors", "-o", tmp_path / "r2")  # fmt: skip
+    assert code == 1 and "the model takes 4 band(s)" in output and not (tmp_path / "r2").exists()
     # a file without the model's fourth band: one error naming it, nothing written
     rgb = nd.write_nir_image(tmp_path / "rgb.tif", ud.scene_geometry(7, (48, 56)), bands=3)
     code, output = predict(monkeypatch, capsys, rgb, out / "last.safetensors", tmp_path / "p2")

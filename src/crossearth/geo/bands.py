@@ -142,8 +142,9 @@ def choose_bands(
         extra = f" (plus {len(alpha)} alpha band{'s' if len(alpha) != 1 else ''})" if alpha else ""
         raise InputError(
             f"{name} has {len(data_bands)} data band(s){extra}; the model needs 3 ({expects}). "
-            f"Pass --bands with three band numbers, e.g. --bands 1,1,1 to repeat band 1"
-            f"{_left_out_note(dataset)}"
+            f"Pass --bands with three band numbers, e.g. --bands 1,1,1 to repeat band 1 (to "
+            f"train a model on the bands as they are, list them in the data set description: "
+            f"bands: {list(data_bands) or [1]}){_left_out_note(dataset)}"
         )
 
     by_description: dict[str, list[int]] = {}
