@@ -218,7 +218,7 @@ def _open_source(
     """`RasterSource.open` with the model's band count; a file that lacks the bands the model
     records is named as such (not as a `--bands` mistake), and a file whose recorded band roles
     differ from the model's band names is refused (`check_band_names`)."""
-    from crossearth.data.bandstats import check_band_names
+    from crossearth.data.bandstats import check_band_names, recorded_bands_error
 
     config = model.config
     try:
@@ -227,12 +227,7 @@ def _open_source(
     except InputError as exc:
         if options.bands is not None or not config.band_indices:
             raise
-        named = f" ({', '.join(config.band_names)})" if config.band_names else ""
-        message = str(exc).removeprefix("--bands: ")
-        raise InputError(
-            f"the model reads bands {','.join(map(str, config.band_indices))}{named} of its "
-            f"input: {message}"
-        ) from None
+        raise recorded_bands_error(config.band_indices, config.band_names, exc) from None
     if options.bands is None and config.band_names:
         try:
             check_band_names(source.dataset, source.bands, config.band_names)
