@@ -131,3 +131,40 @@ def test_data_check_reports_bands_and_refuses_mixed_band_counts(tmp_path):
                for p in report.problems)  # fmt: skip
     with pytest.raises(InputError, match="different band counts"):
         report.raise_problems()
+
+
+def test_input_whose_band_roles_differ_from_the_model_is_refused(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    import torch
+    from cli_runner import run_cli_captured as cli
+
+    from crossearth.models.presets import get_preset
+    from crossearth.models.segmentor import CrossEarth
+    from crossearth.weights import save_model
+
+    torch.manual_seed(0)
+    cfg = get_preset("vit-tiny-256", 2)
+    inference = dataclasses.replace(cfg.inference, mean=(*IMAGENET_MEAN, 50.0),
+                                    std=(*IMAGENET_STD, 20.0))  # fmt: skip
+    cfg = cfg.replace(backbone=dataclasses.replace(cfg.backbone, in_chans=4), inference=inference,
+                      band_indices=(1, 2, 3, 4), band_names=("red", "green", "blue", "nir"))  # fmt: skip
+    model = save_model(CrossEarth(cfg), tmp_path / "m.safetensors")
+    data = np.full((4, 32, 32), 7, np.uint16)
+    swapped = write(tmp_path / "swapped.tif", data, descriptions=["nir", "red", "green", "blue"])
+    good = write(tmp_path / "good.tif", data, descriptions=["B04", "B03", "B02", "B08"])
+    plain = write(tmp_path / "plain.tif", data)
+    code, output = cli(monkeypatch, capsys, "predict", swapped, "--model", model, "-o",
+                       tmp_path / "o1", "--quiet")  # fmt: skip
+    lines = output.strip().splitlines()
+    assert code == 1 and lines[-1].startswith("error:"), output
+    assert "band 1 is nir, the model's input 1 is red" in lines[-1] and "Traceback" not in output
+    assert not (tmp_path / "o1").exists()
+    for ok in (good, plain):  # matching roles, or none recorded: predicted
+        code, output = cli(monkeypatch, capsys, "predict", ok, "--model", model, "-o",
+                           tmp_path / ok.stem, "--quiet")  # fmt: skip
+        assert code == 0, output
+    # --bands puts the swapped file's bands in the model's order
+    code, output = cli(monkeypatch, capsys, "predict", swapped, "--model", model, "-o",
+                       tmp_path / "o2", "--quiet", "--bands", "2,3,4,1")  # fmt: skip
+    assert code == 0, output

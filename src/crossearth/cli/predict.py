@@ -40,8 +40,9 @@ def predict(
     bands: Annotated[
         str | None,
         typer.Option(
-            help="Three 1-based bands, e.g. 4,1,2, or band names, e.g. red,green,blue (STAC "
-            "common names, band descriptions; default: from the model and the file)."
+            help="1-based bands, e.g. 4,1,2, or band names, e.g. red,green,blue (STAC "
+            "common names, band descriptions): three for RGB/IRRG models, N for a model of N "
+            "bands (default: from the model and the file)."
         ),
     ] = None,
     scale: Annotated[
