@@ -45,7 +45,8 @@ def export(
 ) -> None:
     """Export a model as one file: ONNX with QGIS Deepness metadata, or a torch.export program.
 
-    Input: one static S x S window [B, 3, S, S] (batch dynamic), pixels/255 standardised with the
+    Input: one static S x S window [B, N, S, S] (batch dynamic; N = the model's bands, 3 for
+    RGB), pixels/255 standardised with the
     mean/std in the metadata. Output: per-class probabilities [B, C, S, S] (the official scores
     divided by their sum over classes; the argmax is unchanged).
     """
