@@ -33,6 +33,9 @@ class BackboneConfig:
     proj_bias: bool = True
     ffn_bias: bool = True
     norm_eps: float = 1e-6
+    # Input channels of the patch embedding: 3 for the released (RGB/IRRG) models, any N >= 1 for
+    # models trained on other bands (see `ModelConfig.band_indices` / `band_names`).
+    in_chans: int = 3
 
     @property
     def grid_size(self) -> int:
@@ -77,8 +80,10 @@ class HeadConfig:
 class InferenceConfig:
     """The official test protocol: normalisation, optional test resize, slide window."""
 
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    # One value per input channel (0..255 units after scaling): the backbone's own ImageNet
+    # values for red, green and blue, training-data statistics for every other band.
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     crop_size: tuple[int, int] = (512, 512)
     stride: tuple[int, int] = (341, 341)
     # Long-edge size of the official test `Resize(scale=(S, S), keep_ratio=True)`; None = no resize.
@@ -97,13 +102,21 @@ class ModelConfig:
     bands: str = "RGB"
     gsd_m: float | None = None  # ground sample distance of the training imagery, metres
     # How the training data's files were read (fine-tuned models): the 1-based band numbers fed
-    # as the model's three inputs and the `--scale` rule; `predict` uses them unless told otherwise.
-    band_indices: tuple[int, int, int] | None = None
+    # as the model's inputs (one per input channel) and the `--scale` rule; `predict` uses them
+    # unless told otherwise. `band_names`: what each input band is (e.g. red, green, blue, nir;
+    # the file's own names where it has them), one per input channel, or None.
+    band_indices: tuple[int, ...] | None = None
     scale: str | None = None
+    band_names: tuple[str, ...] | None = None
 
     @property
     def num_classes(self) -> int:
         return self.head.num_classes
+
+    @property
+    def in_chans(self) -> int:
+        """Number of input bands (channels) the model takes."""
+        return self.backbone.in_chans
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -135,6 +148,8 @@ class ModelConfig:
                 kwargs[key] = None if value is None else tuple(int(b) for b in value)
             elif key == "scale":
                 kwargs[key] = None if value is None else str(value)
+            elif key == "band_names":
+                kwargs[key] = None if value is None else tuple(str(b) for b in value)
             else:
                 raise ValueError(f"unknown model config key {key!r}")
         return cls(**kwargs)

@@ -186,6 +186,24 @@ def write_confusion_png(
     return path
 
 
+def _bands_for_model(spec: Any, model: Any) -> Any:
+    """`spec` reading the bands the model takes: without `bands:` those the model records (a
+    model of other than three bands); a `bands:` list of another count is refused."""
+    import dataclasses
+
+    n = model.config.in_chans
+    if spec.bands is None:
+        if n != 3 and model.config.band_indices:
+            return dataclasses.replace(spec, bands=tuple(model.config.band_indices))
+        return spec
+    if len(spec.bands) != n:
+        raise ConfigError(
+            f"the model takes {n} band(s) but {spec.path.name} lists {len(spec.bands)} "
+            f"(bands: {list(spec.bands)}): wrong model for this data?"
+        )
+    return spec
+
+
 def evaluate_data(
     model: Any,
     spec: Any,
@@ -204,7 +222,8 @@ def evaluate_data(
     Blocks without a labelled pixel are not predicted (they add nothing to the matrix).
 
     Raises:
-        ConfigError: the model's class count differs from the data set's.
+        ConfigError: the model's class count differs from the data set's, or its band count
+            from the description's `bands:`.
         InputError: the split does not exist, a file does not fit the description, or the split
             (its first `limit` blocks) holds no labelled pixel: nothing is written then.
     """
@@ -218,6 +237,7 @@ def evaluate_data(
             f"the model predicts {model.num_classes} classes but {spec.path.name} has "
             f"{spec.num_classes} ({', '.join(class_names)}): wrong model for this data?"
         )
+    spec = _bands_for_model(spec, model)
     blocks = ValidationBlocks(
         SceneDataset(spec, chosen), max(2048, model.config.inference.crop_size[0])
     )

@@ -19,21 +19,27 @@ TIFF_SUFFIXES = {".tif", ".tiff"}
 
 def parse_bands(text: str | None) -> tuple[int, ...] | tuple[str, ...] | None:
     """'4,1,2' -> (4, 1, 2): 1-based band numbers, the GDAL convention; 'red,green,blue' ->
-    ('red', 'green', 'blue'): band names, matched to the band descriptions (STAC common names)."""
+    ('red', 'green', 'blue'): band names, matched to the band descriptions (STAC common names).
+    Any count >= 1 (three for RGB/IRRG models, N for a model of N bands: checked against the
+    model when the file is opened).
+
+    Raises:
+        InputError: an empty item, numbers mixed with names, or a band number below 1.
+    """
     if text is None or text == "":
         return None
     names = tuple(b.strip() for b in text.split(","))
-    if len(names) == 3 and all(n and not n.isdigit() for n in names):
+    if all(n and not n.isdigit() for n in names):
         return names
     try:
         bands = tuple(int(b) for b in text.split(","))
     except ValueError:
         raise InputError(
-            f"--bands must be three band numbers like 4,1,2 or three band names like "
-            f"red,green,blue, got {text!r}"
+            f"--bands must be band numbers like 4,1,2 or band names like red,green,blue, "
+            f"got {text!r}"
         ) from None
-    if len(bands) != 3 or min(bands) < 1:
-        raise InputError(f"--bands needs three 1-based band numbers, got {text!r}")
+    if min(bands) < 1:
+        raise InputError(f"--bands needs 1-based band numbers, got {text!r}")
     return bands
 
 

@@ -50,18 +50,20 @@ def rescale_size(height: int, width: int, long_edge: int) -> tuple[int, int]:
 
 
 def normalize(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """[B, 3, H, W] pixel values (0..255, RGB) -> the model's normalised input."""
+    """[B, C, H, W] pixel values (0..255 after scaling) -> the model's normalised input
+    (one mean and std per channel)."""
     m = torch.tensor(mean, dtype=torch.float32, device=image.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=image.device).view(1, -1, 1, 1)
     return (image.float() - m) / s
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """Validate an H x W x 3 uint8 array and turn it into a float [1, 3, H, W] tensor."""
+    """Validate an H x W x C uint8 array (C >= 1 bands) and turn it into a float [1, C, H, W]
+    tensor."""
     if not isinstance(image, np.ndarray):
         raise TypeError(f"expected a NumPy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an H x W x 3 image, got shape {image.shape}")
+    if image.ndim != 3 or image.shape[2] < 1:
+        raise ValueError(f"expected an H x W x C image, got shape {image.shape}")
     if image.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels (0..255), got {image.dtype}")
     if not (image.flags.writeable and image.flags.c_contiguous):
@@ -118,7 +120,7 @@ def predict_array(
     keep_ratio: bool = True,
     batch_size: int = 4,
 ) -> Prediction:
-    """Segment an H x W x 3 uint8 RGB array with the model's official test protocol.
+    """Segment an H x W x C uint8 array (the model's C bands, e.g. RGB) with the model's official test protocol.
 
     `test_resize=True` applies the model config's test resize (if it has one); an int sets the long
     edge explicitly; False/None disables it; `keep_ratio=False` resizes to S x S instead (the
@@ -127,10 +129,14 @@ def predict_array(
 
     Raises:
         TypeError: `image` is not a NumPy array.
-        ValueError: `image` is not H x W x 3 uint8.
+        ValueError: `image` is not H x W x C uint8 with C the model's band count.
     """
     cfg = model.config.inference
     pixels = to_tensor(image).to(model.device)
+    if pixels.shape[1] != model.config.in_chans:
+        raise ValueError(
+            f"the model takes {model.config.in_chans} band(s), the image has {pixels.shape[1]}"
+        )
     height, width = pixels.shape[-2:]
     long_edge = cfg.test_resize if test_resize is True else (test_resize or None)
     if long_edge:

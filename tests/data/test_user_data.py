@@ -339,7 +339,7 @@ def test_vector_problems_name_the_file_and_values(tmp_path):
             "one",
         ),
         (
-            "classes: [a, b]\nbands: [1, 2]\ntrain: {images: s.tif, labels: s_mask.tif}\n",
+            "classes: [a, b]\nbands: [1, 2, 2, 4]\ntrain: {images: s.tif, labels: s_mask.tif}\n",
             ConfigError,
             "bands",
         ),

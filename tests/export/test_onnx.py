@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -133,3 +134,49 @@ def test_bad_options_are_refused_before_writing(small_model, tmp_path, kwargs, n
     with pytest.raises(InputError, match=needle):
         export_onnx(small_model, tmp_path / "x.onnx", **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_four_band_model_exports_four_input_channels_and_equals_pytorch(varied_model, tmp_path):
+    """An RGB+NIR model: N input channels in the graph, N standardisation values and a band note
+    in the metadata, and the same probabilities as PyTorch on 4-band tiles."""
+    from crossearth.config import IMAGENET_MEAN, IMAGENET_STD
+    from crossearth.models.bands import expand_input_bands
+
+    torch.manual_seed(1)
+    model = expand_input_bands(varied_model, 4, (0, 1, 2)).eval()
+    with torch.no_grad():  # a NIR kernel that matters, so a dropped channel changes the output
+        kernel = model.backbone.patch_embed.proj.weight
+        kernel[:, 3] = torch.randn_like(kernel[:, 3]) * kernel[:, :3].std()
+    inference = dataclasses.replace(model.config.inference, mean=(*IMAGENET_MEAN, 90.0),
+                                    std=(*IMAGENET_STD, 45.0))  # fmt: skip
+    model.config = model.config.replace(inference=inference, band_indices=(1, 2, 3, 4),
+                                        band_names=("red", "green", "blue", "nir"))  # fmt: skip
+    path = export_onnx(model, tmp_path / "nir.onnx")
+    session = deepness_session(path)
+    (inp,) = session.get_inputs()
+    assert inp.shape[1:] == [4, 256, 256]
+    custom = session.get_modelmeta().custom_metadata_map
+    meta = read_metadata(custom)
+    assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406, 90 / 255], abs=1e-6)
+    assert meta["std"] == pytest.approx([0.229, 0.224, 0.225, 45 / 255], abs=1e-6)
+    assert json.loads(custom["crossearth_input_channels"]) == 4
+    assert "4 = nir" in json.loads(custom["crossearth_bands"])
+    rng = np.random.default_rng(3)
+    rgb = smooth_tiles(2, 256, seed=3)
+    nir = np.kron(rng.integers(0, 256, (2, 16, 16, 1)), np.ones((1, 16, 16, 1), np.int64))
+    tiles = np.concatenate([rgb, nir.astype(np.uint8)], axis=-1)
+    x = preprocess(tiles, 4, meta["mean"], meta["std"]).astype(np.float32)
+    got = session.run(None, {inp.name: x})[0]
+    want = torch_probabilities(model, tiles)
+    # where the (artificially sharp) scores do not underflow fp32, as for the 3-band model
+    pixels = torch.from_numpy(tiles).permute(0, 3, 1, 2).float()
+    cfg = model.config.inference
+    with torch.no_grad():
+        total = model(normalize(pixels, cfg.mean, cfg.std)).sum(1, keepdim=True).numpy()
+    ok = np.broadcast_to(total > 1e-3, got.shape)
+    assert ok.mean() > 0.2, ok.mean()
+    assert np.abs(got - want)[ok].max() <= 1e-4
+    # the NIR channel reaches the graph: other NIR values, other probabilities
+    tiles[..., 3] = 255 - tiles[..., 3]
+    x2 = preprocess(tiles, 4, meta["mean"], meta["std"]).astype(np.float32)
+    assert np.abs(session.run(None, {inp.name: x2})[0] - got).max() > 1e-3

@@ -178,8 +178,6 @@ def test_parse_scale_accepted_forms(text: str | None, expected: ScaleSpec) -> No
         "p0,p101",
         "5,5",
         "10,0",
-        "0,1;0,1",
-        "0,1;0,1;0,1;0,1",
         "0,3000;",
         "nan,1",
         "0,inf",
@@ -191,6 +189,27 @@ def test_parse_scale_accepted_forms(text: str | None, expected: ScaleSpec) -> No
 def test_parse_scale_rejects_bad_text(text: str) -> None:
     with pytest.raises(InputError, match="--scale"):
         parse_scale(text)
+
+
+@pytest.mark.parametrize(("ranges", "nbands", "ok"), [(2, 3, False), (4, 3, False), (4, 4, True),
+                                                      (2, 2, True), (1, 5, True)])  # fmt: skip
+def test_range_count_must_match_the_selected_bands(tmp_path, ranges, nbands, ok) -> None:
+    """Models of any band count: one range for all bands or one per selected band, checked
+    when the bands are known."""
+    path = tmp_path / "img.tif"
+    data = np.arange(5 * 8 * 8, dtype=np.uint16).reshape(5, 8, 8)
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=5,
+                       dtype="uint16") as dst:  # fmt: skip
+        dst.write(data)
+    spec = parse_scale(";".join(["0,1000"] * ranges))
+    with rasterio.open(path) as ds:
+        bands = tuple(range(1, nbands + 1))
+        if ok:
+            scaling = estimate_scaling(ds, bands, spec)
+            assert scaling.low == (0.0,) * nbands and scaling.high == (1000.0,) * nbands
+        else:
+            with pytest.raises(InputError, match=f"{ranges} ranges but {nbands} bands"):
+                estimate_scaling(ds, bands, spec)
 
 
 def test_parse_scale_error_lists_accepted_forms() -> None:

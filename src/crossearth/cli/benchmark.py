@@ -111,12 +111,15 @@ def data_check(
     table = Table(title=f"{description.name}: labelled pixels per class")
     table.add_column("split")
     table.add_column("images", justify="right")
+    table.add_column("bands", justify="right")
     for name in spec.classes:
         table.add_column(name, justify="right")
     table.add_column("unlabelled", justify="right")
     for s in report.splits:
         labelled = int(s.labelled.sum())
-        table.add_row(s.name, str(s.images), *(_share(int(v), s.pixels) for v in s.labelled),
+        counts = sorted(set(s.band_counts.values()))
+        table.add_row(s.name, str(s.images), "/".join(str(c) for c in counts) or "-",
+                      *(_share(int(v), s.pixels) for v in s.labelled),
                       _share(s.pixels - labelled, s.pixels))  # fmt: skip
     out.print(table)
     for codes in report.codes:

@@ -45,7 +45,8 @@ def export(
 ) -> None:
     """Export a model as one file: ONNX with QGIS Deepness metadata, or a torch.export program.
 
-    Input: one static S x S window [B, 3, S, S] (batch dynamic), pixels/255 standardised with the
+    Input: one static S x S window [B, N, S, S] (batch dynamic; N = the model's bands, 3 for
+    RGB), pixels/255 standardised with the
     mean/std in the metadata. Output: per-class probabilities [B, C, S, S] (the official scores
     divided by their sum over classes; the argmax is unchanged).
     """
@@ -113,7 +114,7 @@ def _verify(net, output: Path, fmt: str) -> None:
                 return module(torch.from_numpy(x)).numpy()
 
     mean, std = json.loads(meta["standardization_mean"]), json.loads(meta["standardization_std"])
-    x = deepness_input(random_tile(size), mean, std)
+    x = deepness_input(random_tile(size, bands=len(mean)), mean, std)
     agreement = compare(net, run, x)
     console.print(
         f"check on one {size}x{size} tile: probabilities max |diff| "

@@ -40,8 +40,9 @@ def predict(
     bands: Annotated[
         str | None,
         typer.Option(
-            help="Three 1-based bands, e.g. 4,1,2, or band names, e.g. red,green,blue (STAC "
-            "common names, band descriptions; default: from the model and the file)."
+            help="1-based bands, e.g. 4,1,2, or band names, e.g. red,green,blue (STAC "
+            "common names, band descriptions): three for RGB/IRRG models, N for a model of N "
+            "bands (default: from the model and the file)."
         ),
     ] = None,
     scale: Annotated[
@@ -283,18 +284,54 @@ def _check_output(options, output: Path, files: list[Path | str]) -> None:
 def _probe_inputs(files: list[Path | str], model: str, bands) -> list[tuple[int, int]]:
     """Open every input and check its bands before spending time loading the model; returns
     each input's (height, width) in px."""
+    from crossearth.data.bandstats import recorded_bands_error
     from crossearth.geo.bands import choose_bands
     from crossearth.geo.raster import open_raster
     from crossearth.weights.zoo import ZOO
 
     model_bands = ZOO[model].bands if model in ZOO else "RGB"
+    count, recorded, names = (3, None, None) if model in ZOO else _recorded_bands(model)
+    from_model = bands is None and count != 3 and recorded is not None
+    if from_model:
+        bands = recorded
     sizes = []
     for path in files:
         with open_raster(path) as ds:
             if bands is not None or ds.count < 4:
-                choose_bands(ds, model_bands, bands)
+                try:
+                    choose_bands(ds, model_bands, bands, nbands=count)
+                except InputError as exc:
+                    if not from_model:
+                        raise
+                    raise recorded_bands_error(recorded, names, exc) from None
             sizes.append((ds.height, ds.width))
     return sizes
+
+
+def _recorded_bands(model: str) -> tuple[int, tuple[int, ...] | None, tuple[str, ...] | None]:
+    """(input band count, recorded band numbers, band names) from a model file's stored config,
+    read from the safetensors header only; (3, None, None) for anything else (official checkpoints are RGB/IRRG;
+    a file that cannot be read is reported when the model loads)."""
+    import json
+
+    path = Path(model)
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return 3, None, None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            config = json.loads((f.metadata() or {}).get("config") or "{}")
+        count = int((config.get("backbone") or {}).get("in_chans", 3))
+        recorded = config.get("band_indices")
+        names = config.get("band_names")
+        return (
+            count,
+            tuple(int(b) for b in recorded) if recorded else None,
+            tuple(str(n) for n in names) if names else None,
+        )
+    except Exception:  # unreadable here: load_model names the problem
+        return 3, None, None
 
 
 def _parse_parts(value: str) -> int | None:

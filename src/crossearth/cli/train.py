@@ -82,11 +82,8 @@ def train(
         console.print(f"validation: {note}", highlight=False, markup=False)
     for warning in run.warnings:
         console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
-    metadata = {
-        "class_names": run.class_names, "palette": run.palette, "bands": run.band_layout,
-        "band_indices": run.band_indices, "scale": run.scale, "gsd_m": run.gsd_m,
-    }  # fmt: skip
-    model = build_model(cfg, run.num_classes, metadata,
-                        report=lambda m: console.print(m, highlight=False, markup=False))  # fmt: skip
+    model = build_model(cfg, run.num_classes, run.metadata(),
+                        report=lambda m: console.print(m, highlight=False, markup=False),
+                        bands=run)  # fmt: skip
     result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume)
     console.print(f"done at step {result['global_step']}; weights in {result['out_dir']}")

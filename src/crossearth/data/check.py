@@ -37,6 +37,7 @@ class SplitReport:
     labelled: np.ndarray | None = None  # [C] labelled pixels per class
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    band_counts: dict[str, int] = field(default_factory=dict)  # image name -> bands in its file
 
 
 @dataclass
@@ -94,6 +95,7 @@ class DataReport:
                     "labelled": {n: int(v) for n, v in zip(names, s.labelled, strict=True)},
                     "problems": s.problems,
                     "warnings": s.warnings,
+                    "bands": s.band_counts,
                 }
                 for s in self.splits
             },
@@ -130,6 +132,7 @@ def check_data(spec: DataSpec, progress=None) -> DataReport:
         for i, scene in enumerate(dataset.scenes):
             out.images += 1
             where = f"{name}: {scene_name(scene.image)}"
+            out.band_counts[scene_name(scene.image)] = dataset.source(i).dataset.count
             if scene.label is None:
                 out.problems.append(f"{where} has no label file")
                 continue
@@ -188,6 +191,9 @@ def check_data(spec: DataSpec, progress=None) -> DataReport:
                                        spec.codes.table(raster_seen)))  # fmt: skip
     report.nodata_warnings = [_nodata_warning(spec, value, class_id, files)
                               for (value, class_id), files in nodata.items()]  # fmt: skip
+    mixed = _mixed_band_counts(report.splits)
+    if mixed:
+        report.splits[0].problems.insert(0, mixed)
     return report
 
 
@@ -255,6 +261,25 @@ def _empty_classes(spec: DataSpec, out: SplitReport) -> None:
             f"not scored there (left out of the means), and {its} IoU is 0 if the model predicts "
             f"{it} anywhere (as in mmseg)"
         )
+
+
+def _mixed_band_counts(splits: list[SplitReport]) -> str:
+    """A problem naming images of different band counts (one model takes one band set), or ""."""
+    by_count: dict[int, list[str]] = {}
+    for split in splits:
+        for image, count in split.band_counts.items():
+            by_count.setdefault(count, []).append(f"{split.name}: {image}")
+    if len(by_count) < 2:
+        return ""
+    listed = "; ".join(
+        f"{count} band{'s' if count != 1 else ''}: {', '.join(names[:3])}"
+        + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        for count, names in sorted(by_count.items())
+    )
+    return (
+        f"images have different band counts ({listed}); one model reads the same bands from "
+        f"every image: give images of one band layout"
+    )
 
 
 def _count(dataset: SceneDataset, i: int, num_classes: int) -> np.ndarray:

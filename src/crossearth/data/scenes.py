@@ -3,7 +3,7 @@
 In the style of TorchGeo's datasets, one class per job:
 
 - `SceneDataset`: the scenes of one split of a `DataSpec`. `read(i, y1, y2, x1, x2)` gives the
-  image window (H x W x 3 uint8, bands and scaling chosen by the same rule as `predict`:
+  image window (H x W x N uint8: the N bands of `bands:`, else 3; and scaling chosen by the same rule as `predict`:
   `crossearth.geo.raster.RasterSource`) and its labels (H x W uint8, 255 = ignore: unlabelled,
   under no polygon, or image nodata). Files are opened lazily, once per process, and only the
   window is read, so scene size never sets memory.
@@ -74,7 +74,7 @@ class SceneDataset:
 
             self._sources[i] = RasterSource.open(
                 self.scenes[i].image, model_bands=self.spec.band_layout, bands=self.spec.bands,
-                scale=self.spec.scale, advice=DATA_SET,
+                scale=self.spec.scale, advice=DATA_SET, count=None if self.spec.bands else 3,
             )  # fmt: skip
         return self._sources[i]
 
@@ -113,7 +113,7 @@ class SceneDataset:
     def read(
         self, i: int, y1: int, y2: int, x1: int, x2: int, labels: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(image [h, w, 3] uint8, labels [h, w] uint8 with 255 = ignore) of one window;
+        """(image [h, w, N] uint8, labels [h, w] uint8 with 255 = ignore) of one window;
         `labels` already read for this window are reused (and updated with image nodata)."""
         pixels, valid = self.source(i).read(y1, y2, x1, x2)
         labels = self.read_labels(i, y1, y2, x1, x2) if labels is None else labels
@@ -145,7 +145,7 @@ def open_labels(path: Path, spec: DataSpec, split: SplitSpec, strict: bool = Tru
 class RandomWindows:
     """Training samples drawn from scenes of any size (see module docstring).
 
-    `sample(slot, generator)` returns (image uint8 [3, h, w], label uint8 [h, w]) with h, w about
+    `sample(slot, generator)` returns (image uint8 [N, h, w], label uint8 [h, w]) with h, w about
     `crop` (smaller where the scene is); the train pipeline then crops, flips, distorts and pads.
     """
 
@@ -223,7 +223,7 @@ class ValidationBlocks:
         return len(self.items)
 
     def load(self, k: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(image [h, w, 3] uint8, labels [h, w] uint8) of block k; `labels` already read by
+        """(image [h, w, N] uint8, labels [h, w] uint8) of block k; `labels` already read by
         `read_labels(k)` are reused."""
         return self.dataset.read(*self.items[k], labels=labels)
 

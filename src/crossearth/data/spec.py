@@ -7,7 +7,8 @@ ignore_index: 255                     # optional: label value that marks unlabel
 label_values: {10: water, 20: forest, 0: null}   # optional: label codes -> classes (null: unlabelled)
 label_nodata: class                   # optional: a label raster's nodata that is a class: class / ignore
 allow_empty_classes: [bare]           # optional: classes that may have no labelled pixel (or true)
-bands: [1, 2, 3]                      # optional: 1-based band numbers, or RGB / IRRG (see predict)
+bands: [1, 2, 3]                      # optional: 1-based band numbers or band names, any count
+                                      # (e.g. [1, 2, 3, 4] for RGB+NIR), or RGB / IRRG (see predict)
 scale: auto                           # optional: as `predict --scale`
 gsd: 0.5                              # optional: metres; default read from the first image
 train:
@@ -91,7 +92,7 @@ class DataSpec:
     palette: tuple[tuple[int, int, int], ...]
     ignore_index: int = 255
     ignore_colours: tuple[tuple[int, int, int], ...] = ()
-    bands: tuple[int, int, int] | None = None
+    bands: tuple[int | str, ...] | None = None
     band_layout: str = "RGB"
     scale: str = "auto"
     gsd_m: float | None = None
@@ -352,19 +353,31 @@ def _palette(value: Any, n: int | None, path: Path) -> tuple[tuple[int, int, int
     return palette
 
 
-def _bands(value: Any, path: Path) -> tuple[tuple[int, int, int] | None, str]:
+def _bands(value: Any, path: Path) -> tuple[tuple[int | str, ...] | None, str]:
+    """`bands:` as (band numbers or names, layout): a list of one or more distinct 1-based band
+    numbers or band names (three may repeat one band, e.g. [1, 1, 1]), or RGB / IRRG."""
     if value is None:
         return None, "RGB"
     if isinstance(value, str) and value.strip().upper() in ("RGB", "IRRG"):
         return None, value.strip().upper()
     if (
         isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(b, int) and b >= 1 for b in value)
+        and value
+        and all(
+            (isinstance(b, int) and not isinstance(b, bool) and b >= 1)
+            or (isinstance(b, str) and b.strip())
+            for b in value
+        )
     ):
-        return (value[0], value[1], value[2]), "RGB"
+        keys = [b if isinstance(b, int) else b.strip().lower() for b in value]
+        if len(value) != 3 and len(set(keys)) != len(keys):
+            repeated = sorted({str(b) for b, k in zip(value, keys, strict=True)
+                               if keys.count(k) > 1})  # fmt: skip
+            raise ConfigError(f"{path}: bands: {', '.join(repeated)} given more than once")
+        return tuple(b if isinstance(b, int) else b.strip() for b in value), "RGB"
     raise ConfigError(
-        f"{path}: bands must be three 1-based band numbers (e.g. [4, 1, 2]) or RGB / IRRG, got {value!r}"
+        f"{path}: bands must be a list of 1-based band numbers or band names (e.g. [1, 2, 3, 4] "
+        f"or [red, green, blue, nir]) or RGB / IRRG, got {value!r}"
     )
 
 

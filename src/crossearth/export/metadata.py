@@ -75,12 +75,21 @@ def deepness_metadata(config: Any, tile: int) -> dict[str, str]:
     }
     meta["crossearth_config"] = exported
     meta["crossearth_scores"] = SCORES_TENSOR
-    meta["crossearth_bands"] = _bands_note(str(data.get("bands", "RGB")), data.get("band_indices"))
+    meta["crossearth_bands"] = _bands_note(
+        str(data.get("bands", "RGB")), data.get("band_indices"), data.get("band_names")
+    )
+    meta["crossearth_input_channels"] = int((data.get("backbone") or {}).get("in_chans", 3))
     meta["crossearth_output"] = OUTPUT_NOTE
     return {key: json.dumps(value) for key, value in meta.items()}
 
 
-def _bands_note(bands: str, band_indices: Any = None) -> str:
+def _bands_note(bands: str, band_indices: Any = None, band_names: Any = None) -> str:
+    if band_names and len(band_names) != 3:  # a model of other than three bands
+        channels = ", ".join(f"{i} = {n}" for i, n in enumerate(band_names, start=1))
+        return (
+            f"{len(band_names)} input channels: {channels} (trained on file bands "
+            f"{', '.join(str(b) for b in band_indices or ())})"
+        )
     if bands.upper() == "IRRG":
         note = "IRRG: map near-infrared, red, green to input channels 1, 2, 3"
     else:

@@ -1,6 +1,6 @@
 """`export_onnx`: a CrossEarth model -> one ONNX file that QGIS Deepness and ONNX Runtime run.
 
-The graph takes one static square window `[B, 3, S, S]` (batch dynamic), normalised as Deepness
+The graph takes one static square window `[B, N, S, S]` (N: the model's bands, 3 for RGB) (batch dynamic), normalised as Deepness
 does (`/255`, then standardisation), and returns per-class probabilities `[B, C, S, S]`. Masked
 attention and MSDeformAttn export as plain ONNX ops (`GridSample` needs opset >= 16); no custom op.
 """
@@ -107,7 +107,7 @@ def export_onnx(
 
 
 def _trace(model: torch.nn.Module, path: Path, tile: int, opset: int) -> None:
-    dummy = torch.zeros(1, 3, tile, tile)
+    dummy = torch.zeros(1, model.config.in_chans, tile, tile)
     net = DeployModel(model, normalise=False).eval()
     at_tile = position_embedding_for(model, tile)
     with caches_disabled(model), at_tile, torch.no_grad(), _quiet_tracer():

@@ -36,7 +36,7 @@ def export_program(
     tile = check_tile(model, tile)
     model = model.float().eval()
     net = DeployModel(model).eval()
-    example = (torch.zeros(2, 3, tile, tile),)
+    example = (torch.zeros(2, model.config.in_chans, tile, tile),)
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     with caches_disabled(model), position_embedding_for(model, tile), torch.no_grad():
         program = torch.export.export(net, example, dynamic_shapes=({0: batch},))

@@ -32,9 +32,10 @@ def compare(model: torch.nn.Module, run_export, x: np.ndarray) -> Agreement:
     return Agreement(float(np.abs(got - ref).max()), float((got.argmax(1) == ref.argmax(1)).mean()))
 
 
-def random_tile(size: int, seed: int = 0) -> np.ndarray:
-    """A smooth random uint8 RGB tile (blobs, not white noise, so several classes appear)."""
+def random_tile(size: int, seed: int = 0, bands: int = 3) -> np.ndarray:
+    """A smooth random uint8 tile of `bands` bands, [size, size, bands] (blobs, not white
+    noise, so several classes appear)."""
     gen = torch.Generator().manual_seed(seed)
-    coarse = torch.rand((1, 3, max(size // 32, 2), max(size // 32, 2)), generator=gen)
+    coarse = torch.rand((1, bands, max(size // 32, 2), max(size // 32, 2)), generator=gen)
     smooth = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic")
     return (smooth[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()

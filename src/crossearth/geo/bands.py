@@ -13,7 +13,9 @@ the data bands. One rule for every band count:
    leading zeros of numbers: `B8` is `B08`, `SR_B5` is `sr-b5`) to the one band that goes by it: its
    description, or a name its metadata records (GDAL's `BANDNAME`; for a STAC item, the
    band's common name, `eo:bands` name and asset keys, e.g. `red`, `B04`). Repeating a band is
-   allowed (e.g. `--bands 1,1,1` for a panchromatic image). A STAC band left out of the stack
+   allowed (e.g. `--bands 1,1,1` for a panchromatic image). A name no band goes by that
+   stands for a role (`red`, `nir`, `B08`, ... as in the table below) picks the one band of
+   that role (e.g. `red` for a band described as B04). A STAC band left out of the stack
    for being at another resolution is named as such.
 2. Otherwise each data band's role (R, G, B or NIR) is read from its description
    (case-insensitive, `_`/`-` read as spaces) by the table below, else from another name
@@ -78,24 +80,32 @@ _MAX_LISTED = 20
 
 @dataclass(frozen=True)
 class BandChoice:
-    """The three 1-based band numbers fed to the model, in input order, and a readable reason."""
+    """The 1-based band numbers fed to the model, in input order, and a readable reason."""
 
-    bands: tuple[int, int, int]
+    bands: tuple[int, ...]
     reason: str
 
 
 def choose_bands(
     dataset: rasterio.io.DatasetReader,
     model_bands: str,
-    requested: tuple[int, ...] | None,
+    requested: tuple[int | str, ...] | None,
     advice: Advice = OPTIONS,
+    nbands: int | None = 3,
 ) -> BandChoice:
-    """Pick the model's three input bands from `dataset` by the module's rules.
+    """Pick the model's input bands from `dataset` by the module's rules.
 
     `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` (or the data
-    set file's `bands:`) or None. `advice` names the setting that chooses bands where the user
-    is (`crossearth.advice`). Raises InputError when the choice is invalid or cannot be made
-    without choosing bands.
+    set file's `bands:`: numbers or names) or None. `advice` names the setting that chooses bands
+    where the user is (`crossearth.advice`). `nbands` is how many bands the model takes (3 for
+    RGB/IRRG models, N for a model trained on N bands; None: any number >= 1, as a data set's
+    `bands:` list). Bands other than three are never guessed: they are always `requested` (or
+    recorded in the model).
+
+    Raises:
+        InputError: the choice is invalid (a band the file lacks, a name no band goes by, the
+            wrong number of bands, a band repeated in a list of other than three) or cannot be
+            made without choosing bands.
     """
     layout = model_bands.strip().upper()
     if layout not in MODEL_ROLES:
@@ -105,13 +115,19 @@ def choose_bands(
     roles = MODEL_ROLES[layout]
     expects = ",".join(roles)
     name = dataset_label(dataset)
+    if requested is None and nbands not in (None, 3):
+        raise InputError(
+            f"the model takes {nbands} bands and does not record which; pass --bands with "
+            f"{nbands} band numbers or names"
+        )
     count = dataset.count
 
     option = advice.bands or "bands"
     if requested is not None and any(isinstance(b, str) for b in requested):
         requested = _bands_by_name(dataset, requested, option)
     if requested is not None:
-        chosen = _validate_requested(requested, count, name, advice, _left_out_note(dataset))
+        chosen = _validate_requested(requested, dataset.count, name, advice,
+                                     _left_out_note(dataset), expected=nbands)  # fmt: skip
         alpha = alpha_bands(dataset)
         mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
         return BandChoice(
@@ -253,14 +269,25 @@ def _validate_requested(
     name: str,
     advice: Advice = OPTIONS,
     note: str = "",
-) -> tuple[int, int, int]:
+    expected: int | None = 3,
+) -> tuple[int, ...]:
     option = advice.bands or "bands"
-    if len(requested) != 3:
+    if expected == 3 and len(requested) != 3:
         raise InputError(
             f"{option.rstrip(':')} needs exactly three band numbers (got {len(requested)}: "
             f"{_join(requested)}), e.g. {advice.set_bands((1, 2, 3))} or "
             f"{advice.set_bands((1, 1, 1))}"
         )
+    if expected is not None and len(requested) != expected:
+        raise InputError(
+            f"the model takes {expected} bands; {len(requested)} given ({_join(requested)}): "
+            f"give {option.rstrip(':')} {expected} band numbers or names"
+        )
+    if not requested:
+        raise InputError("bands: give at least one band")
+    if len(requested) != 3 and len(set(requested)) != len(requested):
+        repeated = sorted({b for b in requested if list(requested).count(b) > 1})
+        raise InputError(f"bands: band {_join(repeated)} is given more than once")
     for b in requested:
         if isinstance(b, bool) or int(b) != b:
             raise InputError(f"{_lead(option)} {b!r} is not a band number")
@@ -269,7 +296,7 @@ def _validate_requested(
                 f"{_lead(option)} band {b} does not exist; {name} has {count} band(s), "
                 f"numbered 1 to {count}{note}"
             )
-    return (int(requested[0]), int(requested[1]), int(requested[2]))
+    return tuple(int(b) for b in requested)
 
 
 def _bands_by_name(
@@ -294,6 +321,10 @@ def _bands_by_name(
                 f"{_lead(option)} {band!r} names bands {_join(matches)} of "
                 f"{dataset_label(dataset)}; pass band numbers instead ({listing})"
             )
+        by_role = _bands_by_role(dataset, str(band))
+        if len(by_role) == 1:  # e.g. `red` for the band described as B04, or colour-coded red
+            found.append(by_role[0])
+            continue
         other = _left_out(dataset, key)
         if other is not None:
             info = stack_info(dataset)
@@ -311,6 +342,22 @@ def _bands_by_name(
             f"{listing or 'none'}); pass names from that list or band numbers"
         )
     return tuple(found)
+
+
+def _bands_by_role(dataset: rasterio.io.DatasetReader, name: str) -> list[int]:
+    """Bands whose role (R, G, B, NIR: from a name they go by, else their colour
+    interpretation) is the role `name` stands for (`DESCRIPTION_ROLES`); [] for other names."""
+    role = DESCRIPTION_ROLES.get(_normalise(name))
+    if role is None:
+        return []
+    colorinterp = _colorinterp(dataset)
+    out = []
+    for i, names in enumerate(band_names(dataset), start=1):
+        found = next((DESCRIPTION_ROLES[k] for k in map(_normalise, names)
+                      if k in DESCRIPTION_ROLES), None)  # fmt: skip
+        if (found or COLORINTERP_ROLES.get(colorinterp[i - 1])) == role:
+            out.append(i)
+    return out
 
 
 def _name_key(name: str) -> str:

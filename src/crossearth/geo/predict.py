@@ -212,6 +212,31 @@ class Prepared:
     segmenter: StreamingSegmenter
 
 
+def _open_source(
+    model: Any, image: Path | str, options: PredictOptions, bands: Any, scale: str | None
+) -> RasterSource:
+    """`RasterSource.open` with the model's band count; a file that lacks the bands the model
+    records is named as such (not as a `--bands` mistake), and a file whose recorded band roles
+    differ from the model's band names is refused (`check_band_names`)."""
+    from crossearth.data.bandstats import check_band_names, recorded_bands_error
+
+    config = model.config
+    try:
+        source = RasterSource.open(image, config.bands, bands, scale, options.nodata,
+                                   count=config.in_chans)  # fmt: skip
+    except InputError as exc:
+        if options.bands is not None or not config.band_indices:
+            raise
+        raise recorded_bands_error(config.band_indices, config.band_names, exc) from None
+    if options.bands is None and config.band_names:
+        try:
+            check_band_names(source.dataset, source.bands, config.band_names)
+        except InputError:
+            source.close()
+            raise
+    return source
+
+
 @contextmanager
 def open_for_prediction(
     model: Any, image: Path | str, options: PredictOptions, before_resampling=None
@@ -227,9 +252,7 @@ def open_for_prediction(
     # A fine-tuned model records how its training files were read; explicit options win.
     bands = options.bands if options.bands is not None else model.config.band_indices
     scale = options.scale if options.scale is not None else model.config.scale
-    with reading_env(image), RasterSource.open(
-        image, model.config.bands, bands, scale, options.nodata
-    ) as source:  # fmt: skip
+    with reading_env(image), _open_source(model, image, options, bands, scale) as source:
         if before_resampling is not None:
             before_resampling(source)
         resampler = GsdResampler.create(source, model, options.match_gsd)

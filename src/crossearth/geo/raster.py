@@ -233,12 +233,13 @@ class Georef:
 
 @dataclass
 class RasterSource:
-    """Reads windows of 3 scaled bands plus validity from an open dataset (values turned into
+    """Reads windows of the chosen bands (3 for RGB/IRRG models, N for a model of N bands),
+    scaled to uint8, plus validity from an open dataset (values turned into
     `x * scale + offset` first where the bands record a scale or offset:
     `crossearth.geo.scaling`)."""
 
     dataset: rasterio.io.DatasetReader
-    bands: tuple[int, int, int]
+    bands: tuple[int, ...]
     scaling: Scaling
     band_reason: str = ""
     alpha: tuple[int, ...] = ()  # alpha bands (masks), 1-based
@@ -256,14 +257,16 @@ class RasterSource:
         scale: str | None = None,
         nodata: str | float | None = None,
         advice: Advice = OPTIONS,
+        count: int | None = 3,
     ) -> RasterSource:
         """Open `path` choosing bands and scaling by the module's rules; `nodata` overrides the
-        file's nodata value ("none" ignores it, a number replaces it). Raises InputError, whose
-        advice names the settings as `advice` does (`--bands`, or `bands:` of a data set file)."""
+        file's nodata value ("none" ignores it, a number replaces it); `count` is the number of
+        bands the model takes (None: as many as `bands` lists). Raises InputError, whose advice
+        names the settings as `advice` does (`--bands`, or `bands:` of a data set file)."""
         override = parse_nodata(nodata)
         dataset = open_raster(path)
         try:
-            choice = choose_bands(dataset, model_bands, bands, advice)
+            choice = choose_bands(dataset, model_bands, bands, advice, count)
             spec = parse_scale(scale, advice)
             scaling = estimate_scaling(dataset, choice.bands, spec, nodata=override, advice=advice)
         except BaseException:
@@ -290,7 +293,7 @@ class RasterSource:
         return self.georef.kind is not None
 
     def read(self, y1: int, y2: int, x1: int, x2: int) -> tuple[np.ndarray, np.ndarray]:
-        """(pixels [h, w, 3] uint8, valid [h, w] bool) of the window rows y1:y2, columns x1:x2."""
+        """(pixels [h, w, N] uint8, valid [h, w] bool) of the window rows y1:y2, columns x1:x2."""
         window = Window(x1, y1, x2 - x1, y2 - y1)
         try:
             with warnings.catch_warnings():
@@ -314,14 +317,19 @@ class RasterSource:
         return self.scaling.apply(pixels), valid
 
     def read_decimated(self, height: int, width: int) -> np.ndarray:
-        """The three bands scaled to uint8, nearest-resampled to height x width (for previews)."""
+        """Three bands scaled to uint8 [height, width, 3], nearest-resampled (for previews): the
+        first three chosen bands (R, G, B of an RGB+extra-band model), or the first one as grey
+        when fewer than three are chosen."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             raw = read_nearest(self.dataset, list(self.bands), height, width)
             pixels = np.moveaxis(unscale(raw, self.values), 0, -1)
         if np.issubdtype(pixels.dtype, np.floating):
             pixels = np.nan_to_num(pixels)
-        return self.scaling.apply(pixels)
+        scaled = self.scaling.apply(pixels)
+        if scaled.shape[-1] >= 3:
+            return np.ascontiguousarray(scaled[..., :3])
+        return np.repeat(scaled[..., :1], 3, axis=-1)
 
     def close(self) -> None:
         self.dataset.close()

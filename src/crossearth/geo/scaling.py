@@ -23,7 +23,8 @@ How `low` and `high` are chosen is set by `--scale` (`parse_scale`):
 - `none`: use the values as they are; only 8-bit data is accepted (`check_spec_for_dtype`).
 - `pLO,pHI`, e.g. `p1,p99`: stretch between the per-band LO-th and HI-th percentiles.
 - `MIN,MAX`, e.g. `0,10000`: the same explicit range for every band.
-- `MIN,MAX;MIN,MAX;MIN,MAX`: one explicit range per selected band, in model order.
+- `MIN,MAX;MIN,MAX;...`: one explicit range per selected band, in model order (three for
+  an RGB model, N for a model of N bands).
 
 Percentiles (`estimate_scaling`) are computed once per file, not per tile, so tiles of one
 file share one mapping and show no seams. The selected bands are read decimated to at most
@@ -221,11 +222,8 @@ def parse_scale(text: str | None, advice: Advice = OPTIONS) -> ScaleSpec:
                 f"(MIN maps to 0, MAX to 255)"
             )
         ranges.append((lo, hi))
-    if len(ranges) not in (1, NBANDS_MODEL):
-        raise InputError(
-            f"{lead} {text!r} gives {len(ranges)} ranges; give one range for all bands "
-            f"('0,10000') or one per selected band, {NBANDS_MODEL} in all ('0,3000;0,3000;0,2500')"
-        )
+    # One range for all bands, or one per selected band (checked against the band count when
+    # the bands are known: `estimate_scaling`).
     return ScaleSpec("range", ranges=tuple(ranges))
 
 

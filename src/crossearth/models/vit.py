@@ -80,10 +80,14 @@ def _layer_scale(dim: int, init_value: float | None) -> nn.Module:
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, patch_size: int, embed_dim: int) -> None:
+    """Non-overlapping patch projection: [B, in_chans, H, W] -> tokens [B, H*W/p², embed_dim]."""
+
+    def __init__(self, patch_size: int, embed_dim: int, in_chans: int = 3) -> None:
         super().__init__()
+        if in_chans < 1:
+            raise ValueError(f"in_chans must be at least 1, got {in_chans}")
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -130,7 +134,7 @@ class DinoVisionTransformer(CachedModule):
         super().__init__()
         self.cfg = cfg
         dim = cfg.embed_dim
-        self.patch_embed = PatchEmbed(cfg.patch_size, dim)
+        self.patch_embed = PatchEmbed(cfg.patch_size, dim, cfg.in_chans)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.grid_size**2 + 1, dim))
         self.mask_token = nn.Parameter(torch.zeros(1, dim))

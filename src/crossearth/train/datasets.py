@@ -29,11 +29,32 @@ class RunData:
     class_names: tuple[str, ...] | None = None
     palette: tuple[tuple[int, int, int], ...] | None = None
     band_layout: str = "RGB"
-    band_indices: tuple[int, int, int] | None = None
+    band_indices: tuple[int, ...] | None = None
     scale: str | None = None
     gsd_m: float | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # about the data, printed before training
+    # Models of other than three bands: what each band is, where red/green/blue sit, and the
+    # per-band normalisation (`crossearth.data.bandstats`); None for 3-band runs.
+    band_names: tuple[str, ...] | None = None
+    rgb_slots: tuple[int | None, int | None, int | None] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @property
+    def in_chans(self) -> int:
+        """Number of input bands of the model this run trains."""
+        return len(self.band_indices) if self.band_indices else 3
+
+    def metadata(self) -> dict:
+        """The `ModelConfig` fields the trained model records about the data."""
+        out = {
+            "class_names": self.class_names, "palette": self.palette, "bands": self.band_layout,
+            "band_indices": self.band_indices, "scale": self.scale, "gsd_m": self.gsd_m,
+        }  # fmt: skip
+        if self.band_names is not None:
+            out["band_names"] = self.band_names
+        return out
 
 
 def domain_source(
@@ -109,8 +130,26 @@ def user_datasets(cfg: TrainConfig) -> RunData:
         names.append(name)
     gsd = spec.gsd_m if spec.gsd_m is not None else report.gsd_m
     notes = [spec.holdout] if spec.holdout else []
-    return RunData(train, vals, names, spec.num_classes, spec.classes, spec.palette,
-                   spec.band_layout, spec.bands, spec.scale, gsd, notes, report.warnings)  # fmt: skip
+    run = RunData(train, vals, names, spec.num_classes, spec.classes, spec.palette,
+                  spec.band_layout, None, spec.scale, gsd, notes, report.warnings)  # fmt: skip
+    if spec.bands:
+        _describe_bands(run, train_scenes)
+    return run
+
+
+def _describe_bands(run: RunData, scenes) -> None:
+    """Record the chosen bands as numbers (names resolved in the first training image); for
+    other than three bands also their names, RGB slots and per-band normalisation."""
+    from crossearth.data.bandstats import band_statistics, describe_bands, normalisation
+
+    source = scenes.source(0)
+    info = describe_bands(source.dataset, source.bands)
+    run.band_indices = info.indices
+    if len(info.indices) == 3:
+        return
+    mean, std = band_statistics(scenes)
+    run.band_names, run.rgb_slots = info.names, info.rgb_slots
+    run.mean, run.std = normalisation(info, mean, std)
 
 
 def run_datasets(cfg: TrainConfig) -> RunData:

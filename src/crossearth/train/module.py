@@ -34,12 +34,23 @@ class NonFiniteLossError(CrossEarthError):
 UNUSED = ("backbone.mask_token", "backbone.norm.")
 
 
+# A model of other than three bands has input kernels the pretrained backbone never saw (zero
+# or random): they train even under Rein PEFT, or the extra bands could never be learnt.
+PATCH_EMBED = "backbone.patch_embed."
+
+
 def trainable_names(model: CrossEarth, freeze_backbone: bool) -> list[str]:
-    return [n for n, _ in model.named_parameters() if _trains(n, freeze_backbone)]
+    """Names of the parameters that train (see `_trains`)."""
+    extra = model.config.in_chans != 3
+    return [n for n, _ in model.named_parameters() if _trains(n, freeze_backbone, extra)]
 
 
-def _trains(name: str, freeze_backbone: bool) -> bool:
-    return not (freeze_backbone and _is_frozen(name)) and not name.startswith(UNUSED)
+def _trains(name: str, freeze_backbone: bool, train_patch_embed: bool = False) -> bool:
+    if name.startswith(UNUSED):
+        return False
+    if train_patch_embed and name.startswith(PATCH_EMBED):
+        return True
+    return not (freeze_backbone and _is_frozen(name))
 
 
 def _is_frozen(name: str) -> bool:
@@ -116,8 +127,17 @@ class CrossEarthModule(L.LightningModule):
             no_object_weight=cfg.no_object_weight,
             num_points=cfg.num_points,
         )
+        if model.config.in_chans != 3 and (cfg.esi or cfg.mtt or cfg.gse):
+            from crossearth.errors import ConfigError
+
+            raise ConfigError(
+                f"Earth-Style Injection, Multi-Task Training and GSE work on 3-band (RGB) "
+                f"images; this model takes {model.config.in_chans} bands: turn them off "
+                f"(--set esi=false mtt=false gse=false)"
+            )
+        extra = model.config.in_chans != 3
         for name, p in model.named_parameters():
-            p.requires_grad_(_trains(name, cfg.freeze_backbone))
+            p.requires_grad_(_trains(name, cfg.freeze_backbone, extra))
         model.backbone.gradient_checkpointing = cfg.gradient_checkpointing
         self._confusions: dict[int, ConfusionMatrix] = {}
         self.last_val: dict[str, float] = {}

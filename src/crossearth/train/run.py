@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,7 @@ def build_model(
     metadata: dict[str, Any] | None = None,
     *,
     report: Callable[[str], None] | None = print,
+    bands: Any = None,
 ) -> CrossEarth:
     """The model a run starts from, carrying the data's class names, palette, bands and GSD.
 
@@ -51,11 +53,17 @@ def build_model(
 
     Args:
         metadata: ModelConfig fields recorded in the model (class_names, palette, bands,
-            band_indices, scale, gsd_m); None leaves the defaults.
+            band_indices, band_names, scale, gsd_m); None leaves the defaults.
+        bands: a `RunData` of other than three bands (its `in_chans`, `rgb_slots`, `mean`,
+            `std`): a preset from scratch takes that many bands; a 3-band `init` or `backbone`
+            is extended by `crossearth.models.bands.expand_input_bands` (RGB kernels kept on the
+            RGB bands, the others zero). The per-band mean/std become the model's normalisation.
 
     Raises:
-        ConfigError: unknown preset. CheckpointError: unreadable init or backbone file.
+        ConfigError: unknown preset, an `init` of other than three bands that does not take the
+            data's bands. CheckpointError: unreadable init or backbone file.
     """
+    in_chans = bands.in_chans if bands is not None and bands.mean is not None else 3
     if cfg.init:
         from crossearth.advice import TRAINING
         from crossearth.weights import load_model
@@ -66,9 +74,14 @@ def build_model(
         )
     else:
         try:
-            model = CrossEarth(get_preset(cfg.preset, num_classes))
+            preset = get_preset(cfg.preset, num_classes)
         except KeyError as exc:
             raise ConfigError(str(exc.args[0])) from None
+        if not cfg.backbone and in_chans != 3:  # from scratch: every band's kernel is random
+            preset = preset.replace(
+                backbone=dataclasses.replace(preset.backbone, in_chans=in_chans)
+            )
+        model = CrossEarth(preset)
         if cfg.backbone:
             from crossearth.weights.checkpoint_io import read_checkpoint
             from crossearth.weights.state import backbone_tensors
@@ -86,6 +99,25 @@ def build_model(
             log.warning(
                 "training Rein on a frozen *random* backbone: pass --backbone (DINOv2) for real runs"
             )
+    if model.config.in_chans != in_chans:
+        if model.config.in_chans != 3:
+            raise ConfigError(
+                f"--init takes {model.config.in_chans} bands, the data {in_chans}: give a model "
+                f"of the data's bands or a 3-band (RGB) one to extend"
+            )
+        from crossearth.models.bands import expand_input_bands
+
+        model = expand_input_bands(model, in_chans, bands.rgb_slots)
+        if report is not None:
+            report(
+                f"input bands: 3 -> {in_chans}; RGB kernels kept on input slots "
+                f"{bands.rgb_slots}, the other bands' kernels start at zero"
+            )
+    if in_chans != 3:
+        inference = dataclasses.replace(
+            model.config.inference, mean=tuple(bands.mean), std=tuple(bands.std)
+        )
+        model.config = model.config.replace(inference=inference)
     if metadata:
         model.config = model.config.replace(**metadata)
     return model.train()

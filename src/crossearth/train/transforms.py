@@ -61,9 +61,9 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
 
 
 def _check(image: torch.Tensor, label: torch.Tensor) -> None:
-    if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
+    if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] < 1:
         raise ValueError(
-            f"expected a uint8 [3, H, W] image, got {image.dtype} {tuple(image.shape)}"
+            f"expected a uint8 [C, H, W] image, got {image.dtype} {tuple(image.shape)}"
         )
     if label.dtype != torch.uint8 or label.shape != image.shape[1:]:
         raise ValueError(
@@ -118,8 +118,11 @@ def pad_pair(
     out_h, out_w = max(height, size[0]), max(width, size[1])
     if (out_h, out_w) == (height, width):
         return image, label
-    fill = torch.as_tensor(pad_value, dtype=torch.uint8).reshape(-1, 1, 1).expand(3, 1, 1)
-    padded = fill.expand(3, out_h, out_w).clone()
+    channels = image.shape[0]
+    fill = torch.as_tensor(pad_value, dtype=torch.uint8).reshape(-1, 1, 1)
+    if fill.shape[0] != channels:  # one value for every band (or the first one's, repeated)
+        fill = fill[:1]
+    padded = fill.expand(channels, out_h, out_w).clone()
     padded[:, :height, :width] = image
     padded_label = torch.full((out_h, out_w), label_pad_value, dtype=torch.uint8)
     padded_label[:height, :width] = label
@@ -347,14 +350,17 @@ class PhotoMetricDistortion:
             image = _convert(image, beta=params.brightness)
         if params.contrast_first and params.contrast is not None:
             image = _convert(image, alpha=params.contrast)
-        if params.saturation is not None:
-            hsv = rgb_to_hsv_cv2(image)
+        # Saturation and hue act on the first three bands (the colour ones); images of fewer
+        # bands have no colour to change. Brightness and contrast act on every band.
+        colour = image.shape[0] >= 3
+        if params.saturation is not None and colour:
+            hsv = rgb_to_hsv_cv2(image[:3])
             hsv[1] = _convert(hsv[1], alpha=params.saturation)
-            image = hsv_to_rgb_cv2(hsv)
-        if params.hue is not None:
-            hsv = rgb_to_hsv_cv2(image)
+            image = torch.cat((hsv_to_rgb_cv2(hsv), image[3:]))
+        if params.hue is not None and colour:
+            hsv = rgb_to_hsv_cv2(image[:3])
             hsv[0] = torch.remainder(hsv[0].long() + params.hue, 180).to(torch.uint8)
-            image = hsv_to_rgb_cv2(hsv)
+            image = torch.cat((hsv_to_rgb_cv2(hsv), image[3:]))
         if not params.contrast_first and params.contrast is not None:
             image = _convert(image, alpha=params.contrast)
         return image
