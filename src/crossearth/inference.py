@@ -78,7 +78,13 @@ def window_scores(model: nn.Module, batch: torch.Tensor, multiple: int = 1) -> t
     the crop) are zero-padded at the bottom/right, as mmseg pads training batches, and cropped back.
     Windows with a side below the model's `min_input_size` (thin strips, tiny chips: the coarsest
     feature level would be empty) are zero-padded to that size the same way.
+
+    The batch enters the model in one memory layout (contiguous NCHW), whatever the caller built
+    it from: convolution kernels pick a different algorithm, and so a different summation order,
+    for a channels-last tensor (which an H x W x 3 array permuted to NCHW is) on some CPUs
+    (AVX2-only), and the streaming path and `model.predict` must do the same arithmetic.
     """
+    batch = batch.contiguous()
     win_h, win_w = batch.shape[-2:]
     smallest = int(getattr(model, "min_input_size", 0) or 0)
     pad_h = max(-win_h % multiple, smallest - win_h)

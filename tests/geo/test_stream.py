@@ -58,13 +58,25 @@ def scene(h, w, seed=0):
 
 @pytest.mark.parametrize("size,batch", [((300, 530), 4), ((100, 90), 2), ((256, 256), 1)])
 def test_stream_equals_model_predict(model, size, batch):
+    """Same windows, same batches, same input layout, same summation order: the same numbers.
+
+    Exact equality is the claim (README), on every CPU kind: an H x W x 3 window stack permuted to
+    NCHW is channels-last, which AVX2-only CPUs convolve in another order than the contiguous
+    batch `model.predict` builds, so the model must see one layout in both paths.
+    """
     pixels = scene(*size)
     expected = model.predict(pixels, batch_size=batch)
     sink = RowCollector(*size)
+    scores = np.full_like(expected.scores, np.nan)
+
+    def keep_scores(y0, rows):
+        scores[:, y0 : y0 + rows.shape[1]] = rows
+
     stats = StreamingSegmenter(model, batch_size=batch, confidence=True).run(
-        ArrayReader(pixels), sink
+        ArrayReader(pixels), sink, on_scores=keep_scores
     )
     assert sink.next_row == size[0]
+    assert np.array_equal(scores, expected.scores)
     assert np.array_equal(sink.labels, expected.labels)
     assert stats.skipped_windows == 0
     # per-row class counts add up to the histogram of the labels

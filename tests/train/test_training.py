@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 
 import numpy as np
@@ -135,8 +136,36 @@ class SaveRankParams(Callback):
                    self.folder / f"rank{trainer.global_rank}.pt")  # fmt: skip
 
 
+def adam_step_bound(step: int, beta1: float, beta2: float) -> float:
+    """Largest |m_hat / (sqrt(v_hat) + eps)| of Adam's step `step` (1-based), for any gradients.
+
+    m_t = (1-b1) sum_k b1^(t-k) g_k and v_t = (1-b2) sum_k b2^(t-k) g_k^2, so by Cauchy-Schwarz
+    |m_t| <= (1-b1) sqrt(sum_j (b1^2/b2)^j) sqrt(v_t / (1-b2)); with the bias corrections
+    1-b1^t and 1-b2^t this is the bound below (1 at the first step; eps only lowers the ratio).
+    """
+    ratio = beta1**2 / beta2
+    return (
+        (1 - beta1)
+        / (1 - beta1**step)
+        * math.sqrt((1 - beta2**step) / (1 - beta2))
+        * math.sqrt(sum(ratio**j for j in range(step)))
+    )
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo DDP test written for Linux")
 def test_two_process_ddp_equals_one_process(scenes, tmp_path):
+    """Two processes of batch 1 follow one process of batch 2, up to how Adam can amplify rounding.
+
+    The two runs sum the same gradients in another order (per rank, then all-reduce), so their
+    gradients differ by rounding. Adam divides by the gradient's own size: where a component is
+    within rounding of zero, the two runs may step in opposite directions. Each AdamW step moves a
+    weight by at most lr_t * adam_step_bound(t) (decoupled weight decay only shrinks the gap), so
+    after `steps` steps no weight can differ by more than sum_t 2 lr_t bound(t), plus float32
+    rounding of the weights: a limit that holds on every CPU kind. That limit alone would also
+    pass two runs on different data (whose updates differ everywhere), so the test also claims
+    that such flips are rare: under 1 % of the trained weights differ by half a step or more
+    (measured: 0.04 % with AVX-512, 0.08 % with AVX2 only; a run on other data: 59 %).
+    """
     steps = 3
     single, _ = run(scenes, config(tmp_path / "one", max_steps=steps, batch_size=2))
     cfg = config(tmp_path / "two", max_steps=steps, batch_size=1, devices=2)
@@ -145,8 +174,16 @@ def test_two_process_ddp_equals_one_process(scenes, tmp_path):
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert all(torch.equal(r0[k], r1[k]) for k in r0), "the ranks diverged"
     ref = params(single)
-    worst = max((r0[k] - ref[k]).abs().max().item() for k in r0)
-    assert worst <= 5e-4, f"DDP differs from the single-process run by {worst}"
+    trained = set(trainable_names(single, cfg.freeze_backbone))
+    assert trained and all(torch.equal(r0[k], ref[k]) for k in ref if k not in trained)
+    gap = torch.cat([(r0[k] - ref[k]).abs().flatten() for k in trained])
+    largest = max(ref[k].abs().max().item() for k in trained)
+    lrs = [cfg.lr * lr_factor(t, cfg) for t in range(steps)]
+    limit = sum(2 * lr * adam_step_bound(t + 1, *cfg.betas) for t, lr in enumerate(lrs))
+    limit += 2 * steps * torch.finfo(torch.float32).eps * (largest + limit)
+    assert gap.max().item() <= limit, f"DDP differs from one process by {gap.max().item()}"
+    flipped = (gap >= 0.5 * min(lrs)).float().mean().item()
+    assert flipped < 0.01, f"{flipped:.2%} of the weights differ by half a step or more"
 
 
 def test_loss_falls_and_miou_beats_chance(scenes, tmp_path):

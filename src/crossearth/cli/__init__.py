@@ -11,9 +11,13 @@ from rich.markup import escape
 from crossearth.cli import benchmark, export, models, predict, style, synth, train, view  # noqa: F401  (registers the commands)
 from crossearth.cli.app import app, console
 from crossearth.cli.signals import Terminated
+from crossearth.cli.usage import report_usage_error, usage_exception_types
 from crossearth.errors import CrossEarthError
 
 __all__ = ["app", "main"]
+
+#: The name usage lines show, however the command was started (`crossearth`, `python -m ...`).
+PROG_NAME = "crossearth"
 
 
 def main() -> None:
@@ -22,7 +26,7 @@ def main() -> None:
     # INFO lines would print twice (its handler, then ours through propagation).
     logging.getLogger("lightning").propagate = False
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name=PROG_NAME, standalone_mode=False)
     except CrossEarthError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         sys.exit(1)
@@ -35,15 +39,11 @@ def main() -> None:
     except OSError as exc:  # disk full, permission denied, ...: the outputs were cleaned up
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         sys.exit(1)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except usage_exception_types() as exc:  # misspelt command/option, missing argument, ...
+        root = typer.main.get_command(app)
+        sys.exit(report_usage_error(exc, console, root, sys.argv[1:], PROG_NAME))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
     if isinstance(code, int) and code:  # typer turns Ctrl-C into exit code 130
         if code == 130:
             console.print("aborted")
