@@ -83,6 +83,8 @@ def test_cli_threads_option(monkeypatch, capsys):
 
     before = torch.get_num_threads()
     try:
+        code, output = run_cli_captured(monkeypatch, capsys, "--threads", "0", "models")
+        assert code == 2 and "--threads" in output and "Traceback" not in output
         code, _ = run_cli_captured(monkeypatch, capsys, "--threads", "1", "models")
         assert code == 0 and torch.get_num_threads() == 1
     finally:
