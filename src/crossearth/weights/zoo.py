@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from crossearth.data.classes import BUILDING, CASID, ISPRS, RESCUE, ROAD, ClassSet
-from crossearth.errors import WeightsUnavailableError
+from crossearth.errors import CheckpointError, WeightsUnavailableError
 
 HF_REPO = "Cusyoung/CrossEarth"
 BACKBONE_FILES = {"vitl-512": "dinov2_converted.pth", "vitl-1024": "dinov2_converted_1024x1024.pth"}
@@ -89,31 +89,32 @@ def checkpoint_dir() -> Path:
 
 
 def locate(filename: str, *, download: bool = False) -> Path:
-    """Path of a zoo file on disk; downloads it from the Hub only if `download` is True."""
+    """Path of a zoo file on disk; downloads it from the Hub only if `download` is True.
+
+    Raises `WeightsUnavailableError` (one line naming the file, its URL and where to put it) when
+    the file is not on disk and may not, or could not, be downloaded."""
     local = checkpoint_dir() / filename
     if local.is_file():
         return local
+    from huggingface_hub import hf_hub_download
+
+    from crossearth.weights.hub import download as hub_download
+
     try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-        hf_hub_download = None
-    if hf_hub_download is not None:
+        return Path(hf_hub_download(HF_REPO, filename, local_files_only=True))
+    except Exception:  # not in the HF cache
+        pass
+    if download:
         try:
-            return Path(hf_hub_download(HF_REPO, filename, local_files_only=True))
-        except Exception:  # not in the HF cache
-            pass
-        if download:
-            try:
-                return Path(hf_hub_download(HF_REPO, filename))
-            except Exception as exc:
-                raise WeightsUnavailableError(
-                    f"could not download {filename} from {hf_url(filename)} ({type(exc).__name__}: "
-                    f"{exc}). Download it by hand and put it at {local}"
-                ) from None
-    how = "" if download else " or allow downloading (--download / download=True)"
+            return hub_download(HF_REPO, filename)
+        except CheckpointError as exc:  # unreachable, refused or missing: one line, then the way
+            raise WeightsUnavailableError(
+                f"{exc}. Download it by hand from {hf_url(filename)} and put it at {local}"
+            ) from None
     raise WeightsUnavailableError(
         f"{filename} is not on this machine. Download it from {hf_url(filename)} (e.g. curl -L "
-        f"-o '{local}' '{hf_url(filename)}') and put it at {local} (or set CROSSEARTH_HOME){how}"
+        f"-o '{local}' '{hf_url(filename)}') and put it at {local} (or set CROSSEARTH_HOME) or "
+        "allow downloading (--download / download=True)"
     )
 
 
