@@ -27,6 +27,7 @@ from rasterio.windows import Window
 
 from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import alpha_bands, choose_bands
+from crossearth.geo.ranges import GDAL_NO_RANGES, range_message, require_range_requests
 from crossearth.geo.remote import (
     REMOTE_ENV,
     gdal_path,
@@ -74,6 +75,7 @@ def open_raster(path: str | Path) -> rasterio.io.DatasetReader:
 
 
 def _open_remote(url: str) -> rasterio.io.DatasetReader:
+    require_range_requests(url)
     try:
         with warnings.catch_warnings(), rasterio.Env(**remote_env(url)):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -84,6 +86,8 @@ def _open_remote(url: str) -> rasterio.io.DatasetReader:
             _ = dataset.mask_flag_enums
             return dataset
     except RasterioIOError as exc:
+        if GDAL_NO_RANGES in str(exc):
+            raise InputError(range_message(url)) from None
         raise InputError(f"cannot open {mask_url(url)}: {mask_text(str(exc))}") from None
 
 

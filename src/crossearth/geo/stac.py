@@ -27,6 +27,7 @@ import rasterio
 from rasterio.io import MemoryFile
 
 from crossearth.errors import InputError
+from crossearth.geo.ranges import GDAL_NO_RANGES, range_message, require_range_requests
 from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
 
 _OPEN: dict[str, MemoryFile] = {}  # in-memory VRTs of open datasets (a few kB each)
@@ -154,10 +155,14 @@ def _vrt_xml(bands: list[tuple[str, str]], item_href: str) -> str:
     """A VRT stacking the bands on the grid most of them share (the finest on ties)."""
     grids = {}
     for name, href in bands:
+        if is_remote(href):
+            require_range_requests(href)
         try:
             with rasterio.open(_source(href)) as ds:
                 grids[name] = (ds.crs, ds.transform, ds.width, ds.height, ds.dtypes[0], ds.nodata)
         except rasterio.errors.RasterioIOError as exc:
+            if GDAL_NO_RANGES in str(exc):
+                raise InputError(range_message(href)) from None
             raise InputError(
                 f"STAC item {mask_url(item_href)}: cannot open asset {name} "
                 f"({mask_url(href)}): {mask_text(str(exc))}"
