@@ -23,6 +23,7 @@ from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -114,7 +115,7 @@ def serve(
         def _serve(self, body: bool) -> None:
             path = self.path.split("?", 1)[0]
             rng = self.headers.get("Range")
-            file = root / path.lstrip("/")
+            file = root / unquote(path).lstrip("/")  # %3A -> ':' as a web server does
             if not path.strip("/") or not file.is_file():
                 self._note(path, rng, 0)
                 self.send_response(404)

@@ -27,6 +27,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from crossearth.errors import InputError
 from crossearth.fileio import atomic_path, recording, signals_deferred, temp_beside
 from crossearth.geo.area import area_table, row_pixel_areas_m2
+from crossearth.geo.names import safe_name
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path, remote_env
@@ -171,7 +172,7 @@ def predict_raster(
     image = image if is_remote(image) else Path(image)  # a URL stays a string
     with reading_env(image):
         if stem is None and isinstance(image, str):
-            stem = naming_path(image).stem
+            stem = safe_name(naming_path(image).stem)
         output = Path(output)
         if not output.suffix and output.parent.is_dir():
             output.mkdir(exist_ok=True)  # as the CLI does: the folder, not missing parents

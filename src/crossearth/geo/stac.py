@@ -27,6 +27,7 @@ import rasterio
 from rasterio.io import MemoryFile
 
 from crossearth.errors import InputError
+from crossearth.geo.names import safe_name
 from crossearth.geo.ranges import GDAL_NO_RANGES, range_message, require_range_requests
 from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
 
@@ -70,7 +71,8 @@ def naming_name(href: str) -> str:
     base, fragment = _split(href)
     if not fragment:
         return base
-    return f"{base.rsplit('/', 1)[0]}/{fragment}.json" if "/" in base else f"{fragment}.json"
+    name = safe_name(fragment, fallback="item")  # an id may hold '/' or ':'
+    return f"{base.rsplit('/', 1)[0]}/{name}.json" if "/" in base else f"{name}.json"
 
 
 def open_stac_item(href: str | Path) -> rasterio.io.DatasetReader:
