@@ -340,25 +340,20 @@ def _run_predictions(
     """Predict the scenes this process gets (all of them with a manifest: each is skipped if
     done, else claimed); returns the output stems this process wrote."""
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from crossearth.geo.manifest import fingerprint
 
     tag = escape(f"[rank {rank}/{world}] ") if world > 1 else ""
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[left]}"),
     )  # fmt: skip
     written: list[str] = []
     failed: list[str] = []
     already = 0
-    # a bar only where it can redraw: in a log it would leave a blank line per scene
+    # a bar only where it can redraw: in a log it would leave a blank line per scene, so a
+    # log gets plain progress lines instead (crossearth.progress.PlainLines)
     with Progress(*columns, console=console, disable=quiet or not console.is_terminal,
                   transient=True) as bar:  # fmt: skip
         for path, stem, parts in jobs:
@@ -443,7 +438,7 @@ def _predict_split(
             if not mine or manifest.part_done(stem, digest, index, parts):
                 continue
             name = f"{tag}{escape(display_name(path))} part {index + 1}/{parts}"
-            with _bar_task(bar, name) as progress:
+            with _bar_task(bar, name, quiet) as progress:
                 target = manifest.part_file(stem, digest, index, parts)
                 result = predict_part(net, path, target, options, index, parts, progress=progress)
             manifest.record_part(stem, digest, result)
@@ -468,14 +463,29 @@ def _predict_split(
 
 
 @contextmanager
-def _bar_task(bar, name: str):
-    """A progress-bar line for one job; yields its `progress(done, total)` callback."""
-    task = bar.add_task(name, total=None, rate="")
-    start = time.perf_counter()
+def _bar_task(bar, name: str, quiet: bool = False):
+    """A progress-bar line for one job, or plain progress lines where the output is not a
+    terminal (unless `quiet`); yields its `progress(done, total)` callback. Rate and time left
+    are `crossearth.progress.RateMeter`'s: steady, the first window's start-up left out."""
+    from crossearth.progress import PlainLines, RateMeter, duration
+
+    task = bar.add_task(name, total=None, rate="", left="")
+    meter = RateMeter()
+    plain = None
+    if bar.disable and not quiet:
+        plain = PlainLines(name, lambda line: console.print(line, highlight=False, soft_wrap=True))
 
     def progress(done: int, total: int) -> None:
-        rate = done / max(time.perf_counter() - start, 1e-9)
-        bar.update(task, completed=done, total=total, rate=f"{rate:.1f}/s")
+        if plain is not None:
+            plain(done, total)
+            return
+        meter.update(time.monotonic(), done)
+        rate, left = meter.rate, meter.seconds_left(total)
+        bar.update(
+            task, completed=done, total=total,
+            rate=f"{rate:.1f}/s" if rate is not None else "",
+            left=f"{duration(left)} left" if left is not None and done < (total or 0) else "",
+        )  # fmt: skip
 
     try:
         yield progress
@@ -491,7 +501,7 @@ def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, p
     from crossearth.geo.predict import predict_raster
     from crossearth.geo.remote import display_name, mask_url
 
-    with _bar_task(bar, f"{tag}{escape(display_name(path))}") as progress:
+    with _bar_task(bar, f"{tag}{escape(display_name(path))}", quiet) as progress:
         summary = predict_raster(
             net, path, output, options, progress=progress, stem=stem, parts=parts
         )

@@ -159,19 +159,15 @@ class _progress:
         if not self.enabled:
             return lambda: None
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from crossearth.progress import time_left_column
 
         self.bar = Progress(
             TextColumn("embedding images"),
             BarColumn(),
             MofNCompleteColumn(),
-            TimeRemainingColumn(),
+            time_left_column(),
             console=Console(stderr=True),
         )
         self.bar.start()
