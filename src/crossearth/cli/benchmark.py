@@ -11,6 +11,8 @@ from rich.table import Table
 
 from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, app, console
 from crossearth.errors import InputError
+from crossearth.tables import print_table
+from crossearth.wording import count
 
 data_app = typer.Typer(
     no_args_is_help=True,
@@ -76,18 +78,18 @@ def data_list() -> None:
     for d in DOMAINS.values():
         splits = ", ".join(f"{k} {v}" for k, v in d.expected.items())
         table.add_row(d.key, d.folder, str(len(d.classes)), splits)
-    out.print(table)
+    print_table(out, table)
     settings = Table(title="settings")
     for column in ("setting", "source", "targets", "zoo model", "paper mIoU"):
         settings.add_column(column)
     for st in ALL_SETTINGS.values():
         paper = "–" if st.paper_miou is None else f"{st.paper_miou} ({st.paper_source})"
-        targets = ", ".join(f"{t.domain}/{t.split}" for t in st.targets)
+        targets = "\n".join(f"{t.domain}/{t.split}" for t in st.targets)  # one per line
         model = st.model or (
             "train one: crossearth train" if st.name in SYNTH_SETTINGS else "not released"
         )
         settings.add_row(st.name, st.source, targets, model, paper)
-    out.print(settings)
+    print_table(out, settings)
 
 
 @data_app.command("check")
@@ -118,7 +120,7 @@ def data_check(
         labelled = int(s.labelled.sum())
         table.add_row(s.name, str(s.images), *(_share(int(v), s.pixels) for v in s.labelled),
                       _share(s.pixels - labelled, s.pixels))  # fmt: skip
-    out.print(table)
+    print_table(out, table)
     if spec.holdout:
         out.print(f"validation: {spec.holdout}", highlight=False, markup=False)
     if report.gsd_m is not None:
@@ -128,7 +130,7 @@ def data_check(
     if report.problems:
         for problem in report.problems:
             out.print(f"problem: {problem}", highlight=False, soft_wrap=True, markup=False)
-        raise InputError(f"{len(report.problems)} problem(s) in {description}")
+        raise InputError(f"{count(len(report.problems), 'problem')} in {description}")
     out.print("no problems found")
 
 
@@ -251,7 +253,7 @@ def _print_classes(report: dict, classes: tuple[str, ...]) -> None:
         for name in classes:
             c = t["per_class"][name]
             table.add_row(name, *(_pct(c.get(k)) for k in ("IoU", "F1", "precision", "recall")))
-    Console().print(table)
+    print_table(Console(), table)
 
 
 def _pct(value: float | None) -> str:
@@ -284,7 +286,7 @@ def _print_eval(report: dict, folder: Path | None = None) -> None:
             if t.get("foreground_IoU") is not None
             else ""
         )
-        out.print(f"{report['setting']} on {key} ({t['images']} images): mIoU {t['mIoU']:.2f}, "
+        out.print(f"{report['setting']} on {key} ({count(t['images'], 'image')}): mIoU {t['mIoU']:.2f}, "
                   f"mF1 {t['mF1']:.2f}, OA {t['OA']:.2f}{extra}")  # fmt: skip
     paper = report.get("paper_mIoU")
     if "data" in report:
@@ -373,6 +375,6 @@ def benchmark_command(
         delta = "–" if ours is None or paper is None else f"{ours - paper:+.2f}"
         table.add_row(r["setting"], "–" if ours is None else f"{ours:.2f}", "–" if paper is None else f"{paper:.1f}",
                       delta, r.get("paper_source") or "not published")  # fmt: skip
-    Console().print(table)
+    print_table(Console(), table)
     if skipped:
         Console().print("skipped: " + "; ".join(skipped), soft_wrap=True)

@@ -19,6 +19,7 @@ from crossearth.cli.app import (
     console,
 )
 from crossearth.errors import InputError
+from crossearth.wording import count
 
 
 @app.command()
@@ -157,8 +158,15 @@ def _predict(
     sizes = _probe_inputs(files, model, options.bands)
     if skipped and not quiet:
         console.print(
-            f"note: {skipped} file(s) in the input folders are outputs or temporary files of "
-            "crossearth and were skipped",
+            f"note: {count(skipped, 'file')} in the input folders "
+            + (
+                "is an output or temporary file"
+                if skipped == 1
+                else "are outputs or temporary files"
+            )
+            + " of crossearth and "
+            + ("was" if skipped == 1 else "were")
+            + " skipped",
             highlight=False,
         )
     rank, world = rank_and_world()
@@ -391,12 +399,13 @@ def _run_predictions(
                 written.append(stem)
     if already and not quiet:
         console.print(
-            f"{tag}{already} scene(s) completed by an earlier run skipped (--overwrite redoes them)",
+            f"{tag}{count(already, 'scene')} completed by an earlier run skipped (--overwrite "
+            f"redoes {'it' if already == 1 else 'them'})",
             highlight=False,
         )
     if failed:
         raise InputError(
-            f"{tag}{len(failed)} of {len(jobs)} scene(s) failed (the others were written): "
+            f"{tag}{len(failed)} of {count(len(jobs), 'scene')} failed (the others were written): "
             + "; ".join(failed)
         )
     return written
@@ -447,7 +456,7 @@ def _predict_split(
                 console.print(
                     f"{tag}{escape(mask_url(str(path)))} part {index + 1}/{parts} (rows "
                     f"{a}-{b - 1}) done ({result.seconds['total']:.1f} s, "
-                    f"{_count(result.windows_run, 'window')})",
+                    f"{count(result.windows_run, 'window')})",
                     soft_wrap=True, highlight=False,
                 )  # fmt: skip
     done = [manifest.part_done(stem, digest, index, parts) for index in range(parts)]
@@ -509,14 +518,9 @@ def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, p
         skipped = summary["skipped_windows"]
         console.print(
             f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
-            f"{_count(summary['windows'], 'window')}, {skipped} skipped as nodata; "
-            f"{summary['nodata_pixels']:,} nodata pixels"
+            f"{count(summary['windows'], 'window')}, {skipped} skipped as nodata; "
+            f"{count(summary['nodata_pixels'], 'nodata pixel')}"
             + (f"; assembled from {len(parts)} parts" if parts else "") + ")",
             soft_wrap=True, highlight=False,
         )  # fmt: skip
     return summary
-
-
-def _count(n: int, noun: str) -> str:
-    """'1 window', '3 windows'."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -26,6 +26,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from crossearth.errors import InputError
+from crossearth.wording import count as plural
 
 IGNORE = 255  # internal ignore value of every label array this package hands out
 
@@ -85,7 +86,7 @@ class RasterLabels:
         self.colours = label_format == "colours" or (label_format == "auto" and count >= 3)
         if self.colours and count < 3:
             raise LabelProblem(
-                f"{self.path}: label_format colours needs an RGB mask, it has {count} band(s)"
+                f"{self.path}: label_format colours needs an RGB mask, it has {plural(count, 'band')}"
             )
         self._lut: dict[int, int] = {}
         if self.colours:

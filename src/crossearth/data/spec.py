@@ -32,6 +32,7 @@ from typing import Any
 
 from crossearth.errors import ConfigError, InputError
 from crossearth.problems import Problems, near_misses, unknown_keys
+from crossearth.wording import count, ordinal
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
@@ -194,7 +195,11 @@ def hold_out(train: SplitSpec, every: Any, path: Path) -> tuple[SplitSpec, Split
                          train.label_format)  # fmt: skip
 
     names = ", ".join(train.images[i].name for i in held[:3]) + (", ..." if len(held) > 3 else "")
-    rule = f"every {k}th training scene by name" if n >= k else f"fewer than {k} scenes: the last"
+    rule = (
+        f"every {ordinal(k)} training scene by name"
+        if n >= k
+        else f"fewer than {count(k, 'scene')}: the last"
+    )
     return (
         pick(kept, "train"),
         pick(held, "val"),

@@ -8,7 +8,9 @@ are always a validity mask (pixels where any alpha band is 0 are nodata), whatev
 count (GDAL itself takes alpha as the mask only in 2- and 4-band files). The other bands are
 the data bands. One rule for every band count:
 
-1. `--bands` given: exactly three 1-based band numbers, each at most the file's band count, used
+1. `--bands` given (or, without it, the file bands a fine-tuned model records it was trained on,
+   `ModelConfig.band_indices`; the reason and any error then say "from the model"): exactly
+   three 1-based band numbers, each at most the file's band count, used
    in that order; or three band names, matched to the band descriptions (e.g. `red,green,blue`
    for a STAC item, whose bands are described by their common names). Repeating a band is allowed (e.g. `--bands 1,1,1` for a panchromatic image).
 2. Otherwise each data band's role (R, G, B or NIR) is read from its description
@@ -40,6 +42,8 @@ import rasterio.io
 from rasterio.enums import ColorInterp
 
 from crossearth.errors import ConfigError, InputError
+from crossearth.wording import count as counted
+from crossearth.wording import with_article
 
 #: Band description (normalised: lower case, `_`/`-` as spaces, single spaces) -> role.
 DESCRIPTION_ROLES: dict[str, str] = {
@@ -75,11 +79,16 @@ class BandChoice:
 
 
 def choose_bands(
-    dataset: rasterio.io.DatasetReader, model_bands: str, requested: tuple[int, ...] | None
+    dataset: rasterio.io.DatasetReader,
+    model_bands: str,
+    requested: tuple[int, ...] | None,
+    from_model: bool = False,
 ) -> BandChoice:
     """Pick the model's three input bands from `dataset` by the module's rules.
 
-    `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` or None.
+    `model_bands` is the model's layout ("RGB" or "IRRG"); `requested` is `--bands` or None, or
+    with `from_model` the file bands the model was trained on (its `band_indices`): the reason
+    and errors then name the model, not `--bands`.
     Raises InputError when the choice is invalid or cannot be made without `--bands`.
     """
     layout = model_bands.strip().upper()
@@ -92,14 +101,17 @@ def choose_bands(
     name = dataset.name
     count = dataset.count
 
+    origin = "bands from the model" if from_model else "--bands"
     if requested is not None and any(isinstance(b, str) for b in requested):
-        requested = _bands_by_name(dataset, requested)
+        requested = _bands_by_name(dataset, requested, origin)
     if requested is not None:
-        chosen = _validate_requested(requested, count, name)
+        chosen = _validate_requested(requested, count, name, origin)
         alpha = alpha_bands(dataset)
-        mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
+        alpha_words = "alpha band" if len(alpha) == 1 else "alpha bands"
+        mask = f"; {alpha_words} {_join(alpha)} used as the validity mask" if alpha else ""
+        where = "from the model, the file bands it was trained on" if from_model else "from --bands"
         return BandChoice(
-            chosen, f"bands {_join(chosen)} (from --bands; the model expects {expects}{mask})"
+            chosen, f"bands {_join(chosen)} ({where}; the model expects {expects}{mask})"
         )
 
     colorinterp = _colorinterp(dataset)
@@ -112,9 +124,10 @@ def choose_bands(
     )
     data_bands = [i for i in range(1, count + 1) if i not in alpha]
     if len(data_bands) < 3:
-        extra = f" (plus {len(alpha)} alpha band{'s' if len(alpha) != 1 else ''})" if alpha else ""
+        extra = f" (plus {counted(len(alpha), 'alpha band')})" if alpha else ""
         raise InputError(
-            f"{name} has {len(data_bands)} data band(s){extra}; the model needs 3 ({expects}). "
+            f"{name} has {counted(len(data_bands), 'data band')}{extra}; the model needs 3 "
+            f"({expects}). "
             f"Pass --bands with three band numbers, e.g. --bands 1,1,1 to repeat band 1"
         )
 
@@ -164,7 +177,7 @@ def choose_bands(
             f"file is ordered differently{mask_note})",
         )
     raise InputError(
-        f"{problem} (a {layout} model needs {expects}). Pass --bands with three band "
+        f"{problem} ({with_article(layout)} model needs {expects}). Pass --bands with three band "
         f"numbers in the order {expects}, e.g. {_EXAMPLE[layout]}. The file's bands: "
         f"{_listing(dataset, colorinterp, descriptions)}"
     )
@@ -185,24 +198,31 @@ def alpha_bands(dataset: rasterio.io.DatasetReader) -> list[int]:
 _ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}
 
 
-def _validate_requested(requested: tuple[int, ...], count: int, name: str) -> tuple[int, int, int]:
+def _validate_requested(
+    requested: tuple[int, ...], count: int, name: str, origin: str = "--bands"
+) -> tuple[int, int, int]:
+    """The three band numbers of `requested`; `origin` ("--bands", or "bands from the model")
+    starts each error, which then also says how to choose others."""
+    hint = "" if origin == "--bands" else " (pass --bands to choose the file's bands)"
     if len(requested) != 3:
         raise InputError(
-            f"--bands needs exactly three band numbers (got {len(requested)}: "
+            f"{origin} needs exactly three band numbers (got {len(requested)}: "
             f"{_join(requested)}), e.g. --bands 1,2,3 or --bands 1,1,1"
         )
     for b in requested:
         if isinstance(b, bool) or int(b) != b:
-            raise InputError(f"--bands: {b!r} is not a band number")
+            raise InputError(f"{origin}: {b!r} is not a band number{hint}")
         if not 1 <= b <= count:
             raise InputError(
-                f"--bands: band {b} does not exist; {name} has {count} band(s), "
-                f"numbered 1 to {count}"
+                f"{origin}: band {b} does not exist; {name} has {counted(count, 'band')}, "
+                f"numbered 1 to {count}{hint}"
             )
     return (int(requested[0]), int(requested[1]), int(requested[2]))
 
 
-def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[int, ...]:
+def _bands_by_name(
+    dataset: rasterio.io.DatasetReader, names: tuple, origin: str = "--bands"
+) -> tuple[int, ...]:
     """Band numbers of the bands whose descriptions are `names` (case-insensitive)."""
     descriptions = [_normalise(d) for d in (dataset.descriptions or ())]
     found = []
@@ -211,7 +231,7 @@ def _bands_by_name(dataset: rasterio.io.DatasetReader, names: tuple) -> tuple[in
         if descriptions.count(key) != 1:
             known = ", ".join(d or "(none)" for d in descriptions) or "none"
             raise InputError(
-                f"--bands: no single band named {band!r} in {dataset.name} "
+                f"{origin}: no single band named {band!r} in {dataset.name} "
                 f"(band descriptions: {known}); pass names from that list or band numbers"
             )
         found.append(descriptions.index(key) + 1)

@@ -221,9 +221,10 @@ def open_for_prediction(
     crop, stride = options.windows_for(model)
     # A fine-tuned model records how its training files were read; explicit options win.
     bands = options.bands if options.bands is not None else model.config.band_indices
+    from_model = options.bands is None and bands is not None
     scale = options.scale if options.scale is not None else model.config.scale
     with reading_env(image), RasterSource.open(
-        image, model.config.bands, bands, scale, options.nodata
+        image, model.config.bands, bands, scale, options.nodata, bands_from_model=from_model
     ) as source:  # fmt: skip
         if before_resampling is not None:
             before_resampling(source)

@@ -218,13 +218,16 @@ class RasterSource:
         bands: tuple[int, ...] | None = None,
         scale: str | None = None,
         nodata: str | float | None = None,
+        bands_from_model: bool = False,
     ) -> RasterSource:
         """Open `path` choosing bands and scaling by the module's rules; `nodata` overrides the
-        file's nodata value ("none" ignores it, a number replaces it). Raises InputError."""
+        file's nodata value ("none" ignores it, a number replaces it); `bands_from_model`: the
+        `bands` are the model's own (its `band_indices`), not `--bands` (for the reason and
+        errors). Raises InputError."""
         override = parse_nodata(nodata)
         dataset = open_raster(path)
         try:
-            choice = choose_bands(dataset, model_bands, bands)
+            choice = choose_bands(dataset, model_bands, bands, from_model=bands_from_model)
             spec = parse_scale(scale)
             scaling = estimate_scaling(dataset, choice.bands, spec, nodata=override)
         except BaseException:
