@@ -268,6 +268,6 @@ def test_a_batch_goes_on_past_a_bad_scene_and_fails_at_the_end(
                "gpkg", "--precision", "fp32")  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1
-    assert "1 of 3 scene(s) failed" in err and "b:" in err and "Traceback" not in err
+    assert "1 of 3 scenes failed" in err and "b:" in err and "Traceback" not in err
     assert (out / "a_classes.tif").is_file() and (out / "c_classes.tif").is_file()
     assert (out / "a.gpkg").is_file() and not list(out.glob("b*"))

@@ -4,6 +4,7 @@ a log; settings lists name SynthEarth; `benchmark` with nothing to run is an err
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from cli_runner import run_cli as run
@@ -54,6 +55,9 @@ def test_quick_demo_leaves_the_full_demo_untouched(monkeypatch, tmp_path, capsys
         assert [int(line[len(prefix) :].split("/")[0]) for line in lines] == [1, 2], output
         assert all(" loss " in line for line in lines)
     assert output.index("run 1/2") < output.index("run 2/2")
+    # numbered steps start at 1 even when the parity step is skipped (no reference here)
+    steps = [int(m.group(1)) for m in re.finditer(r"^(\d+)\. ", output, re.MULTILINE)]
+    assert steps and steps == list(range(1, len(steps) + 1)), output
     assert {p: p.read_text() for p in before} == before
     assert sorted(p.name for p in full.iterdir()) == ["figure.png", "model.safetensors", "quick",
                                                       "report.md", "runs"]  # fmt: skip

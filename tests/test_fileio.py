@@ -15,7 +15,8 @@ from crossearth.cli.signals import Terminated, terminate_on_signals
 from crossearth.fileio import atomic_path, publish, recording, signals_deferred, temp_beside
 
 pytestmark = pytest.mark.skipif(
-    sys.platform == "win32" or not hasattr(signal, "pthread_kill"), reason="POSIX signals"
+    sys.platform == "win32" or not hasattr(signal, "pthread_kill"),
+    reason="needs POSIX signals delivered to a thread (signal.pthread_kill), absent on Windows",
 )
 
 

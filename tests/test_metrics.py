@@ -8,7 +8,10 @@ import torch
 
 from crossearth.metrics import ConfusionMatrix, scores
 
-tm = pytest.importorskip("torchmetrics.classification")
+tm = pytest.importorskip(
+    "torchmetrics.classification",
+    reason="the peer metrics come from torchmetrics: pip install 'crossearth[train]'",
+)
 
 
 def random_batch(seed: int, num_classes: int, absent: int | None = None):

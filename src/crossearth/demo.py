@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from rich.table import Table
 from crossearth.numbers import seconds as to_seconds
 from crossearth.reference import NAME as REFERENCE_NAME
 from crossearth.reference import find_reference
+from crossearth.tables import print_table
+from crossearth.wording import count
 
 SOURCE = "urban-aerial-rgb"
 TARGETS = ("urban-aerial-irrg", "rural-aerial-rgb", "urban-satellite-rgb", "urban-autumn-rgb")
@@ -86,7 +89,8 @@ def _parity_line(tag: str, result: dict) -> str:
     line = f"{tag} {result['max_abs_diff_outside_ties']:.1e}"
     if result["tied_windows"]:
         line += (
-            f" (outside {result['tied_windows']} window(s) holding an fp64-confirmed attention-mask"
+            f" (outside {count(result['tied_windows'], 'window')} holding an fp64-confirmed"
+            " attention-mask"
             f" tie, where fp32 may flip one mask bit: {result['max_abs_diff']:.1e} there)"
         )
     return line
@@ -203,6 +207,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     started = time.perf_counter()
     summary: dict = {"budget": dataclasses.asdict(budget)}
     reference = find_reference(reference)
+    steps = itertools.count(1)  # the printed steps, numbered from 1 whichever run
     if reference is None:
         console.print(
             "[yellow]official reference not found[/] (it is in tests/data/reference of a clone of "
@@ -215,12 +220,14 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
             for r in parity.values()
         )
         console.print(
-            "[bold]1. Parity with the official implementation:[/] max |Δscore| "
+            f"[bold]{next(steps)}. Parity with the official implementation:[/] max |Δscore| "
             + ", ".join(_parity_line(k, v) for k, v in parity.items())
             + (" [green]OK[/] (≤ 1e-4)" if ok else " [red]FAILED[/]")
         )
         summary["parity"] = parity
-    console.print(f"[bold]2. SynthEarth:[/] source {SOURCE}, targets {', '.join(TARGETS)}")
+    console.print(
+        f"[bold]{next(steps)}. SynthEarth:[/] source {SOURCE}, targets {', '.join(TARGETS)}"
+    )
     data = {}
     for k, name in enumerate((SOURCE, *TARGETS)):
         data[name] = {
@@ -243,8 +250,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
             models[key] = model
             console.print(f"   trained {key} (seed {seed}) in {time.perf_counter() - t0:.0f} s: "
                           + ", ".join(f"{d} {v:.1f}" for d, v in results[key][-1].items()))  # fmt: skip
-    table = _table(results)
-    console.print(table)
+    print_table(console, _table(results))
     summary["mIoU"] = results
     _write_outputs(output, models, data, results, summary, budget)
     summary["seconds"] = to_seconds(time.perf_counter() - started)

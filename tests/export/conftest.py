@@ -4,7 +4,9 @@ import dataclasses
 import pytest
 from export_helpers import CLASSES, PALETTE
 
-pytest.importorskip("onnxruntime")
+pytest.importorskip(
+    "onnxruntime", reason="export tests run ONNX Runtime: pip install 'crossearth[onnx]'"
+)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 Serves the files of one folder (GET with or without `Range: bytes=a-b`, HEAD) with `ETag`
 (a digest of the bytes) and `Last-Modified` (the file's modification time) headers, answers 404
 for anything else, logs every request and the body bytes it sends, and stops itself after
-`lifetime_s` even if a test forgets to stop it.
+`lifetime_s` even if a test forgets to stop it. With `ranges=False` it ignores `Range` headers
+and answers every GET with the whole file (`200 OK`), as `python -m http.server` does.
 
 The server runs in a child process: GDAL may hold Python's GIL while it opens a file (it does
 when it probes sidecar files), which would deadlock a server thread in the test's own process.
@@ -11,6 +12,7 @@ when it probes sidecar files), which would deadlock a server thread in the test'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -21,6 +23,7 @@ from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -28,12 +31,16 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 class RangeServer:
     """`with RangeServer(folder) as server:` -> `server.url("a.tif")`, `server.sent["/a.tif"]`,
     `server.requests` ([(method, path, range header), ...] in arrival order). With
-    `versions=False` no ETag or Last-Modified header is sent (as some servers do)."""
+    `versions=False` no ETag or Last-Modified header is sent (as some servers do); with
+    `ranges=False` the `Range` header is ignored (the whole file, status 200)."""
 
-    def __init__(self, root: Path, lifetime_s: float = 120.0, versions: bool = True) -> None:
+    def __init__(
+        self, root: Path, lifetime_s: float = 120.0, versions: bool = True, ranges: bool = True
+    ) -> None:
         self.root = Path(root)
         self.lifetime_s = lifetime_s
         self.versions = versions
+        self.ranges = ranges
         self._log = Path(tempfile.mkdtemp(prefix="range_server_")) / "requests.jsonl"
         self._process: subprocess.Popen | None = None
         self.port = 0
@@ -62,6 +69,7 @@ class RangeServer:
     def start(self) -> RangeServer:
         args = [sys.executable, __file__, str(self.root), str(self._log), str(self.lifetime_s)]
         args += [] if self.versions else ["--no-versions"]
+        args += [] if self.ranges else ["--no-ranges"]
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         self.port = int(self._process.stdout.readline())
         return self
@@ -80,7 +88,9 @@ class RangeServer:
         self.stop()
 
 
-def serve(root: Path, log: Path, lifetime_s: float, versions: bool = True) -> None:
+def serve(
+    root: Path, log: Path, lifetime_s: float, versions: bool = True, ranges: bool = True
+) -> None:
     """Serve `root` on a free port of 127.0.0.1 (printed on stdout), logging to `log`."""
     import threading
 
@@ -105,7 +115,7 @@ def serve(root: Path, log: Path, lifetime_s: float, versions: bool = True) -> No
         def _serve(self, body: bool) -> None:
             path = self.path.split("?", 1)[0]
             rng = self.headers.get("Range")
-            file = root / path.lstrip("/")
+            file = root / unquote(path).lstrip("/")  # %3A -> ':' as a web server does
             if not path.strip("/") or not file.is_file():
                 self._note(path, rng, 0)
                 self.send_response(404)
@@ -116,7 +126,7 @@ def serve(root: Path, log: Path, lifetime_s: float, versions: bool = True) -> No
             size = len(data)
             start, end = 0, size - 1
             match = _RANGE.match(rng or "")
-            partial = bool(match and (match.group(1) or match.group(2)))
+            partial = ranges and bool(match and (match.group(1) or match.group(2)))
             if partial:
                 if match.group(1):
                     start = int(match.group(1))
@@ -129,7 +139,8 @@ def serve(root: Path, log: Path, lifetime_s: float, versions: bool = True) -> No
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             else:
                 self.send_response(200)
-            self.send_header("Accept-Ranges", "bytes")
+            if ranges:
+                self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Length", str(end - start + 1))
             if versions:
                 self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
@@ -137,7 +148,9 @@ def serve(root: Path, log: Path, lifetime_s: float, versions: bool = True) -> No
                 self.send_header("Last-Modified", formatdate(mtime, usegmt=True))
             self.end_headers()
             if body:
-                self.wfile.write(data[start : end + 1])
+                # the client may close once it has what it wanted (e.g. the status line only)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data[start : end + 1])
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
@@ -158,4 +171,10 @@ def closed_port() -> int:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]), "--no-versions" not in sys.argv)
+    serve(
+        Path(sys.argv[1]),
+        Path(sys.argv[2]),
+        float(sys.argv[3]),
+        versions="--no-versions" not in sys.argv,
+        ranges="--no-ranges" not in sys.argv,
+    )

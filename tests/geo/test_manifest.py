@@ -111,7 +111,7 @@ def test_killed_run_resumes_with_only_the_scenes_left(
     code, text = run(monkeypatch, capsys, "predict", folder, "-m", model_file, "-o", resumed, *FAST)
     assert code == 0, text
     assert processed(text) == ["s2.tif", "s3.tif", "s4.tif", "s5.tif"]
-    assert "2 scene(s) completed by an earlier run skipped" in text
+    assert "2 scenes completed by an earlier run skipped" in text
     assert outputs(resumed) == outputs(clean)
     assert not (resumed / ".crossearth" / "claims").exists()  # no claim left behind
 
@@ -125,7 +125,7 @@ def test_rerun_skips_done_scenes_and_redoes_gone_changed_or_overwritten_ones(
     first = outputs(out)
     code, text = run(monkeypatch, capsys, *base)
     assert code == 0 and processed(text) == []
-    assert "3 scene(s) completed by an earlier run skipped" in text
+    assert "3 scenes completed by an earlier run skipped" in text
     (out / "s1_classes.tif").unlink()
     code, text = run(monkeypatch, capsys, *base)
     assert code == 0 and processed(text) == ["s1.tif"]

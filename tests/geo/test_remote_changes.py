@@ -60,12 +60,12 @@ def test_rerun_redoes_the_changed_remote_scene_only(monkeypatch, capsys, tmp_pat
         before = (out / "s1_classes.tif").read_bytes()
         code, text = run(monkeypatch, capsys, *args)
         assert code == 0 and processed(text) == [], text
-        assert "3 scene(s) completed by an earlier run skipped" in text
+        assert "3 scenes completed by an earlier run skipped" in text
         write_scene(served / "s1.tif", seed=7)  # new bytes, ETag and Last-Modified
         code, text = run(monkeypatch, capsys, *args)
         assert code == 0, text
         assert processed(text) == ["s1.tif"]
-        assert "2 scene(s) completed by an earlier run skipped" in text
+        assert "2 scenes completed by an earlier run skipped" in text
     assert "note:" not in text
     # the redone class map is the new object's: equal to a run on the new file itself
     local = tmp_path / "local.tif"

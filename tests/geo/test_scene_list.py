@@ -115,7 +115,7 @@ def test_a_list_behind_a_url_is_refused_with_one_error_line(
 
 
 def test_a_collection_line_is_its_items_and_an_item_line_is_one_item(tmp_path):
-    pytest.importorskip("pystac")
+    pytest.importorskip("pystac", reason="STAC inputs need pystac: pip install 'crossearth[stac]'")
     from crossearth.cli.predict import _expand_inputs
 
     items = tmp_path / "items.json"

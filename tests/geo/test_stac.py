@@ -23,7 +23,9 @@ from remote_server import RangeServer
 
 from crossearth.cli import main
 
-pystac = pytest.importorskip("pystac")
+pystac = pytest.importorskip(
+    "pystac", reason="STAC inputs need pystac: pip install 'crossearth[stac]'"
+)
 
 FAST = ("--precision", "fp32", "--device", "cpu", "-q", "--no-overlay")
 NAMES = ("red", "green", "blue", "nir")

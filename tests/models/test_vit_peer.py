@@ -10,7 +10,9 @@ import torch
 from crossearth.config import BackboneConfig
 from crossearth.models.vit import Block, interpolate_pos_embed
 
-timm_vit = pytest.importorskip("timm.models.vision_transformer")
+timm_vit = pytest.importorskip(
+    "timm.models.vision_transformer", reason="the peer ViT comes from timm: pip install timm"
+)
 
 
 @pytest.mark.parametrize("dim,heads", [(128, 2), (192, 3)])

@@ -4,6 +4,8 @@ warning that the stream cannot resume, and Lightning's lines once; SynthEarth ru
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import os
 import subprocess
 import sys
@@ -98,10 +100,21 @@ def test_plain_progress_lines_are_spaced_in_time():
         progress.on_train_batch_end(trainer, None, {"loss": torch.tensor(0.5 / step)}, None, 0)
     assert _steps("\n".join(lines), "run 1/2 step ") == [1, 4, 7, 10]  # first, every 15 s, last
     assert lines[0] == "run 1/2 step 1/10 loss 0.500"  # no rate yet
-    assert lines[1] == "run 1/2 step 4/10 loss 0.125 (0.19 steps/s, 32 s left)"
-    # the rate since the previous line: 3 steps in 15 s, so 3 steps take 15 s more
-    assert lines[2] == "run 1/2 step 7/10 loss 0.071 (0.2 steps/s, 15 s left)"
-    assert lines[-1] == "run 1/2 step 10/10 loss 0.050 (0.26 steps/s)"
+    # the rate: steps and seconds since the first step, each weighted by exp(-age / 600 s)
+    times = [0, 5, 14, 16, 20, 29, 31]
+
+    def steady(upto: int) -> float:
+        now = times[upto]
+        weights = [math.exp(-(now - t) / 600) for t in times[1 : upto + 1]]
+        seconds = [b - a for a, b in itertools.pairwise(times[: upto + 1])]
+        return sum(weights) / sum(w * s for w, s in zip(weights, seconds, strict=True))
+
+    for line, index, step in ((lines[1], 3, 4), (lines[2], 6, 7)):
+        rate = steady(index)
+        left = round((10 - step) / rate)
+        assert line.endswith(f"({rate:.2g} steps/s, {left} s left)"), (line, rate, left)
+    assert lines[1].startswith("run 1/2 step 4/10 loss 0.125 (")
+    assert lines[-1] == "run 1/2 step 10/10 loss 0.050 (0.26 steps/s)"  # the whole run's average
     trainer.is_global_zero = False  # other processes of a multi-process run stay silent
     progress.on_train_batch_end(trainer, None, {"loss": torch.tensor(1.0)}, None, 0)
     assert len(lines) == 4

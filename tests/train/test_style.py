@@ -470,7 +470,10 @@ TORCHVISION_TRUNK = (
 
 
 def test_predictor_trunk_matches_torchvision_inception(published_files):
-    models = pytest.importorskip("torchvision.models")
+    models = pytest.importorskip(
+        "torchvision.models",
+        reason="the peer model comes from torchvision: pip install torchvision",
+    )
     _, predictor, _ = published_files
     ours = StylePredictor()
     ours.load_state_dict(predictor, strict=False)

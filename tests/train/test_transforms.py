@@ -231,7 +231,10 @@ def test_hsv_conversions():
 
 
 def test_hsv_matches_opencv():
-    cv2 = pytest.importorskip("cv2")
+    cv2 = pytest.importorskip(
+        "cv2",
+        reason="the OpenCV peer (as mmseg uses) is optional: pip install opencv-python-headless",
+    )
     image, _ = random_pair(64, 96)
     rgb = image.permute(1, 2, 0).numpy().copy()
     assert np.array_equal(rgb_to_hsv_cv2(image).permute(1, 2, 0).numpy(), cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV))  # fmt: skip

@@ -19,7 +19,7 @@ from crossearth.weights.python_config import read_python_config
 def official(reference_dir) -> dict:
     path = reference_dir / "small_ref2_config.json"
     if not path.is_file():
-        pytest.skip(f"{path} not found")
+        pytest.skip(f"{path} not found: this copy of the official reference lacks it")
     return json.loads(path.read_text())
 
 
@@ -273,7 +273,7 @@ def test_malformed_official_config_is_a_config_error(official, edit):
 def test_official_config_loads_its_checkpoint(reference_dir):
     ckpt = reference_dir / "small_ref2.pth"
     if not ckpt.is_file():
-        pytest.skip(f"{ckpt} not found")
+        pytest.skip(f"{ckpt} not found: this copy of the official reference lacks it")
     model = crossearth.load_model(ckpt, config=reference_dir / "small_ref2_config.json")
     assert model.load_report.missing == [] and model.load_report.unexpected == []
     assert_small_ref2_fields(model.config)
@@ -283,7 +283,7 @@ def test_config_from_checkpoint_meta(reference_dir, official, tmp_path):
     """mmengine keeps the run's config text in meta['cfg']: a config-less load uses it."""
     ckpt = reference_dir / "small_ref2.pth"
     if not ckpt.is_file():
-        pytest.skip(f"{ckpt} not found")
+        pytest.skip(f"{ckpt} not found: this copy of the official reference lacks it")
     state = torch.load(ckpt, weights_only=True)["state_dict"]
     path = tmp_path / "with_cfg.pth"
     torch.save({"state_dict": state, "meta": {"cfg": python_config_text(official)}}, path)
@@ -302,6 +302,6 @@ def test_checkpoint_without_config_that_is_no_preset(tmp_path, tiny_full_state):
 def test_reference_checkpoint_without_config_is_no_preset(reference_dir):
     ckpt = reference_dir / "small_ref2.pth"  # its meta has no 'cfg'
     if not ckpt.is_file():
-        pytest.skip(f"{ckpt} not found")
+        pytest.skip(f"{ckpt} not found: this copy of the official reference lacks it")
     with pytest.raises(ConfigError, match="config"):
         crossearth.load_model(ckpt)

@@ -35,7 +35,7 @@ SPOT_KEYS = (
 def _listing(reference_dir, name: str) -> dict:
     path = reference_dir / name
     if not path.is_file():
-        pytest.skip(f"{path} not found")
+        pytest.skip(f"{path} not found: this copy of the official reference lacks it")
     return json.loads(path.read_text())
 
 

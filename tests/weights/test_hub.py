@@ -177,3 +177,128 @@ def test_card_takes_fields_a_config_may_gain():
     assert '"iterations": 40000' in sections["Training"]
     assert "ISPRS Potsdam IRRG" in sections["Source data"]
     assert "band_indices" in sections["Other settings"] and "p2,p98" in sections["Other settings"]
+
+
+# --- no network: one line within seconds, never huggingface_hub's retries ----------------------
+
+
+@pytest.fixture
+def closed_port():
+    """A local port that refuses connections (bound, never listening): a Hub with no network."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture
+def silent_port():
+    """A local port that accepts connections and never answers: a Hub behind a dead link."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture
+def online_hub(tmp_path, monkeypatch):
+    """huggingface_hub online, with an empty cache; returns a setter for the Hub's address (a
+    local port: `HF_ENDPOINT` as huggingface_hub read it at import, URL template included)."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("CROSSEARTH_HOME", str(tmp_path / "home"))
+
+    def at(port: int) -> str:
+        address = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("HF_ENDPOINT", address)
+        monkeypatch.setattr(constants, "ENDPOINT", address)
+        template = address + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        return address
+
+    return at
+
+
+def test_unreachable_hub_fails_at_once_without_retries(online_hub, closed_port, caplog):
+    import time
+
+    address = online_hub(closed_port)
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError) as err:
+        crossearth.load_model("hf-hub:me/absent")
+    assert time.monotonic() - start < 5  # huggingface_hub's own backoff takes about 30 s
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"cannot reach the Hugging Face Hub at {address}" in message
+    assert "hf-hub:me/absent" in message and "network" in message
+    assert "refused" in message  # the request went to the closed local port, nowhere else
+    assert not [r for r in caplog.records if r.levelno >= 30 and "Retry" in r.getMessage()]
+
+
+def test_hub_that_does_not_answer_times_out_after_the_etag_timeout(
+    online_hub, silent_port, monkeypatch
+):
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", 1)
+    online_hub(silent_port)
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match=r"cannot reach.*Timeout"):
+        crossearth.load_model("hf-hub:me/absent@v2")
+    assert time.monotonic() - start < 5
+
+
+def test_zoo_download_without_network_says_where_to_put_the_file(online_hub, closed_port):
+    from crossearth.weights.zoo import ZOO, hf_url, locate
+
+    online_hub(closed_port)
+    entry = ZOO["vaihingen"]
+    with pytest.raises(WeightsUnavailableError) as err:
+        locate(entry.filename, download=True)
+    message = str(err.value)
+    assert "cannot reach the Hugging Face Hub" in message and "\n" not in message
+    assert "refused" in message
+    assert hf_url(entry.filename) in message and "put it at" in message
+
+
+def test_cli_without_network_prints_one_error_line(tmp_path, closed_port):
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env |= {"HF_ENDPOINT": f"http://127.0.0.1:{closed_port}", "HF_HOME": str(tmp_path / "hf")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(crossearth.__file__).parents[1]), env.get("PYTHONPATH")])
+    )
+    out = tmp_path / "m.onnx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "crossearth", "export", "hf-hub:me/absent", "-o", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, proc.stderr  # no retry warnings, no traceback
+    assert lines[0].startswith("error: cannot reach the Hugging Face Hub at http://127.0.0.1:")
+    assert not out.exists()
+
+
+def test_push_without_network_names_the_network_not_the_login(small_file, closed_port):
+    from huggingface_hub import HfApi
+
+    from crossearth.weights.hub import HubError
+
+    net, path = small_file
+    api = HfApi(endpoint=f"http://127.0.0.1:{closed_port}", token="hf_not_a_real_token")
+    with pytest.raises(HubError) as err:
+        push_model(net, "me/tiny", weights_file=path, api=api)
+    message = str(err.value)
+    assert f"cannot reach the Hugging Face Hub at http://127.0.0.1:{closed_port}" in message
+    assert "network" in message and "nothing was uploaded" in message and "refused" in message
+    assert "log in" not in message and "\n" not in message

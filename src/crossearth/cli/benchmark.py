@@ -11,6 +11,8 @@ from rich.table import Table
 
 from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, app, console
 from crossearth.errors import InputError
+from crossearth.tables import print_table
+from crossearth.wording import count
 
 data_app = typer.Typer(
     no_args_is_help=True,
@@ -76,18 +78,18 @@ def data_list() -> None:
     for d in DOMAINS.values():
         splits = ", ".join(f"{k} {v}" for k, v in d.expected.items())
         table.add_row(d.key, d.folder, str(len(d.classes)), splits)
-    out.print(table)
+    print_table(out, table)
     settings = Table(title="settings")
     for column in ("setting", "source", "targets", "zoo model", "paper mIoU"):
         settings.add_column(column)
     for st in ALL_SETTINGS.values():
         paper = "–" if st.paper_miou is None else f"{st.paper_miou} ({st.paper_source})"
-        targets = ", ".join(f"{t.domain}/{t.split}" for t in st.targets)
+        targets = "\n".join(f"{t.domain}/{t.split}" for t in st.targets)  # one per line
         model = st.model or (
             "train one: crossearth train" if st.name in SYNTH_SETTINGS else "not released"
         )
         settings.add_row(st.name, st.source, targets, model, paper)
-    out.print(settings)
+    print_table(out, settings)
 
 
 @data_app.command("check")
@@ -121,7 +123,7 @@ def data_check(
         table.add_row(s.name, str(s.images), "/".join(str(c) for c in counts) or "-",
                       *(_share(int(v), s.pixels) for v in s.labelled),
                       _share(s.pixels - labelled, s.pixels))  # fmt: skip
-    out.print(table)
+    print_table(out, table)
     for codes in report.codes:
         _print_codes(out, codes)
     if spec.holdout:
@@ -135,7 +137,7 @@ def data_check(
     if report.problems:
         for problem in report.problems:
             out.print(f"problem: {problem}", highlight=False, soft_wrap=True, markup=False)
-        raise InputError(f"{len(report.problems)} problem(s) in {description}")
+        raise InputError(f"{count(len(report.problems), 'problem')} in {description}")
     out.print("no problems found")
 
 
@@ -147,8 +149,8 @@ def _print_codes(out: Console, codes) -> None:
     table = Table()
     for column in ("code", "class", "read as", codes.unit):
         table.add_column(column, justify="right" if column == codes.unit else "left")
-    for code, name, how, count in codes.rows[:50]:
-        table.add_row(escape(code), escape(name), how or "–", f"{count:,}")
+    for code, name, how, n in codes.rows[:50]:
+        table.add_row(escape(code), escape(name), how or "–", f"{n:,}")
     if len(codes.rows) > 50:
         table.add_row("...", f"{len(codes.rows) - 50} more codes (see --json)", "", "")
     out.print(table)
@@ -275,7 +277,7 @@ def _print_classes(report: dict, classes: tuple[str, ...]) -> None:
         for name in classes:
             c = t["per_class"][name]
             table.add_row(name, *(_pct(c.get(k)) for k in ("IoU", "F1", "precision", "recall")))
-    Console().print(table)
+    print_table(Console(), table)
 
 
 def _pct(value: float | None) -> str:
@@ -403,6 +405,6 @@ def benchmark_command(
         delta = "–" if ours is None or paper is None else f"{ours - paper:+.2f}"
         table.add_row(r["setting"], "–" if ours is None else f"{ours:.2f}", "–" if paper is None else f"{paper:.1f}",
                       delta, r.get("paper_source") or "not published")  # fmt: skip
-    Console().print(table)
+    print_table(Console(), table)
     if skipped:
         Console().print("skipped: " + "; ".join(skipped), soft_wrap=True)

@@ -10,6 +10,7 @@ import typer
 
 from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, _report_load, app, console
 from crossearth.errors import InputError
+from crossearth.wording import with_article
 
 FORMATS = {"onnx": ".onnx", "torch-export": ".pt2"}
 
@@ -58,7 +59,9 @@ def export(
             f"--format must be one of {', '.join(FORMATS)} (or use a .onnx/.pt2 output name)"
         )
     if output.suffix.lower() != FORMATS[fmt]:
-        raise InputError(f"a {fmt} output must end in {FORMATS[fmt]}, got {output.name}")
+        raise InputError(
+            f"{with_article(fmt)} output must end in {FORMATS[fmt]}, got {output.name}"
+        )
     if fmt != "onnx" and (fp16 or quantize or opset != 17):
         raise InputError("--opset, --fp16 and --quantize apply to ONNX exports only")
     if not output.parent.is_dir():

@@ -19,6 +19,7 @@ from crossearth.cli.app import (
     console,
 )
 from crossearth.errors import InputError
+from crossearth.wording import count
 
 
 @app.command()
@@ -158,8 +159,15 @@ def _predict(
     sizes = _probe_inputs(files, model, options.bands)
     if skipped and not quiet:
         console.print(
-            f"note: {skipped} file(s) in the input folders are outputs or temporary files of "
-            "crossearth and were skipped",
+            f"note: {count(skipped, 'file')} in the input folders "
+            + (
+                "is an output or temporary file"
+                if skipped == 1
+                else "are outputs or temporary files"
+            )
+            + " of crossearth and "
+            + ("was" if skipped == 1 else "were")
+            + " skipped",
             highlight=False,
         )
     rank, world = rank_and_world()
@@ -378,25 +386,20 @@ def _run_predictions(
     """Predict the scenes this process gets (all of them with a manifest: each is skipped if
     done, else claimed); returns the output stems this process wrote."""
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from crossearth.geo.manifest import fingerprint
 
     tag = escape(f"[rank {rank}/{world}] ") if world > 1 else ""
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[left]}"),
     )  # fmt: skip
     written: list[str] = []
     failed: list[str] = []
     already = 0
-    # a bar only where it can redraw: in a log it would leave a blank line per scene
+    # a bar only where it can redraw: in a log it would leave a blank line per scene, so a
+    # log gets plain progress lines instead (crossearth.progress.PlainLines)
     with Progress(*columns, console=console, disable=quiet or not console.is_terminal,
                   transient=True) as bar:  # fmt: skip
         for path, stem, parts in jobs:
@@ -434,12 +437,13 @@ def _run_predictions(
                 written.append(stem)
     if already and not quiet:
         console.print(
-            f"{tag}{already} scene(s) completed by an earlier run skipped (--overwrite redoes them)",
+            f"{tag}{count(already, 'scene')} completed by an earlier run skipped (--overwrite "
+            f"redoes {'it' if already == 1 else 'them'})",
             highlight=False,
         )
     if failed:
         raise InputError(
-            f"{tag}{len(failed)} of {len(jobs)} scene(s) failed (the others were written): "
+            f"{tag}{len(failed)} of {count(len(jobs), 'scene')} failed (the others were written): "
             + "; ".join(failed)
         )
     return written
@@ -481,7 +485,7 @@ def _predict_split(
             if not mine or manifest.part_done(stem, digest, index, parts):
                 continue
             name = f"{tag}{escape(display_name(path))} part {index + 1}/{parts}"
-            with _bar_task(bar, name) as progress:
+            with _bar_task(bar, name, quiet) as progress:
                 target = manifest.part_file(stem, digest, index, parts)
                 result = predict_part(net, path, target, options, index, parts, progress=progress)
             manifest.record_part(stem, digest, result)
@@ -490,7 +494,7 @@ def _predict_split(
                 console.print(
                     f"{tag}{escape(mask_url(str(path)))} part {index + 1}/{parts} (rows "
                     f"{a}-{b - 1}) done ({result.seconds['total']:.1f} s, "
-                    f"{_count(result.windows_run, 'window')})",
+                    f"{count(result.windows_run, 'window')})",
                     soft_wrap=True, highlight=False,
                 )  # fmt: skip
     done = [manifest.part_done(stem, digest, index, parts) for index in range(parts)]
@@ -506,14 +510,29 @@ def _predict_split(
 
 
 @contextmanager
-def _bar_task(bar, name: str):
-    """A progress-bar line for one job; yields its `progress(done, total)` callback."""
-    task = bar.add_task(name, total=None, rate="")
-    start = time.perf_counter()
+def _bar_task(bar, name: str, quiet: bool = False):
+    """A progress-bar line for one job, or plain progress lines where the output is not a
+    terminal (unless `quiet`); yields its `progress(done, total)` callback. Rate and time left
+    are `crossearth.progress.RateMeter`'s: steady, the first window's start-up left out."""
+    from crossearth.progress import PlainLines, RateMeter, duration
+
+    task = bar.add_task(name, total=None, rate="", left="")
+    meter = RateMeter()
+    plain = None
+    if bar.disable and not quiet:
+        plain = PlainLines(name, lambda line: console.print(line, highlight=False, soft_wrap=True))
 
     def progress(done: int, total: int) -> None:
-        rate = done / max(time.perf_counter() - start, 1e-9)
-        bar.update(task, completed=done, total=total, rate=f"{rate:.1f}/s")
+        if plain is not None:
+            plain(done, total)
+            return
+        meter.update(time.monotonic(), done)
+        rate, left = meter.rate, meter.seconds_left(total)
+        bar.update(
+            task, completed=done, total=total,
+            rate=f"{rate:.1f}/s" if rate is not None else "",
+            left=f"{duration(left)} left" if left is not None and done < (total or 0) else "",
+        )  # fmt: skip
 
     try:
         yield progress
@@ -529,7 +548,7 @@ def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, p
     from crossearth.geo.predict import predict_raster
     from crossearth.geo.remote import display_name, mask_url
 
-    with _bar_task(bar, f"{tag}{escape(display_name(path))}") as progress:
+    with _bar_task(bar, f"{tag}{escape(display_name(path))}", quiet) as progress:
         summary = predict_raster(
             net, path, output, options, progress=progress, stem=stem, parts=parts
         )
@@ -537,14 +556,9 @@ def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, p
         skipped = summary["skipped_windows"]
         console.print(
             f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
-            f"{_count(summary['windows'], 'window')}, {skipped} skipped as nodata; "
-            f"{summary['nodata_pixels']:,} nodata pixels"
+            f"{count(summary['windows'], 'window')}, {skipped} skipped as nodata; "
+            f"{count(summary['nodata_pixels'], 'nodata pixel')}"
             + (f"; assembled from {len(parts)} parts" if parts else "") + ")",
             soft_wrap=True, highlight=False,
         )  # fmt: skip
     return summary
-
-
-def _count(n: int, noun: str) -> str:
-    """'1 window', '3 windows'."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from crossearth.cli.app import app
 from crossearth.errors import InputError
+from crossearth.wording import count
 
 style_app = typer.Typer(
     no_args_is_help=True, help="Earth-Style Injection: fit style distributions on imagery."
@@ -79,6 +80,6 @@ def fit(
     with atomic_path(out) as tmp:
         earth.save(tmp)
     Console(stderr=True).print(
-        f"{earth.dim}-d {earth.stylizer} style fitted on {earth.count} images: {out}",
+        f"{earth.dim}-d {earth.stylizer} style fitted on {count(earth.count, 'image')}: {out}",
         highlight=False,
     )

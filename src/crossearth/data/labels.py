@@ -33,6 +33,7 @@ from rasterio.windows import Window
 
 from crossearth.data.codes import BY_ID, BY_NAME, UNKNOWN, CodeTable, canonical
 from crossearth.errors import InputError
+from crossearth.wording import count as plural
 
 IGNORE = 255  # internal ignore value of every label array this package hands out
 
@@ -98,7 +99,7 @@ class RasterLabels:
         self.colours = label_format == "colours" or (label_format == "auto" and count >= 3)
         if self.colours and count < 3:
             raise LabelProblem(
-                f"{self.path}: label_format colours needs an RGB mask, it has {count} band(s)"
+                f"{self.path}: label_format colours needs an RGB mask, it has {plural(count, 'band')}"
             )
         self._lut: dict[int, int] = {}
         if self.colours:

@@ -51,6 +51,7 @@ from crossearth.geo.containers import (
 )
 from crossearth.geo.containers import naming_path as subdataset_naming
 from crossearth.problems import Problems, near_misses, unknown_keys
+from crossearth.wording import count, ordinal
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".vrt", ".png", ".jpg", ".jpeg", ".jp2", ".img")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".sqlite")
@@ -234,7 +235,11 @@ def hold_out(train: SplitSpec, every: Any, path: Path) -> tuple[SplitSpec, Split
 
     names = ", ".join(scene_name(train.images[i]) for i in held[:3])
     names += ", ..." if len(held) > 3 else ""
-    rule = f"every {k}th training scene by name" if n >= k else f"fewer than {k} scenes: the last"
+    rule = (
+        f"every {ordinal(k)} training scene by name"
+        if n >= k
+        else f"fewer than {count(k, 'scene')}: the last"
+    )
     return (
         pick(kept, "train"),
         pick(held, "val"),

@@ -129,7 +129,8 @@ def choose_bands(
         chosen = _validate_requested(requested, dataset.count, name, advice,
                                      _left_out_note(dataset), expected=nbands)  # fmt: skip
         alpha = alpha_bands(dataset)
-        mask = f"; alpha band(s) {_join(alpha)} used as the validity mask" if alpha else ""
+        alpha_words = "alpha band" if len(alpha) == 1 else "alpha bands"
+        mask = f"; {alpha_words} {_join(alpha)} used as the validity mask" if alpha else ""
         return BandChoice(
             chosen, f"bands {_join(chosen)} (from {option}; the model expects {expects}{mask})"
         )

@@ -13,7 +13,10 @@ without the query string: `https://host/cogs/scene.tif?sig=...` -> `scene`):
   folders: `2020_tile_01`, `2021_tile_01` (as many folder levels as needed; the extension is
   added when they share the folder, e.g. `a_tif`, `a_png`). Names still equal after that are an
   `InputError`, raised before anything is written;
-- no output path (any companion, either class-map format) may be an input file: `InputError`.
+- no output path (any companion, either class-map format) may be an input file: `InputError`;
+- every derived name is made valid on Windows, SMB shares, macOS and Linux by
+  `crossearth.geo.names.safe_name` (no `:` from a port or a STAC id, no `?`, no `CON`, ...),
+  before names are compared, so names that become equal are told apart as above.
 
 `is_own_output` recognises files that a `predict` run wrote (so a folder that holds earlier
 outputs is not segmented again) and hidden files (our temporaries start with a dot).
@@ -31,6 +34,7 @@ from typing import Any
 from crossearth.errors import InputError
 from crossearth.geo.containers import container_file, is_subdataset
 from crossearth.geo.containers import naming_path as subdataset_naming
+from crossearth.geo.names import safe_name
 from crossearth.geo.remote import is_remote, naming_path
 from crossearth.geo.stac import naming_name
 
@@ -63,13 +67,13 @@ class OutputPaths:
         png: bool,
         stem: str | None = None,
     ) -> OutputPaths:
-        """`output` is a folder (names derive from `stem`, default the input's stem) or an
-        explicit class-map file (.tif/.tiff/.png)."""
+        """`output` is a folder (names derive from `stem`, default the input's stem, made safe
+        by `safe_name`) or an explicit class-map file (.tif/.tiff/.png, used as given)."""
         suffix = ".png" if png else ".tif"
         if output.suffix.lower() in CLASS_MAP_SUFFIXES:
             classes, base = output, output.with_suffix("")
         else:
-            base = output / (stem or image.stem)
+            base = output / safe_name(stem or image.stem)
             classes = Path(f"{base}_classes{suffix}")
         vector_path = None
         if vector:
@@ -121,7 +125,7 @@ def plan_outputs(
     explicit = output.suffix.lower() in CLASS_MAP_SUFFIXES
     if explicit and len(images) > 1:
         raise InputError("several inputs need an output folder (-o DIR), not a single file")
-    stems = [p.stem for p in images]
+    stems = [safe_name(p.stem) for p in images]
     if not explicit:
         stems = _disambiguate(images)
     inputs = {_key(p): p for p, is_local in zip(files, local, strict=True) if is_local}
@@ -144,19 +148,21 @@ def _key(path: Path) -> str:
 def _disambiguate(images: list[Path]) -> list[str]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(images):
-        groups[p.stem.casefold()].append(i)
-    stems = [p.stem for p in images]
+        groups[safe_name(p.stem).casefold()].append(i)
+    stems = [safe_name(p.stem) for p in images]
     for members in groups.values():
         if len(members) < 2:
             continue
         paths = [images[i].expanduser().resolve() for i in members]
         depth = max(len(p.parent.parts) for p in paths)
         for k in range(1, depth + 1):
-            names = ["_".join([*p.parent.parts[-k:], p.stem]).lstrip("/_") for p in paths]
+            names = [
+                safe_name("_".join([*p.parent.parts[-k:], p.stem]).lstrip("/_")) for p in paths
+            ]
             if len({n.casefold() for n in names}) == len(names):
                 break
         else:
-            names = [f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths]
+            names = [safe_name(f"{p.stem}_{p.suffix.lstrip('.')}") for p in paths]
         for i, name in zip(members, names, strict=True):
             stems[i] = name
     seen: dict[str, Path] = {}

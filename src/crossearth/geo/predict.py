@@ -30,6 +30,7 @@ from crossearth.geo.area import area_table, row_pixel_areas_m2
 from crossearth.geo.bands import dataset_label
 from crossearth.geo.containers import container_file, is_subdataset
 from crossearth.geo.containers import naming_path as subdataset_naming
+from crossearth.geo.names import safe_name
 from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
 from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path, remote_env
@@ -176,7 +177,9 @@ def predict_raster(
     image = str(image) if is_subdataset(image) else image if is_remote(image) else Path(image)
     with reading_env(image):
         if stem is None and isinstance(image, str):
-            stem = (subdataset_naming(image) if is_subdataset(image) else naming_path(image)).stem
+            stem = safe_name(
+                (subdataset_naming(image) if is_subdataset(image) else naming_path(image)).stem
+            )
         output = Path(output)
         if not output.suffix and output.parent.is_dir():
             output.mkdir(exist_ok=True)  # as the CLI does: the folder, not missing parents

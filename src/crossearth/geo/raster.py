@@ -29,6 +29,7 @@ from crossearth.advice import OPTIONS, Advice
 from crossearth.errors import InputError, InputNotFoundError
 from crossearth.geo.bands import alpha_bands, choose_bands, dataset_label
 from crossearth.geo.containers import container_error, is_subdataset, open_subdataset, subdatasets
+from crossearth.geo.ranges import GDAL_NO_RANGES, range_message, require_range_requests
 from crossearth.geo.remote import (
     REMOTE_ENV,
     gdal_path,
@@ -112,6 +113,7 @@ def _one_raster(dataset: rasterio.io.DatasetReader, shown: str) -> rasterio.io.D
 
 
 def _open_remote(url: str) -> rasterio.io.DatasetReader:
+    require_range_requests(url)
     try:
         with warnings.catch_warnings(), rasterio.Env(**remote_env(url)):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -122,6 +124,8 @@ def _open_remote(url: str) -> rasterio.io.DatasetReader:
             _ = dataset.mask_flag_enums
             return dataset
     except RasterioIOError as exc:
+        if GDAL_NO_RANGES in str(exc):
+            raise InputError(range_message(url)) from None
         raise InputError(f"cannot open {mask_url(url)}: {mask_text(str(exc))}") from None
 
 

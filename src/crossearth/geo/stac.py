@@ -41,6 +41,8 @@ import rasterio
 from rasterio.io import MemoryFile
 
 from crossearth.errors import InputError
+from crossearth.geo.names import safe_name
+from crossearth.geo.ranges import GDAL_NO_RANGES, range_message, require_range_requests
 from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
 
 #: Band metadata item of the stack's VRT bands: a JSON list of the names a band goes by.
@@ -126,7 +128,8 @@ def naming_name(href: str) -> str:
     base, fragment = _split(href)
     if not fragment:
         return base
-    return f"{base.rsplit('/', 1)[0]}/{fragment}.json" if "/" in base else f"{fragment}.json"
+    name = safe_name(fragment, fallback="item")  # an id may hold '/' or ':'
+    return f"{base.rsplit('/', 1)[0]}/{name}.json" if "/" in base else f"{name}.json"
 
 
 def open_stac_item(href: str | Path) -> rasterio.io.DatasetReader:
@@ -289,6 +292,8 @@ def _vrt_xml(bands: list[BandAsset], shown: str) -> tuple[str, StackInfo]:
     grids: dict[str, _Grid] = {}
     files: dict[str, tuple[str, float | None, float, float]] = {}  # dtype, nodata, scale, offset
     for band in bands:
+        if is_remote(band.href):
+            require_range_requests(band.href)
         try:
             with rasterio.open(_source(band.href)) as ds:
                 grids[band.description] = _Grid(ds.crs, ds.transform, ds.width, ds.height)
@@ -296,6 +301,8 @@ def _vrt_xml(bands: list[BandAsset], shown: str) -> tuple[str, StackInfo]:
                 offset = ds.offsets[0] if ds.offsets else 0.0
                 files[band.description] = (ds.dtypes[0], ds.nodata, scale, offset)
         except rasterio.errors.RasterioIOError as exc:
+            if GDAL_NO_RANGES in str(exc):
+                raise InputError(range_message(band.href)) from None
             raise InputError(
                 f"STAC item {shown}: cannot open asset {band.description} "
                 f"({mask_url(band.href)}): {mask_text(str(exc))}"

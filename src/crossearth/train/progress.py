@@ -14,6 +14,13 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback, RichProgressBar
 
+from crossearth.progress import (
+    PROGRESS_SECONDS,
+    RateMeter,
+    duration,
+    format_rate,
+    time_left_column,
+)
 from crossearth.train.config import TrainConfig
 
 
@@ -48,13 +55,19 @@ class StepProgressBar(RichProgressBar):
         self._update(self.train_progress_bar_id, trainer.global_step)
         self.refresh()
 
+    def configure_columns(self, trainer: L.Trainer) -> list:
+        """Lightning's columns with a steady time left (`crossearth.progress.RateMeter`) in
+        place of rich's, which divides by the speed of the last 30 s and jumps with pauses."""
+        columns = super().configure_columns(trainer)
+        for i, column in enumerate(columns):
+            if type(column).__name__ == "CustomTimeColumn":
+                columns[i] = time_left_column(show_elapsed=True, style=self.theme.time)
+        return columns
+
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         items = super().get_metrics(trainer, pl_module)
         items.pop("v_num", None)  # the logger's version number, not a training metric
         return items
-
-
-PROGRESS_SECONDS = 15.0  # a plain progress line at most this often (and at the first and last step)
 
 
 def stdout_is_terminal() -> bool:
@@ -73,6 +86,9 @@ class PlainProgress(Callback):
 
         run 2/6 step 120/250 loss 0.831 (2.4 steps/s, 54 s left)
 
+    The rate and time left are `crossearth.progress.RateMeter`'s (steady: work and time weighted
+    by age, the first step's start-up left out); the last line gives the whole run's average.
+
     `label` starts each line ("run 2/6 " in the demo). Lines go to `write` (default: print to
     standard output, flushed); only the global-zero process of a multi-process run writes.
     `clock` (seconds, monotonic) is for tests.
@@ -90,8 +106,8 @@ class PlainProgress(Callback):
         self.every_seconds = PROGRESS_SECONDS if every_seconds is None else every_seconds
         self.write = write or _print_flushed  # (module-level: spawned DDP processes pickle it)
         self.clock = clock
+        self.meter = RateMeter()  # steady rate and time left (crossearth.progress)
         self._start: tuple[float, int] | None = None  # (time, global step) at the first batch
-        self._previous: tuple[float, int] | None = None  # (time, global step) of the last line
         self._last_line = -math.inf
 
     def on_train_batch_end(
@@ -107,30 +123,31 @@ class PlainProgress(Callback):
         now, step = self.clock(), trainer.global_step
         if self._start is None:
             self._start = (now, step)  # rates from here: the first step includes start-up
+        self.meter.update(now, step)
         total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
         last = total is not None and step >= total
         if not last and now - self._last_line < self.every_seconds:
             return
         self._last_line = now
         self.write(self.line(step, total, _loss(outputs), now))
-        self._previous = (now, step)
 
     def line(self, step: int, total: int | None, loss: float | None, now: float) -> str:
         """The text of one progress line at global `step` (of `total`) at time `now`."""
         text = f"{self.label}step {step}/{total}" if total else f"{self.label}step {step}"
         if loss is not None:
             text += f" loss {loss:.3f}"
-        # the rate since the previous line (so the time left follows a machine that slows
-        # down or speeds up); the last line gives the whole run's average
         last = bool(total) and step >= total
-        since = self._start if last or self._previous is None else self._previous
-        start_time, start_step = since or (now, step)
-        elapsed, done = now - start_time, step - start_step
-        if elapsed > 0 and done > 0:
-            rate = done / elapsed
-            text += f" ({rate:.2g} steps/s" if rate < 10 else f" ({rate:.0f} steps/s"
-            if total and step < total:
-                text += f", {_duration((total - step) / rate)} left"
+        if last:  # the whole run's average
+            start_time, start_step = self._start or (now, step)
+            elapsed, done = now - start_time, step - start_step
+            rate = done / elapsed if elapsed > 0 and done > 0 else None
+        else:  # steady: work and time weighted by age (crossearth.progress.RateMeter)
+            rate = self.meter.rate
+        if rate is not None:
+            text += f" ({format_rate(rate, 'steps')}"
+            left = None if last else self.meter.seconds_left(total)
+            if left is not None:
+                text += f", {duration(left)} left"
             text += ")"
         return text
 
@@ -145,16 +162,6 @@ def _loss(outputs: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError, RuntimeError):
         return None
-
-
-def _duration(seconds: float) -> str:
-    """'45 s', '3 min 05 s', '2 h 10 min'."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def methods_line(cfg: TrainConfig) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from crossearth.errors import InputError
+from crossearth.wording import count
 
 CLASS_SUFFIX = "_classes"
 CLASS_MAP_SUFFIXES = (".tif", ".tiff", ".png")
@@ -112,8 +113,8 @@ def load_scene(class_map: str | Path) -> Scene:
         with open_raster(class_map) as src:
             if src.count != 1 or src.dtypes[0] != "uint8":
                 raise InputError(
-                    f"{class_map} is not a class map: expected one uint8 band, got {src.count} "
-                    f"band(s) of {src.dtypes[0]}"
+                    f"{class_map} is not a class map: expected one uint8 band, got "
+                    f"{count(src.count, 'band')} of {src.dtypes[0]}"
                 )
             tags = src.tags()
             try:

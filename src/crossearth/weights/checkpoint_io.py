@@ -13,6 +13,7 @@ import torch
 
 from crossearth.errors import CheckpointError, CheckpointNotFoundError
 from crossearth.weights.sniff import FileKind, sniff_checkpoint
+from crossearth.wording import with_article
 
 NATIVE_FORMAT = "crossearth"
 
@@ -71,7 +72,7 @@ def _read_torch(path: Path) -> RawCheckpoint:
     except Exception as exc:  # torch.load raises many types (IndexError, KeyError...) on bad files
         raise CheckpointError(_torch_load_message(path, exc)) from None
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
+        raise CheckpointError(f"{path} holds {with_article(type(obj).__name__)}, not a state dict")
     meta: dict[str, Any] = {}
     state = obj
     for wrapper in ("state_dict", "model", "module"):

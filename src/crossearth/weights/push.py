@@ -9,7 +9,14 @@ from typing import Any
 from crossearth.errors import CheckpointError
 from crossearth.weights.card import model_card
 from crossearth.weights.checkpoint_io import NATIVE_FORMAT
-from crossearth.weights.hub import DEFAULT_FILENAME, REPO_ID_PATTERN, HubError
+from crossearth.weights.hub import (
+    DEFAULT_FILENAME,
+    REPO_ID_PATTERN,
+    HubError,
+    describe,
+    network_failure,
+    unreachable_message,
+)
 
 
 def is_native_file(path: Path) -> bool:
@@ -39,9 +46,10 @@ def push_model(
 
     `weights_file`: an existing file in our format to upload as is (otherwise the model is saved
     to a temporary file first). `extra`: descriptive fields for the card. `api`: an `HfApi`
-    (default: a new one, which uses the token of `huggingface-cli login` / `HF_TOKEN`).
+    (default: a new one, which uses the token of `hf auth login` / `HF_TOKEN`).
     Returns the repository URL and the card text. Raises `CheckpointError` for a malformed id
-    and `HubError` when the Hub refuses or cannot be reached.
+    and `HubError` when the Hub cannot be reached (the message names the network and the Hub's
+    address) or refuses the upload (the message says how to log in).
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 
@@ -70,9 +78,16 @@ def push_model(
                 or f"Upload CrossEarth model ({model.config.num_classes} classes)",
             )
         except Exception as exc:  # HTTP, authentication, offline: one clear line for the user
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            cause = network_failure(exc)
+            if cause is not None:
+                raise HubError(
+                    unreachable_message(
+                        f"upload to {repo_id}", cause, getattr(api, "endpoint", None)
+                    )
+                    + "; check the network connection (or proxy); nothing was uploaded"
+                ) from None
             raise HubError(
-                f"upload to {repo_id} failed ({type(exc).__name__}: {first}); log in with "
-                "`huggingface-cli login` (or set HF_TOKEN) and check write access"
+                f"upload to {repo_id} failed ({describe(exc)}); log in with `hf auth login` "
+                "(or set HF_TOKEN) and check write access"
             ) from None
     return {"url": str(url), "card": card}

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from crossearth.advice import OPTIONS, Advice
 from crossearth.data.classes import BUILDING, CASID, ISPRS, RESCUE, ROAD, ClassSet
-from crossearth.errors import WeightsUnavailableError
+from crossearth.errors import CheckpointError, WeightsUnavailableError
 
 HF_REPO = "Cusyoung/CrossEarth"
 BACKBONE_FILES = {"vitl-512": "dinov2_converted.pth", "vitl-1024": "dinov2_converted_1024x1024.pth"}
@@ -92,28 +92,27 @@ def checkpoint_dir() -> Path:
 def locate(filename: str, *, download: bool = False, advice: Advice = OPTIONS) -> Path:
     """Path of a zoo file on disk; downloads it from the Hub only if `download` is True.
 
-    Raises WeightsUnavailableError saying how to get the file (by hand, or by allowing downloads
-    with the setting `advice` names, when there is one)."""
+    Raises `WeightsUnavailableError` (one line naming the file, its URL and where to put it) when
+    the file is not on disk and may not, or could not, be downloaded; the way to allow downloads
+    is named as the setting `advice` names, when there is one."""
     local = checkpoint_dir() / filename
     if local.is_file():
         return local
+    from huggingface_hub import hf_hub_download
+
+    from crossearth.weights.hub import download as hub_download
+
     try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-        hf_hub_download = None
-    if hf_hub_download is not None:
+        return Path(hf_hub_download(HF_REPO, filename, local_files_only=True))
+    except Exception:  # not in the HF cache
+        pass
+    if download:
         try:
-            return Path(hf_hub_download(HF_REPO, filename, local_files_only=True))
-        except Exception:  # not in the HF cache
-            pass
-        if download:
-            try:
-                return Path(hf_hub_download(HF_REPO, filename))
-            except Exception as exc:
-                raise WeightsUnavailableError(
-                    f"could not download {filename} from {hf_url(filename)} ({type(exc).__name__}: "
-                    f"{exc}). Download it by hand and put it at {local}"
-                ) from None
+            return hub_download(HF_REPO, filename)
+        except CheckpointError as exc:  # unreachable, refused or missing: one line, then the way
+            raise WeightsUnavailableError(
+                f"{exc}. Download it by hand from {hf_url(filename)} and put it at {local}"
+            ) from None
     how = "" if download or not advice.download else f" or allow downloading ({advice.download})"
     raise WeightsUnavailableError(
         f"{filename} is not on this machine. Download it from {hf_url(filename)} (e.g. curl -L "

@@ -27,6 +27,7 @@ from crossearth.data.prepare.common import (
 )
 from crossearth.errors import InputError
 from crossearth.fileio import atomic_path
+from crossearth.wording import with_article
 
 # A label hook gets the decoded label and its member name; it raises InputError on bad values and
 # returns the array to write, or None to copy the label file as it is.
@@ -259,7 +260,7 @@ def single_band(label: np.ndarray, name: str, dataset: str) -> np.ndarray:
         if (rgb == rgb[..., :1]).all():
             return rgb[..., 0]
     raise InputError(
-        f"{name}: a {dataset} label must be single-band (class ids), got shape {label.shape}"
+        f"{name}: {with_article(dataset)} label must be single-band (class ids), got shape {label.shape}"
     )
 
 

@@ -29,6 +29,7 @@ from crossearth.data.prepare.isprs import (
     _Tile,
 )
 from crossearth.errors import InputError
+from crossearth.wording import count
 
 
 def _potsdam_key(r: str, c: str) -> str:
@@ -115,7 +116,7 @@ def _add_rgbir(source: Source, images: dict[str, dict[str, str]], rgbir: dict[st
             if key not in images[band]:
                 images[band][key] = BandsOf(member, order)
                 derived[band] += 1
-    made = [f"{band} for {n} tile(s)" for band, n in derived.items() if n]
+    made = [f"{band} for {count(n, 'tile')}" for band, n in derived.items() if n]
     if made:
         notes.append(
             f"images derived from 4_Ortho_RGBIR.zip (R,G,B,IR): {', '.join(made)}; RGB = bands "

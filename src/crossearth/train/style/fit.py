@@ -25,6 +25,7 @@ from torch import Tensor
 from crossearth.errors import InputError
 from crossearth.train.style.base import Stylizer, stylizer_name
 from crossearth.train.style.earth import EarthStyle, RunningMoments
+from crossearth.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def fit_earth_style(
         log.warning("skipped %d of %d unreadable images (%s)", len(skipped), len(files), examples)
     if moments.count < 2:
         raise InputError(
-            f"only {moments.count} of {len(files)} images in {folder} could be read; "
+            f"only {moments.count} of {count(len(files), 'image')} in {folder} could be read; "
             "a style distribution needs at least 2"
             + (f" (first problem: {skipped[0]})" if skipped else "")
         )
@@ -159,19 +160,15 @@ class _progress:
         if not self.enabled:
             return lambda: None
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from crossearth.progress import time_left_column
 
         self.bar = Progress(
             TextColumn("embedding images"),
             BarColumn(),
             MofNCompleteColumn(),
-            TimeRemainingColumn(),
+            time_left_column(),
             console=Console(stderr=True),
         )
         self.bar.start()
