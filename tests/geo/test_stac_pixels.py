@@ -26,7 +26,7 @@ from crossearth.errors import InputError
 from crossearth.geo.bands import choose_bands
 from crossearth.geo.raster import RasterSource, open_raster
 
-pytest.importorskip("pystac")
+pytest.importorskip("pystac", reason="STAC inputs need pystac: pip install 'crossearth[stac]'")
 
 FAST = ("--precision", "fp32", "--device", "cpu", "-q", "--no-overlay")
 SIZE = 96
