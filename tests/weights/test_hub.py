@@ -289,11 +289,12 @@ def test_cli_without_network_prints_one_error_line(tmp_path, closed_port):
     assert not out.exists()
 
 
-def test_push_without_network_names_the_network_not_the_login(small_file, closed_port):
+def test_push_without_network_names_the_network_not_the_login(small_file, closed_port, online_hub):
     from huggingface_hub import HfApi
 
     from crossearth.weights.hub import HubError
 
+    online_hub(closed_port)
     net, path = small_file
     api = HfApi(endpoint=f"http://127.0.0.1:{closed_port}", token="hf_not_a_real_token")
     with pytest.raises(HubError) as err:
@@ -302,3 +303,18 @@ def test_push_without_network_names_the_network_not_the_login(small_file, closed
     assert f"cannot reach the Hugging Face Hub at http://127.0.0.1:{closed_port}" in message
     assert "network" in message and "nothing was uploaded" in message and "refused" in message
     assert "log in" not in message and "\n" not in message
+
+
+def test_push_with_hf_hub_offline_says_so(small_file, closed_port, online_hub, monkeypatch):
+    from huggingface_hub import HfApi, constants
+
+    from crossearth.weights.hub import HubError
+
+    online_hub(closed_port)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    net, path = small_file
+    api = HfApi(endpoint=f"http://127.0.0.1:{closed_port}", token="hf_not_a_real_token")
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set") as err:
+        push_model(net, "me/tiny", weights_file=path, api=api)
+    assert "log in" not in str(err.value) and "nothing was uploaded" in str(err.value)

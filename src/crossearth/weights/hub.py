@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,18 +96,21 @@ def _network_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
-def network_failure(exc: BaseException) -> BaseException | None:
-    """The exception in `exc`'s chain (itself, its cause or context) that says the server could
-    not be reached (refused, unknown host, timed out, proxy failure), else None."""
-    kinds = _network_error_types()
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then its cause (or context), and so on, each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, kinds):
-            return current
+        yield current
         current = current.__cause__ or current.__context__
-    return None
+
+
+def network_failure(exc: BaseException) -> BaseException | None:
+    """The exception in `exc`'s chain (itself, its cause or context) that says the server could
+    not be reached (refused, unknown host, timed out, proxy failure), else None."""
+    kinds = _network_error_types()
+    return next((e for e in exception_chain(exc) if isinstance(e, kinds)), None)
 
 
 def describe(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from crossearth.weights.hub import (
     REPO_ID_PATTERN,
     HubError,
     describe,
+    exception_chain,
     network_failure,
     unreachable_message,
 )
@@ -78,6 +79,11 @@ def push_model(
                 or f"Upload CrossEarth model ({model.config.num_classes} classes)",
             )
         except Exception as exc:  # HTTP, authentication, offline: one clear line for the user
+            if _blocked_offline(exc):
+                raise HubError(
+                    f"upload to {repo_id} not tried: HF_HUB_OFFLINE is set, and an upload needs "
+                    "the network; unset HF_HUB_OFFLINE and try again (nothing was uploaded)"
+                ) from None
             cause = network_failure(exc)
             if cause is not None:
                 raise HubError(
@@ -91,3 +97,9 @@ def push_model(
                 "(or set HF_TOKEN) and check write access"
             ) from None
     return {"url": str(url), "card": card}
+
+
+def _blocked_offline(exc: BaseException) -> bool:
+    """Whether huggingface_hub refused the request because `HF_HUB_OFFLINE` is set (its
+    `OfflineModeIsEnabled`, anywhere in the exception's chain)."""
+    return any(type(e).__name__ == "OfflineModeIsEnabled" for e in exception_chain(exc))
