@@ -52,6 +52,7 @@ from crossearth.advice import OPTIONS, Advice
 from crossearth.errors import ConfigError, InputError
 from crossearth.geo.remote import mask_text
 from crossearth.geo.stac import NAMES_TAG, stack_info
+from crossearth.wording import with_article
 
 #: Band description (normalised: lower case, `_`/`-` as spaces, single spaces) -> role.
 DESCRIPTION_ROLES: dict[str, str] = {
@@ -214,7 +215,7 @@ def choose_bands(
         "red), or give it 3-band images in the model's order"
     )
     raise InputError(
-        f"{problem} (a {layout} model needs {expects}). {fix}. The file's bands: "
+        f"{problem} ({with_article(layout)} model needs {expects}). {fix}. The file's bands: "
         f"{_listing(dataset, colorinterp, descriptions)}{_left_out_note(dataset)}"
     )
 
