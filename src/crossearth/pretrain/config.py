@@ -15,6 +15,7 @@ class PretrainConfig:
     backbone: str | None = None  # or a DINOv2 file (converted, or the original patch 14)
     out_dir: str = "runs/pretrain"
     max_steps: int = 3000
+    schedule_steps: int | None = None  # learning-rate and EMA schedules span this (None: max_steps)
     batch_size: int = 32  # per device
     crop: int = 128
     scale_range: tuple[float, float] = (0.5, 2.0)  # windows of crop/f source pixels
@@ -33,6 +34,11 @@ class PretrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 50
+
+    @property
+    def schedule_span(self) -> int:
+        """Steps the cosine learning rate and the teacher's momentum schedule span."""
+        return self.schedule_steps or self.max_steps
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

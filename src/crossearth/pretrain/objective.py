@@ -70,14 +70,19 @@ def block_mask(
     return masked.reshape(batch, grid * grid)
 
 
-def patch_targets(x: torch.Tensor, patch: int) -> torch.Tensor:
-    """Pixels of every patch, normalised per patch: [B, N, patch * patch * C] (MAE's target)."""
+def patch_targets(x: torch.Tensor, patch: int, floor: float = 0.05) -> torch.Tensor:
+    """Pixels of every patch, normalised per patch: [B, N, patch * patch * C] (MAE's target).
+
+    The variance gets `floor` added (in normalised-image units: a standard deviation of about 13
+    grey values) where MAE adds 1e-6: remote-sensing crops hold flat patches (water, haze, a
+    blurred field) whose normalised pixels would otherwise be sensor noise blown up to unit
+    variance, a target no encoder can predict."""
     b, c, h, w = x.shape
     patches = x.reshape(b, c, h // patch, patch, w // patch, patch)
     patches = patches.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // patch) * (w // patch), -1)
     mean = patches.mean(-1, keepdim=True)
     var = patches.var(-1, keepdim=True)
-    return (patches - mean) / (var + 1e-6).sqrt()
+    return (patches - mean) / (var + floor).sqrt()
 
 
 class Pretrainer(nn.Module):

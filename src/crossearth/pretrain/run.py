@@ -198,8 +198,13 @@ class PretrainModule(L.LightningModule):
             self.log(f"pretrain/{key}", value, prog_bar=key == "loss", batch_size=a.shape[0])
         return loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        momentum = teacher_momentum(self.global_step, self.cfg.max_steps, self.cfg.teacher_momentum)
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # The teacher follows inside the optimizer step, before any callback (a checkpoint
+        # written at this step then holds the updated teacher: resume stays exact).
+        super().optimizer_step(*args, **kwargs)
+        momentum = teacher_momentum(
+            self.global_step, self.cfg.schedule_span, self.cfg.teacher_momentum
+        )
         self.net.update_teacher(momentum)
 
     def configure_optimizers(self):
@@ -213,7 +218,7 @@ class PretrainModule(L.LightningModule):
         def factor(step: int) -> float:
             if step < cfg.warmup_steps:
                 return (step + 1) / cfg.warmup_steps
-            span = max(cfg.max_steps - cfg.warmup_steps, 1)
+            span = max(cfg.schedule_span - cfg.warmup_steps, 1)
             progress = min((step - cfg.warmup_steps) / span, 1.0)
             floor = cfg.min_lr / cfg.lr
             return floor + (1 - floor) * (1 + math.cos(math.pi * progress)) / 2
