@@ -60,7 +60,9 @@ class DemoBudget:
     crop: int = 96
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     lr: float = 6e-4
+    warmup: int = 0
     backbone: str | None = BACKBONE  # None: a random backbone that trains (the old regime)
+    freeze: bool = True  # the backbone stays frozen (Rein PEFT); False: it is fine-tuned too
     precision: str = "auto"  # auto: bf16-mixed where the CPU multiplies bf16 natively, else fp32
 
 
@@ -148,38 +150,40 @@ def _earth_style(budget: DemoBudget, seed: int):
 
 
 def train_one(
-    method: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None, label: str = ""
-):
+    esi: bool, mtt: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None,
+    label: str = "", name: str | None = None,
+):  # fmt: skip
+    """Train one model on the source's training tiles: Rein (+ Earth-Style Injection with the
+    `earth` style, + Multi-Task Training) on `budget.backbone` (frozen when `budget.freeze`), or
+    a randomly initialised backbone that trains. Its run folder is `out/<name>_seed<seed>`."""
     from crossearth.train.config import TrainConfig
-    from crossearth.train.data import ArraySource, StreamDataset, ValidationSet
+    from crossearth.train.data import ArraySource, StreamDataset
     from crossearth.train.run import build_model, fit
     from crossearth.train.transforms import TrainPipeline
 
-    name = "crossearth" if method else "baseline"
+    name = name or ("crossearth" if esi and mtt else "baseline")
     cfg = TrainConfig(
         preset="vit-tiny-256", max_steps=budget.steps, schedule_steps=budget.steps, batch_size=budget.batch,
         crop=budget.crop, scales=(budget.crop, budget.tile, int(budget.tile * 1.25)), max_size=4 * budget.tile,
         num_workers=0, precision=train_precision(budget.precision), accelerator="cpu",
         val_every=budget.steps, log_every=10, checkpoint_every=budget.steps, num_points=1024,
-        lr=budget.lr, backbone=budget.backbone, freeze_backbone=budget.backbone is not None,
-        seed=seed, out_dir=str(out / f"{name}_seed{seed}"), esi=method, esi_block=32, mtt=method,
+        lr=budget.lr, warmup_steps=budget.warmup, backbone=budget.backbone, freeze_backbone=bool(budget.backbone and budget.freeze),
+        seed=seed, out_dir=str(out / f"{name}_seed{seed}"), esi=esi, esi_block=32, mtt=mtt,
         mim_block=32, mim_channels=64,
     )  # fmt: skip
     images, labels = data[SOURCE]["train"]
     pipeline = TrainPipeline(crop=cfg.crop, scales=cfg.scales, max_size=cfg.max_size)
     stream = StreamDataset(ArraySource(images, labels), pipeline, seed)
-    val_images, val_labels = data[SOURCE]["val"]
-    val = ValidationSet(ArraySource(val_images, val_labels).arrays, len(val_images), None)
     torch.manual_seed(seed)
     model = build_model(cfg, 6, source_metadata(), report=None)
     fit(
         cfg,
         stream,
-        [val],
-        [SOURCE],
+        [],  # no validation inside the run: `evaluate` scores every domain after it
+        [],
         model,
         enable_progress_bar=False,
-        earth_style=earth,
+        earth_style=earth if esi else None,
         verbose=False,
         progress_lines=True,  # on a terminal too: the demo draws no bar between its lines
         progress_label=f"   {label} " if label else "   ",
@@ -275,10 +279,11 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     )
     precision = train_precision(budget.precision)
     regime = (
-        f"backbone {budget.backbone}, frozen (Rein and the head train)"
+        f"backbone {budget.backbone}, " + ("frozen (Rein and the head train)" if budget.freeze
+                                           else "fine-tuned with Rein and the head")
         if budget.backbone
         else "backbone from random init, trained"
-    )
+    )  # fmt: skip
     console.print(
         f"[bold]{next(steps)}. Training[/] {count(len(budget.seeds), 'seed')} x (Rein baseline, "
         f"Rein + ESI + MTT): {regime}; {budget.steps} steps of {budget.batch} crops of "
@@ -298,9 +303,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
             key = "crossearth" if method else "baseline"
             t0 = time.perf_counter()
             label = f"run {2 * i + method + 1}/{runs} ({key}, seed {seed})"
-            model = train_one(
-                method, seed, budget, data, output / "runs", earth if method else None, label
-            )
+            model = train_one(method, method, seed, budget, data, output / "runs", earth, label)
             results[key].append(evaluate(model, data))
             models[key] = model
             console.print(f"   trained {key} (seed {seed}) in {time.perf_counter() - t0:.0f} s: "
@@ -419,7 +422,12 @@ def _write_outputs(
     predict_raster(model, output / "scene.tif", output, PredictOptions(overlay=True))
     regime = (
         f"the shipped `{budget.backbone}` backbone (vit-tiny-256, pretrained self-supervised on a "
-        "broad SynthEarth archive), frozen: Rein and the head train"
+        "broad SynthEarth archive), "
+        + (
+            "frozen: Rein and the head train"
+            if budget.freeze
+            else "fine-tuned with Rein and the head"
+        )
         if budget.backbone
         else "vit-tiny-256 from random init, all weights trained"
     )
