@@ -50,6 +50,13 @@ class OnnxSegmenter:
         self.config = ModelConfig.from_dict(json.loads(meta["crossearth_config"]))
         self.config = self.config.with_display_defaults()
         self.name = self.path.name
+        from crossearth.export.quantize import AGREEMENT_KEY, QUANTIZATION_KEY
+
+        #: "int8" for a quantised file, else "fp32" (what `predict`'s summary records)
+        self.precision = "int8" if QUANTIZATION_KEY in meta else "fp32"
+        #: why this precision runs (set by whoever chose it; recorded in `predict`'s summary)
+        self.precision_reason = f"the {self.precision} ONNX file as given"
+        self.check_agreement = json.loads(meta[AGREEMENT_KEY]) if AGREEMENT_KEY in meta else None
         scores = json.loads(meta.get("crossearth_scores", json.dumps(SCORES_TENSOR)))
         _expose_output(proto, scores)
         options = ort.SessionOptions()
@@ -70,6 +77,13 @@ class OnnxSegmenter:
         self.input_name = inp.name
         self.tile = int(inp.shape[-1])
         self.scores_name = scores
+
+    def predict(self, image: np.ndarray, **kwargs: Any) -> Any:
+        """Segment an H x W x C uint8 array with the official protocol, as
+        `CrossEarth.predict` does (`crossearth.inference.predict_array`; a `Prediction`)."""
+        from crossearth.inference import predict_array
+
+        return predict_array(self, image, **kwargs)
 
     @property
     def num_classes(self) -> int:

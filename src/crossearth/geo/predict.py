@@ -448,8 +448,12 @@ _KIND_NAMES = {
 
 
 def _precision_name(model: Any) -> str:
-    """fp32 / bf16 / fp16 of a PyTorch model; "onnx" for an ONNX Runtime runner."""
+    """fp32 / bf16 / fp16 of a PyTorch model; "onnx fp32" / "onnx int8" for an ONNX Runtime
+    runner."""
     import torch
+
+    if isinstance(getattr(model, "precision", None), str):  # an ONNX Runtime runner
+        return f"onnx {model.precision}"
 
     dtype = getattr(model, "dtype", None)
     names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -496,6 +500,8 @@ def _summary(
             # what ran: labels equal `model.predict` exactly in fp32 with the default blend
             "device": str(getattr(model, "device", "cpu")),
             "precision": _precision_name(model),
+            # why it runs in that precision (--precision auto records its choice here)
+            "precision_reason": getattr(model, "precision_reason", None),
         },
         "options": {
             "tile": tile,
