@@ -47,7 +47,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
     for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
+        t = tensor.detach().cpu().contiguous().reshape(-1)
         digest.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
         digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()

@@ -150,7 +150,7 @@ def quantize_proto(proto: Any, *, min_agreement: float = MIN_AGREEMENT) -> tuple
     if agreement < min_agreement:
         raise QuantizationError(
             f"the int8 file agrees with fp32 on {agreement:.2%} of its check tile's pixels, "
-            f"below the {min_agreement:.0%} int8 promises; nothing written (use fp32, or bf16 "
+            f"below the {min_agreement:.1%} int8 promises; nothing written (use fp32, or bf16 "
             "where the CPU has native bf16)"
         )
     entry = quantized.metadata_props.add()
