@@ -10,8 +10,9 @@ fp32 and ONNX Runtime int8 (the file `export --quantize int8` / `--precision int
    the reference inputs a (256x256) and b (700x1000) by the official slide protocol: share of
    pixels whose class equals PyTorch fp32's, per path.
 2. Speed: the full-size ViT-L 512 layout with random weights, one normalised window (batch 1),
-   `--windows` timed calls per path after one warm-up, the paths taking turns so that load from
-   other processes hits them alike; the median, and its ratio to PyTorch fp32 in this run.
+   `--windows` timed rounds after one warm-up, the paths taking turns within a round so that load
+   from other processes hits them alike; seconds per round and the ratio to PyTorch fp32 of the
+   same round.
 """
 
 from __future__ import annotations
