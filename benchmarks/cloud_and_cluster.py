@@ -35,8 +35,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "geo"))  # the tests' range-capable server
 
-from onnx_runtime import cpu_description  # noqa: E402
 from predict_memory import make_scene, nano_config  # noqa: E402
+
+from crossearth.runtime import cpu_description  # noqa: E402
 
 
 def run_processes(files, model, out: Path, world: int, threads: int, *extra: str) -> float:
