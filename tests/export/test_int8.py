@@ -183,3 +183,10 @@ def test_int8_without_onnxruntime_says_which_precision_to_use(
     (error,) = [line for line in text.splitlines() if line.startswith("error:")]
     assert "ONNX Runtime, which is not installed" in error and "--precision fp32" in error
     assert "Traceback" not in text and not (tmp_path / "o.tif").exists()
+
+
+def test_load_model_int8_is_a_runner_with_the_same_predict(model_file, ref_model):
+    image = reference_image("a")  # the input the >= 99 % promise is measured on
+    net = crossearth.load_model(model_file, precision="int8")
+    assert net.precision == "int8" and net.precision_reason == "asked for (--precision int8)"
+    assert (net.predict(image).labels == ref_model.predict(image).labels).mean() >= 0.99
