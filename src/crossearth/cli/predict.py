@@ -260,7 +260,12 @@ def _onnx_model(path: Path, device: str, precision: str):
     if precision == "bf16":
         raise InputError(
             f"{path.name} is an ONNX file: it runs in the precision it was exported in "
-            f"({net.precision}); use --precision {net.precision} or auto"
+            f"({net.precision}); use --precision "
+            + (
+                "fp32, int8 (a cached int8 copy) or auto"
+                if net.precision == "fp32"
+                else "int8 or auto"
+            )
         )
     if precision == "fp32" and net.precision == "int8":
         raise InputError(
