@@ -1,7 +1,7 @@
 """This process's place among processes started by torchrun, SLURM or by hand (RANK / WORLD_SIZE).
 
 `predict` needs no communication between them: the processes claim scenes through the run
-manifest in the output folder (`crossearth.geo.manifest`), so the outputs are the ones a single
+manifest in the output folder (`crossearth.predict.manifest`), so the outputs are the ones a single
 process writes, in any launcher (`torchrun --nproc-per-node N -m crossearth ...`).
 """
 

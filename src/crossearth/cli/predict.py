@@ -139,11 +139,11 @@ def _predict(
     preview, overlay, vector, cog, match_gsd, device, precision, batch_size, download, quiet,
     map_=False, overwrite=False, nodata=None, parts="auto",
 ) -> None:  # fmt: skip
-    from crossearth.geo.manifest import Manifest, work_order
-    from crossearth.geo.outputs import plan_outputs
-    from crossearth.geo.predict import PredictOptions
     from crossearth.imageio import parse_bands
     from crossearth.parallel import rank_and_world
+    from crossearth.predict import PredictOptions
+    from crossearth.predict.manifest import Manifest, work_order
+    from crossearth.predict.plan import plan_outputs
     from crossearth.weights import load_model
 
     options = PredictOptions(
@@ -249,10 +249,10 @@ def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
     """The scenes of one input (a file, a folder, a URL, a GDAL subdataset name, a STAC item or
     collection); (files, how many of our own outputs and temporaries in a folder were skipped)."""
     from crossearth.geo.containers import is_subdataset
-    from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
     from crossearth.geo.remote import is_remote
     from crossearth.geo.stac import expand_stac, is_stac
+    from crossearth.predict.plan import is_own_output
 
     if is_stac(name):  # a STAC item, or a collection: one scene per item
         return expand_stac(name if is_remote(name) else Path(name)), 0
@@ -357,8 +357,8 @@ def _parse_parts(value: str) -> int | None:
 
 def _parts_per_scene(sizes, crop, stride, world: int, wanted: int | None) -> list[int]:
     """Parts of each scene: `wanted` (at most one per row of windows), or the auto rule."""
-    from crossearth.geo.split import auto_parts
     from crossearth.inference import slide_windows
+    from crossearth.predict.split import auto_parts
 
     windows, window_rows = [], []
     for height, width in sizes:
@@ -388,7 +388,7 @@ def _run_predictions(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from crossearth.geo.manifest import fingerprint
+    from crossearth.predict.manifest import fingerprint
 
     tag = escape(f"[rank {rank}/{world}] ") if world > 1 else ""
     columns = (
@@ -475,7 +475,7 @@ def _predict_split(
     from rich.markup import escape
 
     from crossearth.geo.remote import display_name, mask_url
-    from crossearth.geo.split import predict_part
+    from crossearth.predict.split import predict_part
 
     first = rank * parts // world
     for index in [(first + k) % parts for k in range(parts)]:
@@ -545,8 +545,8 @@ def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, p
     is assembled from them."""
     from rich.markup import escape
 
-    from crossearth.geo.predict import predict_raster
     from crossearth.geo.remote import display_name, mask_url
+    from crossearth.predict import predict_raster
 
     with _bar_task(bar, f"{tag}{escape(display_name(path))}", quiet) as progress:
         summary = predict_raster(

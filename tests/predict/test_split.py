@@ -23,8 +23,8 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from crossearth.errors import InputError
-from crossearth.geo import split
-from crossearth.geo.split import auto_parts, part_rows
+from crossearth.predict import split
+from crossearth.predict.split import auto_parts, part_rows
 
 UTM = CRS.from_epsg(32632)
 FAST = ("--precision", "fp32", "--device", "cpu", "--tile", "96", "--stride", "64")

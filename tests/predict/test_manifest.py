@@ -22,14 +22,14 @@ from cli_runner import run_cli_captured as run
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from crossearth.geo.manifest import Manifest, work_order
+from crossearth.predict.manifest import Manifest, work_order
 
 FAST = ("--precision", "fp32", "--device", "cpu", "--no-overlay")  # one window per scene
 
 # Runs the CLI, killing itself with SIGKILL when the third scene starts (a node lost mid-run).
 KILL_ON_THIRD = """
 import os, signal, sys
-import crossearth.geo.predict as gp
+import crossearth.predict.raster as gp
 real, calls = gp.predict_raster, [0]
 def faulty(*args, **kwargs):
     calls[0] += 1

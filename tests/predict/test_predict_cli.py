@@ -25,8 +25,8 @@ from rasterio.transform import from_origin
 import crossearth
 import crossearth.cli
 import crossearth.geo.render
-import crossearth.geo.writer
-from crossearth.geo.stream import StreamingSegmenter
+import crossearth.predict.writer
+from crossearth.predict.stream import StreamingSegmenter
 
 UTM = CRS.from_epsg(32632)
 FAST = ("--precision", "fp32", "--device", "cpu")
@@ -225,7 +225,7 @@ def tall_scene(tmp_path: Path) -> Path:
 
 
 def test_disk_full_while_writing(monkeypatch, capsys, tmp_path, model_file):
-    flush = crossearth.geo.writer._BandWriter._flush
+    flush = crossearth.predict.writer._BandWriter._flush
     calls = []
 
     def failing_flush(self, n):
@@ -234,7 +234,7 @@ def test_disk_full_while_writing(monkeypatch, capsys, tmp_path, model_file):
             raise OSError(28, "No space left on device")
         return flush(self, n)
 
-    monkeypatch.setattr(crossearth.geo.writer._BandWriter, "_flush", failing_flush)
+    monkeypatch.setattr(crossearth.predict.writer._BandWriter, "_flush", failing_flush)
     src = tall_scene(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -319,7 +319,7 @@ def test_output_named_like_the_input_is_refused_and_the_input_kept(
 
 def test_python_api_refuses_to_write_over_its_input(tmp_path, varied_model):
     from crossearth.errors import InputError
-    from crossearth.geo.predict import predict_raster
+    from crossearth.predict import predict_raster
 
     src = write_tif(tmp_path / "scene.tif", pixels(40, 40))
     before = src.read_bytes()

@@ -8,7 +8,7 @@ The manifest lives in the output folder, in `.crossearth/` (hidden, so never tak
   *done* when its record has this command's fingerprint and all its outputs exist; running the
   same command again skips done scenes, and only those. `--overwrite` redoes them (scenes that
   another process of the same run finished are not redone).
-- `parts/<stem>/`: the parts of a scene split over processes (`crossearth.geo.split`): each
+- `parts/<stem>/`: the parts of a scene split over processes (`crossearth.predict.split`): each
   part's rows as a GeoTIFF and its record (JSON, written last); a part is done when its record
   has this command's fingerprint and its files exist. They are removed once the scene is
   assembled and recorded.
@@ -48,7 +48,7 @@ from crossearth.geo.remote import (
 from crossearth.geo.stac import is_stac
 
 if TYPE_CHECKING:
-    from crossearth.geo.split import PartResult
+    from crossearth.predict.split import PartResult
 
 T = TypeVar("T")
 FOLDER = ".crossearth"
@@ -239,7 +239,7 @@ class Manifest:
     def part_done(self, stem: str, digest: str, index: int, parts: int) -> PartResult | None:
         """The record of a finished part for `digest` (with overwrite: finished by this run),
         or None."""
-        from crossearth.geo.split import PartResult
+        from crossearth.predict.split import PartResult
 
         path = self.root / "parts" / stem / f"{digest[:16]}-part{index + 1}of{parts}.json"
         try:
