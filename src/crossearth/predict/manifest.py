@@ -1,25 +1,22 @@
-"""The run manifest of `predict` into a folder: resume after a kill, scenes claimed by processes.
+"""The run manifest of `predict` into a folder: resume after a killed job.
 
-The manifest lives in the output folder, in `.crossearth/` (hidden, so never taken as input):
+The manifest lives in the output folder (a local folder or one on object storage, see
+`crossearth.predict.store`), in `.crossearth/` (hidden, so never taken as input):
 
 - `scenes/<stem>.json`: one record per finished scene, written atomically after all of the
   scene's outputs (they are themselves written all-or-none): the run's fingerprint (model,
-  options, input identity: see `input_identity`), the output files, the finish time and the run id. A scene is
-  *done* when its record has this command's fingerprint and all its outputs exist; running the
-  same command again skips done scenes, and only those. `--overwrite` redoes them (scenes that
-  another process of the same run finished are not redone).
-- `parts/<stem>/`: the parts of a scene split over processes (`crossearth.predict.split`): each
-  part's rows as a GeoTIFF and its record (JSON, written last); a part is done when its record
-  has this command's fingerprint and its files exist. They are removed once the scene is
-  assembled and recorded.
-- `claims/<stem>.claim` (and `<stem>.partKofN.claim` for parts): created with `O_CREAT | O_EXCL` (atomic on local and NFSv3+ file
-  systems) by the process that works on the scene, removed when it is done or fails. Processes
-  of a torchrun / SLURM job (or started by hand with RANK / WORLD_SIZE) walk the scene list from
-  different starting points and take every scene nobody holds, so a slow scene holds up only
-  its own process. A claim is *stale*, and taken over, when its process is gone: same host and
-  its pid no longer runs, or it belongs to another run (a different `TORCHELASTIC_RUN_ID`, or
-  SLURM job id / restart count). A claim of a dead process on another host of the same run stays
-  until the next run.
+  options, input identity: see `input_identity`), the output files and the finish time. A scene
+  is *done* when its record has this command's fingerprint and all its outputs exist; running
+  the same command again skips done scenes, and only those (`--overwrite` redoes them).
+- `parts/<stem>/`: the parts of a scene split into bands of rows (`crossearth.predict.split`):
+  each part's rows as a GeoTIFF and its record (JSON, written last); a part is done when its
+  record has this command's fingerprint and its files exist. They are removed once the scene
+  is assembled and recorded.
+- `tmp/`: the temporary files of the run's tasks (`crossearth.fileio.staging`), removed at
+  the end of the run; a process killed with SIGKILL leaves its own there until then.
+
+Which process works on which scene is the engine's business (`crossearth.predict.engines`):
+this process alone, or a Dask scheduler. No scene is ever claimed through files.
 """
 
 from __future__ import annotations
@@ -28,15 +25,12 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import socket
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from crossearth.fileio import atomic_path
 from crossearth.geo.containers import container_file
 from crossearth.geo.remote import (
     IDENTITY_HEADERS,
@@ -49,39 +43,9 @@ from crossearth.geo.stac import is_stac
 
 if TYPE_CHECKING:
     from crossearth.predict.split import PartResult
+    from crossearth.predict.store import LocalStore, ObjectStore
 
-T = TypeVar("T")
 FOLDER = ".crossearth"
-
-
-def run_id() -> str | None:
-    """The id of this job shared by all its processes, or None when the launcher gives none."""
-    torch_run = os.environ.get("TORCHELASTIC_RUN_ID")
-    if torch_run and torch_run != "none":
-        return f"torchrun:{torch_run}:{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
-    job = os.environ.get("SLURM_JOB_ID")
-    if job:
-        return f"slurm:{job}:{os.environ.get('SLURM_RESTART_COUNT', '0')}"
-    return None
-
-
-def process_start_time() -> float:
-    """When this process started, seconds since the epoch (Linux: from /proc; elsewhere: now).
-
-    Records a peer process of the same job wrote after this process started are not reported as
-    an earlier run's, also when this process took longer to load its model than the peer took
-    for a scene (to the second: the boot time in /proc is whole seconds).
-    """
-    try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = next(
-            float(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return time.time()
 
 
 def fingerprint(
@@ -148,172 +112,103 @@ def _local_container(path: str) -> Path | None:
     return None
 
 
-def work_order(jobs: Sequence[T], rank: int, world: int) -> list[T]:
-    """Every job, this process's round-robin share first, then the others' (to take over)."""
-    own = list(jobs[rank::world])
-    return own + [job for i, job in enumerate(jobs) if i % world != rank]
-
-
 class Manifest:
-    """Done records and claims of scenes (by output stem) in `output/.crossearth/`."""
+    """Done records of scenes and parts (by output stem) in `.crossearth/` of a store."""
 
-    def __init__(self, output: Path, overwrite: bool = False) -> None:
-        self.root = Path(output) / FOLDER
-        self.overwrite = overwrite
-        self.run = run_id()
-        self.started = time.time()  # what --overwrite counts as redone by this run
-        self.process_started = min(process_start_time(), self.started)
-        self.host = socket.gethostname()
+    def __init__(self, store: LocalStore | ObjectStore) -> None:
+        self.store = store
+
+    def remove_temporary(self) -> None:
+        """Remove the temporary files of the tasks of this run, or of a killed earlier run
+        (one run at a time writes into an output folder)."""
+        self.store.remove(f"{FOLDER}/tmp")
 
     def close(self) -> None:
-        """Remove the manifest's folders that hold nothing (a run that failed leaves none)."""
-        for folder in (self.root / "claims", self.root / "scenes", self.root / "parts", self.root):
-            with suppress(OSError):  # missing, or not empty
-                folder.rmdir()
+        """Remove the run's temporary folder and the manifest's local folders that hold
+        nothing (a run that failed leaves none)."""
+        self.remove_temporary()
+        if not self.store.remote:
+            root = Path(self.store.root) / FOLDER
+            for folder in (root / "scenes", root / "parts", root / "tmp", root):
+                with suppress(OSError):  # missing, or not empty
+                    folder.rmdir()
 
-    def _record_path(self, stem: str) -> Path:
-        return self.root / "scenes" / f"{stem}.json"
+    def staging_folder(self, task: str) -> Path:
+        """A fresh local folder for the temporary files of one task (one attempt of it: the
+        name holds this process's id, so a retry elsewhere never meets a dead one's files)."""
+        if self.store.remote:
+            import tempfile
 
-    def _claim_path(self, stem: str) -> Path:
-        return self.root / "claims" / f"{stem}.claim"
+            return Path(tempfile.mkdtemp(prefix=f"crossearth-{task}-"))
+        return (
+            Path(self.store.root) / FOLDER / "tmp" / f"{task}.{socket.gethostname()}.{os.getpid()}"
+        )
+
+    def _record_name(self, stem: str) -> str:
+        return f"{FOLDER}/scenes/{stem}.json"
+
+    def _read(self, name: str) -> dict[str, Any] | None:
+        text = self.store.read_text(name)
+        try:
+            record = json.loads(text) if text is not None else None
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
 
     def is_done(self, stem: str, digest: str) -> bool:
-        """True if the scene's outputs for `digest` are complete (and, with overwrite, were
-        written by this run)."""
-        try:
-            record = json.loads(self._record_path(stem).read_text())
-        except (OSError, ValueError):
+        """True if the scene's outputs for `digest` are complete."""
+        record = self._read(self._record_name(stem))
+        if record is None or record.get("fingerprint") != digest:
             return False
-        if record.get("fingerprint") != digest:
-            return False
-        if not all(Path(p).exists() for p in record.get("outputs", [])):
-            return False
-        if self.overwrite:  # only what this run (a peer process) already redid counts
-            return self._this_run(record)
-        return True
-
-    def done_by_this_run(self, stem: str) -> bool:
-        """True if the scene's record was written by this run (a peer process of this job, or
-        after this process started), not by an earlier run."""
-        try:
-            record = json.loads(self._record_path(stem).read_text())
-        except (OSError, ValueError):
-            return False
-        if self._this_run(record):
-            return True
-        # another process's record since this process started: a peer that was quicker to start
-        other = (record.get("host"), record.get("pid")) != (self.host, os.getpid())
-        return other and record.get("finished", 0) >= self.process_started
-
-    def _this_run(self, record: dict[str, Any]) -> bool:
-        """Written by this job (same run id) or since this process started."""
-        same_run = self.run is not None and record.get("run") == self.run
-        return same_run or record.get("finished", 0) >= self.started
+        return all(self.store.exists(p) for p in record.get("outputs", []))
 
     def record(self, stem: str, digest: str, summary: dict[str, Any]) -> None:
-        """Note the scene as done, atomically, after all its outputs are in place."""
+        """Note the scene as done, atomically, after all its outputs are in place (`summary`
+        names them by their full names in the store)."""
         keys = ("class_map", "confidence", "preview", "overlay", "vector")
-        outputs = [str(Path(summary[k]).resolve()) for k in keys if summary.get(k)]
+        outputs = [summary[k] for k in keys if summary.get(k)]
+        if not self.store.remote:
+            outputs = [str(Path(p).resolve()) for p in outputs]
         entry = {
             "stem": stem,
             "input": summary.get("input"),
             "fingerprint": digest,
             "outputs": outputs,
             "finished": time.time(),
-            "run": self.run,
-            "host": self.host,
+            "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        with atomic_path(self._record_path(stem)) as tmp:  # makes the folder
-            tmp.write_text(json.dumps(entry, indent=1))
+        self.store.write_text(self._record_name(stem), json.dumps(entry, indent=1))
 
-    def part_file(self, stem: str, digest: str, index: int, parts: int) -> Path:
-        """Where part `index` (0-based) of `parts` of the scene goes (its folder is made)."""
-        folder = self.root / "parts" / stem
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{digest[:16]}-part{index + 1}of{parts}.tif"
-
-    def part_claim_name(self, stem: str, index: int, parts: int) -> str:
-        return f"{stem}.part{index + 1}of{parts}"
+    def part_name(self, stem: str, digest: str, index: int, parts: int) -> str:
+        """The store name of part `index` (0-based) of `parts` of the scene (a GeoTIFF)."""
+        return f"{FOLDER}/parts/{stem}/{digest[:16]}-part{index + 1}of{parts}.tif"
 
     def part_done(self, stem: str, digest: str, index: int, parts: int) -> PartResult | None:
-        """The record of a finished part for `digest` (with overwrite: finished by this run),
-        or None."""
+        """The record of a finished part for `digest` (its files named by store names), or
+        None."""
         from crossearth.predict.split import PartResult
 
-        path = self.root / "parts" / stem / f"{digest[:16]}-part{index + 1}of{parts}.json"
+        name = self.part_name(stem, digest, index, parts)
+        record = self._read(name[: -len(".tif")] + ".json")
+        if record is None or record.get("fingerprint") != digest:
+            return None
         try:
-            record = json.loads(path.read_text())
             result = PartResult.from_json(record["part"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             return None
-        if record.get("fingerprint") != digest or not all(p.exists() for p in result.files()):
-            return None
-        if self.overwrite and not self._this_run(record):
+        if not all(self.store.exists(self.store.url(str(f))) for f in result.files()):
             return None
         return result
 
     def record_part(self, stem: str, digest: str, result: PartResult) -> None:
-        """Note a part as done, atomically, after its files are in place."""
-        path = result.classes.with_suffix(".json")
+        """Note a part as done, atomically, after its files are in the store (`result` names
+        them by their store names)."""
+        name = self.part_name(stem, digest, result.index, result.parts)
         entry = {"fingerprint": digest, "part": result.to_json(), "finished": time.time(),
-                 "run": self.run, "host": self.host, "pid": os.getpid()}  # fmt: skip
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(entry, indent=1))
+                 "host": socket.gethostname(), "pid": os.getpid()}  # fmt: skip
+        self.store.write_text(name[: -len(".tif")] + ".json", json.dumps(entry, indent=1))
 
     def remove_parts(self, stem: str) -> None:
         """Remove a scene's part files (after the scene is assembled and recorded)."""
-        shutil.rmtree(self.root / "parts" / stem, ignore_errors=True)
-
-    @contextmanager
-    def claim(self, stem: str) -> Iterator[bool]:
-        """Yield True if this process now holds the scene (the claim is removed on exit),
-        False if a live process holds it."""
-        path = self._claim_path(stem)
-        mine = self._try_claim(path)
-        if not mine and self._is_stale(path):
-            tomb = path.with_name(f".{path.name}.{self.host}.{os.getpid()}")
-            try:  # take the stale claim away under a unique name, then claim afresh
-                os.replace(path, tomb)
-                tomb.unlink()
-            except FileNotFoundError:
-                pass
-            mine = self._try_claim(path)
-        try:
-            yield mine
-        finally:
-            if mine:
-                path.unlink(missing_ok=True)
-
-    def _try_claim(self, path: Path) -> bool:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as f:
-            json.dump({"host": self.host, "pid": os.getpid(), "run": self.run}, f)
-        return True
-
-    def _is_stale(self, path: Path) -> bool:
-        try:
-            holder = json.loads(path.read_text())
-        except FileNotFoundError:
-            return True
-        except (OSError, ValueError):  # being written this instant: a live process
-            return False
-        if holder.get("run") is not None and self.run is not None and holder["run"] != self.run:
-            return True
-        return holder.get("host") == self.host and not _pid_alive(int(holder.get("pid", 0)))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+        self.store.remove(f"{FOLDER}/parts/{stem}")

@@ -10,8 +10,8 @@ uint8 GeoTIFF of its rows (plus its confidence rows); its counts and timings are
 `assemble` then streams the parts, in row order, into the very writer a single-process run uses
 (`predict_raster(..., parts=...)`), so the class map, its companions and its summary are made
 by the same code from the same rows: the class map is byte for byte the single-process one.
-The CLI keeps the part files in the run manifest (`crossearth.predict.manifest`): processes claim
-parts as they claim scenes, and whoever records a scene's last part assembles it.
+The part files are kept in the run manifest (`crossearth.predict.manifest`); each part is a task
+of its own (`crossearth.predict.tasks`), and a scene's assembly runs once all its parts are done.
 """
 
 from __future__ import annotations
