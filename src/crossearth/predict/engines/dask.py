@@ -145,9 +145,10 @@ def connect(cluster: str, workers: int | None) -> Connection:
         try:
             queue = getattr(dask_jobqueue, _JOBQUEUE[kind])()
         except (ValueError, KeyError, TypeError) as exc:
+            reason = str(exc).strip().splitlines()[0].removesuffix(", for example:")
             raise InputError(
                 f"--cluster {kind}: the Dask configuration (jobqueue.yaml, section "
-                f"jobqueue.{kind}) is incomplete: {exc}"
+                f"jobqueue.{kind}) is incomplete: {reason}"
             ) from None
         n = workers or 1
         queue.scale(n)
