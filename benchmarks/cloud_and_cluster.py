@@ -69,7 +69,7 @@ def scheduler_overhead(tasks: int) -> dict:
     from distributed import Client, LocalCluster, wait
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:  # fmt: skip
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:  # fmt: skip
         client.submit(_nothing, -1, pure=False).result()  # warm: the worker has connected
         start = time.perf_counter()
         for i in range(tasks):
