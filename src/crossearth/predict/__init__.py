@@ -9,7 +9,9 @@
 - `raster.py`    `predict_raster`: one scene, all its outputs or none;
 - `split.py`     one scene in parts (bands of rows) assembled bit for bit;
 - `manifest.py`  the run manifest: resume after a killed job;
-- `engines/`     who runs the scenes and parts: this process, or a Dask cluster.
+- `store.py`     the output folder: local, or on object storage (s3://, gs://, az://);
+- `tasks.py`     the units of work (a scene, a part, an assembly), the same in every engine;
+- `engines/`     who runs the tasks: this process, or a Dask cluster.
 
 `PredictOptions` and `predict_raster` are imported on first use (they need GDAL and torch).
 """
