@@ -36,7 +36,7 @@ def worker(job: str, start_at: float, seconds: float, work: Path) -> dict:
     torch.manual_seed(0)
     model = crossearth.create_model("vit-tiny-256", num_classes=6)
     if job == "predict":
-        from crossearth.geo.predict import PredictOptions, predict_raster
+        from crossearth.predict import PredictOptions, predict_raster
 
         scene = work / "scene.tif"
         options = PredictOptions(batch_size=4, preview=False, overlay=False)

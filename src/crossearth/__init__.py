@@ -23,7 +23,7 @@ from crossearth.models import CrossEarth, get_preset
 from crossearth.weights import ZOO, load_model, save_model
 
 if TYPE_CHECKING:
-    from crossearth.geo.predict import PredictOptions, predict_raster
+    from crossearth.predict import PredictOptions, predict_raster
     from crossearth.viewer import show, write_map
 
 __version__ = "0.1.0"
@@ -33,7 +33,7 @@ def __getattr__(name: str):
     """GeoTIFF inference is imported on first use: the model alone needs only torch and numpy
     (a bare GPU machine can benchmark it without GDAL)."""
     if name in ("PredictOptions", "predict_raster"):
-        from crossearth.geo import predict
+        from crossearth import predict
 
         return getattr(predict, name)
     if name in ("show", "write_map"):  # the map viewer (rasterio, Pillow)

@@ -291,8 +291,8 @@ def _write_outputs(
 
     from crossearth.data.classes import ISPRS
     from crossearth.data.synthetic import DOMAINS, render_scene
-    from crossearth.geo.predict import PredictOptions, predict_raster
     from crossearth.imageio import colorize
+    from crossearth.predict import PredictOptions, predict_raster
 
     palette = ISPRS.palette
     from crossearth.figure import labelled_grid

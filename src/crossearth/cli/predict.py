@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,13 @@ def predict(
     ],
     model: ModelOpt,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Class-map file (.tif/.png) or output folder.")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Class-map file (.tif/.png) or output folder; a folder on object storage "
+            "(s3://bucket/out/, gs://, az://) gets every output uploaded when complete.",
+        ),
     ],
     config: ConfigOpt = None,
     backbone: BackboneOpt = None,
@@ -112,12 +119,27 @@ def predict(
     parts: Annotated[
         str,
         typer.Option(
-            help="Split each scene into N bands of window rows that processes take one by one "
-            "and that are assembled into the very output of a whole run. auto: with several "
-            "processes, a scene holding more than its share of the windows gets one part per "
-            "process."
+            help="Split each scene into N bands of window rows, run as separate tasks and "
+            "assembled into the very output of a whole run. auto: on a cluster, a scene holding "
+            "more than its share of the windows gets one part per worker."
         ),
     ] = "auto",
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on Dask: local (a cluster of worker processes on this machine), "
+            "tcp://HOST:PORT (a running scheduler), slurm or pbs (dask-jobqueue, from your "
+            "jobqueue.yaml). Needs pip install 'crossearth[dask]'."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Workers of --cluster local|slurm|pbs (local default: one per GPU, else one "
+            "per two CPU cores).",
+        ),
+    ] = None,
 ) -> None:
     """Segment images into georeferenced class maps, streaming windows from disk.
 
@@ -125,9 +147,9 @@ def predict(
     folders get their folder names in their output names; no output is ever written over an
     input, and earlier outputs in an input folder are skipped. A run into a folder keeps a
     manifest there (.crossearth/): the same command run again skips the scenes it completed
-    (--overwrite redoes them). Under torchrun or SLURM (RANK/WORLD_SIZE set), the processes
-    claim scenes one at a time. SIGTERM, SIGHUP, SIGUSR1/2 (batch schedulers) end the run like
-    Ctrl-C: unfinished outputs are removed.
+    (--overwrite redoes them). --cluster runs scenes and parts of scenes on Dask workers.
+    SIGTERM, SIGHUP, SIGUSR1/2 (batch schedulers) end the run like Ctrl-C: unfinished outputs
+    are removed.
     """
     from crossearth.cli.signals import terminate_on_signals
 
@@ -135,32 +157,44 @@ def predict(
         _predict(
             inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta,
             confidence, preview, overlay, vector, cog, match_gsd, device, precision, batch_size,
-            download, quiet, map_, overwrite, nodata, parts,
+            download, quiet, map_, overwrite, nodata, parts, cluster, workers,
         )  # fmt: skip
 
 
 def _predict(
     inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta, confidence,
     preview, overlay, vector, cog, match_gsd, device, precision, batch_size, download, quiet,
-    map_=False, overwrite=False, nodata=None, parts="auto",
+    map_=False, overwrite=False, nodata=None, parts="auto", cluster=None, workers=None,
 ) -> None:  # fmt: skip
-    from crossearth.geo.manifest import Manifest, work_order
-    from crossearth.geo.outputs import plan_outputs
-    from crossearth.geo.predict import PredictOptions
     from crossearth.imageio import parse_bands
-    from crossearth.parallel import rank_and_world
-    from crossearth.weights import load_model
+    from crossearth.predict import PredictOptions
+    from crossearth.predict.manifest import Manifest
+    from crossearth.predict.plan import plan_outputs
+    from crossearth.predict.store import is_object_url, open_store
+    from crossearth.predict.tasks import ModelSpec, Target
 
+    _refuse_process_launchers()
+    if map_ and "://" in output:
+        raise InputError("--map needs a local output folder (the map pages are files beside it)")
+    if cluster is not None:
+        from crossearth.predict.engines.dask import check_cluster, require_dask
+
+        cluster = check_cluster(cluster)
+        require_dask()
+    elif workers is not None:
+        raise InputError("--workers needs --cluster (local, tcp://HOST:PORT, slurm or pbs)")
+    remote = is_object_url(output)
+    output = output if remote else Path(output)
     options = PredictOptions(
         bands=parse_bands(bands), scale=scale, nodata=nodata, tile=tile, stride=stride, batch_size=batch_size,
         blend=blend, tta=tta, confidence=confidence, preview=preview, overlay=overlay, vector=vector,
         cog=cog, match_gsd=match_gsd,
-        png={".png": True, ".tif": False, ".tiff": False}.get(output.suffix.lower()),
+        png=None if remote else {".png": True, ".tif": False, ".tiff": False}.get(output.suffix.lower()),
     )  # fmt: skip
     parts_wanted = _parse_parts(parts)
     files, skipped = _expand_inputs(inputs)
     _check_output(options, output, files)
-    stems = plan_outputs(files, output, options.vector)
+    stems = plan_outputs(files, None if remote else output, options.vector)
     sizes = _probe_inputs(files, model, options.bands)
     if skipped and not quiet:
         console.print(
@@ -175,52 +209,64 @@ def _predict(
             + " skipped",
             highlight=False,
         )
-    rank, world = rank_and_world()
+    folder = output if remote or not output.suffix else output.parent
+    store = open_store(folder)
+    store.check_writable()  # a bucket that is missing or refuses writes: before any work
+    spec = ModelSpec(
+        model, config, str(backbone) if backbone else None, device, precision, download
+    )
     key = (
         model,
         {"options": options, "config": config, "backbone": backbone, "precision": precision},
     )
-    if world > 1 and device == "auto":
-        device = _local_device()
     from crossearth.runtime import PRECISION_CHOICES
 
     if precision not in PRECISION_CHOICES:
         raise InputError(
             f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}"
         )
-    with _warnings_as_lines():
-        if model.lower().endswith(".onnx"):  # an exported file, run by ONNX Runtime
-            net = _onnx_model(Path(model), device, precision)
-        else:
-            net = load_model(
-                model,
-                config=config,
-                backbone=backbone,
-                device=device,
-                precision=precision,
-                download=download,
-            )
-    crop, stride = options.windows_for(net)  # a --tile too small fails before any work
-    split = _parts_per_scene(sizes, crop, stride, world, parts_wanted)
-    jobs = list(zip(files, stems, split, strict=True))
-    manifest = None
-    if len(jobs) > 1 or world > 1 or max(split) > 1:
-        # scenes (and parts) claimed one by one through the manifest; done ones are skipped
-        manifest = Manifest(output if not output.suffix else output.parent, overwrite)
-        jobs = work_order(jobs, rank, world)
-    if not quiet:
-        _report_load(net)
-    made = not output.suffix and not output.exists()  # made here: removed again if left empty
-    if not output.suffix:
-        output.mkdir(exist_ok=True)
+    connection = net = None
+    if cluster is not None:
+        from crossearth.predict.engines.dask import connect, describe_model, threads_per_worker
+
+        connection = connect(cluster, workers)
+        if cluster == "local":
+            spec = replace(spec, threads=threads_per_worker(connection.workers))
     try:
-        done = _run_predictions(net, jobs, output, options, quiet, rank, world, manifest, key)
+        if connection is not None:
+            crop, stride, line = describe_model(connection, spec, options)
+            if not quiet:
+                if line:
+                    console.print(line, highlight=False)
+                _report_cluster(connection, cluster)
+            world = connection.workers
+        else:
+            with _warnings_as_lines():
+                net = spec.load()
+            crop, stride = options.windows_for(net)  # a --tile too small fails before any work
+            if not quiet:
+                _report_load(net)
+            world = 1
+        split = _parts_per_scene(sizes, crop, stride, world, parts_wanted)
+        manifest = None
+        if remote or connection is not None or len(files) > 1 or max(split) > 1:
+            manifest = Manifest(store)
+        target = Target(store, manifest, None if remote or not output.suffix else output)
+        made = not remote and not output.suffix and not output.exists()  # removed if left empty
+        if not remote and not output.suffix:
+            output.mkdir(exist_ok=True)
+        try:
+            done = _run(net, connection, spec, files, stems, split, target, options, quiet,
+                        overwrite, key)  # fmt: skip
+        finally:
+            if manifest is not None:
+                manifest.close()
+            if made:
+                with suppress(OSError):  # not empty: this run's outputs are there
+                    output.rmdir()
     finally:
-        if manifest is not None:
-            manifest.close()
-        if made:
-            with suppress(OSError):  # not empty: a peer's or this run's outputs are there
-                output.rmdir()
+        if connection is not None:
+            connection.close()
     if map_:
         from crossearth.cli.view import write_maps_after_predict
 
@@ -247,42 +293,84 @@ def _warnings_as_lines():
                     warnings.showwarning(item.message, item.category, item.filename, item.lineno)
 
 
-def _onnx_model(path: Path, device: str, precision: str):
-    """An ONNX file in the precision asked for: int8 quantises an fp32 file once (cached beside
-    it, `crossearth.export.int8`); fp32 and bf16 cannot undo an int8 file."""
-    from crossearth.export.runner import OnnxSegmenter
+def _refuse_process_launchers() -> None:
+    """Several processes started by torchrun or srun would each run every scene: the output
+    folder no longer hands scenes out (a Dask scheduler does)."""
+    import os
 
-    if precision == "int8" and not str(device).startswith("cuda"):
-        from crossearth.export.int8 import require_int8
-
-        require_int8()
-    net = OnnxSegmenter(path, device=device)
-    if precision == "bf16":
-        raise InputError(
-            f"{path.name} is an ONNX file: it runs in the precision it was exported in "
-            f"({net.precision}); use --precision "
-            + (
-                "fp32, int8 (a cached int8 copy) or auto"
-                if net.precision == "fp32"
-                else "int8 or auto"
+    for name in ("WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        value = os.environ.get(name, "1")
+        if value.isdigit() and int(value) > 1:
+            raise InputError(
+                f"{value} processes were started ({name}={value}), but predict no longer shares "
+                "scenes between processes it did not start: run one predict with --cluster "
+                "(local, slurm, or tcp://HOST:PORT of a Dask scheduler whose workers srun "
+                "started; see docs/cloud-and-clusters.md)"
             )
-        )
-    if precision == "fp32" and net.precision == "int8":
-        raise InputError(
-            f"{path.name} holds int8 weights and cannot run in fp32: use --precision int8 (or "
-            "auto), or the fp32 export or the PyTorch model for fp32"
-        )
-    if precision == "int8" and net.precision == "fp32":
-        if str(device).startswith("cuda"):
-            raise InputError("--precision int8 runs on the CPU (ONNX Runtime); use --device cpu")
-        from crossearth.export.int8 import int8_onnx_file
 
-        del net
-        net = OnnxSegmenter(int8_onnx_file(path))
-        net.precision_reason = "asked for (--precision int8): the int8 copy of the fp32 file"
-    elif precision != "auto":
-        net.precision_reason = f"asked for (--precision {precision})"
-    return net
+
+def _report_cluster(connection, cluster: str) -> None:
+    from rich.markup import escape
+
+    from crossearth.geo.remote import mask_url
+
+    shown = cluster if "://" not in cluster else mask_url(cluster)
+    dashboard = connection.dashboard
+    console.print(
+        f"Dask cluster {escape(shown)}: {count(connection.workers, 'worker')}"
+        + (f"; dashboard {escape(dashboard)}" if dashboard else ""),
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _run(net, connection, spec, files, stems, split, target, options, quiet, overwrite, key):
+    """Fingerprint the scenes, skip what the manifest holds, run the rest on the engine; the
+    output stems written. One failed scene of several is reported and the others go on; the
+    run then fails naming them."""
+    from rich.markup import escape
+
+    from crossearth.predict.engines import pending
+    from crossearth.predict.manifest import fingerprint
+    from crossearth.predict.tasks import Scene
+
+    scenes = []
+    for path, stem, parts in zip(files, stems, split, strict=True):
+        unknown: list[str] = []  # a URL whose object version cannot be told
+        digest = fingerprint(key[0], key[1], path, unknown) if target.manifest else ""
+        if unknown and not quiet:
+            console.print(
+                f"note: {escape(unknown[0])} has no ETag or Last-Modified: a rerun "
+                "trusts its URL and size (a changed object of the same size is not redone)",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        scenes.append(Scene(path, stem, parts, digest))
+    work, already = pending(scenes, target, overwrite)
+    if target.manifest is not None:
+        target.manifest.remove_temporary()  # of a killed earlier run
+    reporter = _ConsoleReporter(quiet, several=len(scenes) > 1)
+    with reporter:
+        if connection is None:
+            from crossearth.predict.engines.local import run_local
+
+            result = run_local(net, work, target, options, reporter)
+        else:
+            from crossearth.predict.engines.dask import run_dask
+
+            result = run_dask(connection, spec, work, target, options, reporter)
+    if already and not quiet:
+        console.print(
+            f"{count(already, 'scene')} completed by an earlier run skipped (--overwrite "
+            f"redoes {'it' if already == 1 else 'them'})",
+            highlight=False,
+        )
+    if result.failed:
+        if len(scenes) == 1:
+            raise result.errors[0]
+        raise InputError(
+            f"{len(result.failed)} of {count(len(scenes), 'scene')} failed (the others were "
+            "written): " + "; ".join(result.failed)
+        )
+    return result.written
 
 
 def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
@@ -317,10 +405,10 @@ def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
     """The scenes of one input (a file, a folder, a URL, a GDAL subdataset name, a STAC item or
     collection); (files, how many of our own outputs and temporaries in a folder were skipped)."""
     from crossearth.geo.containers import is_subdataset
-    from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
     from crossearth.geo.remote import is_remote
     from crossearth.geo.stac import expand_stac, is_stac
+    from crossearth.predict.plan import is_own_output
 
     if is_stac(name):  # a STAC item, or a collection: one scene per item
         return expand_stac(name if is_remote(name) else Path(name)), 0
@@ -340,7 +428,20 @@ def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
     return list(found), skipped
 
 
-def _check_output(options, output: Path, files: list[Path | str]) -> None:
+def _check_output(options, output: Path | str, files: list[Path | str]) -> None:
+    if isinstance(output, str):  # a folder on object storage
+        from pathlib import PurePosixPath
+
+        from crossearth.geo.remote import mask_url
+
+        if PurePosixPath(output.split("://", 1)[1]).suffix.lower() in {".tif", ".tiff", ".png"}:
+            raise InputError(
+                f"an output on object storage is a folder (s3://bucket/out/), not a file: "
+                f"{mask_url(output)}"
+            )
+        if options.vector and options.vector.lower() not in {"gpkg", "geojson"}:
+            raise InputError("--vector PATH needs a local output; use --vector gpkg or geojson")
+        return
     if output.suffix:
         if len(files) > 1:
             raise InputError("several inputs need an output folder (-o DIR), not a single file")
@@ -425,8 +526,8 @@ def _parse_parts(value: str) -> int | None:
 
 def _parts_per_scene(sizes, crop, stride, world: int, wanted: int | None) -> list[int]:
     """Parts of each scene: `wanted` (at most one per row of windows), or the auto rule."""
-    from crossearth.geo.split import auto_parts
     from crossearth.inference import slide_windows
+    from crossearth.predict.split import auto_parts
 
     windows, window_rows = [], []
     for height, width in sizes:
@@ -438,143 +539,75 @@ def _parts_per_scene(sizes, crop, stride, world: int, wanted: int | None) -> lis
     return [min(wanted, rows) for rows in window_rows]
 
 
-def _local_device() -> str:
-    import os
+class _ConsoleReporter:
+    """The engines' `Reporter` on the console: a progress bar per task run in this process
+    where the console can redraw one (plain progress lines in a log, see
+    `crossearth.progress.PlainLines`; none with --quiet), one line per finished part and scene,
+    an `error:` line per failed scene of several (a single scene's error ends the run)."""
 
-    import torch
+    def __init__(self, quiet: bool, several: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
-    return "cpu"
+        self.quiet, self.several = quiet, several
+        columns = (
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("windows"), TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[left]}"),
+        )  # fmt: skip
+        # a bar only where it can redraw: in a log it would leave a blank line per scene
+        self.bar = Progress(*columns, console=console, transient=True,
+                            disable=quiet or not console.is_terminal)  # fmt: skip
 
+    def __enter__(self) -> _ConsoleReporter:
+        self.bar.__enter__()
+        return self
 
-def _run_predictions(
-    net, jobs, output, options, quiet: bool, rank: int, world: int, manifest=None, key=None
-) -> list[str]:
-    """Predict the scenes this process gets (all of them with a manifest: each is skipped if
-    done, else claimed); returns the output stems this process wrote."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
 
-    from crossearth.geo.manifest import fingerprint
+    def _line(self, text: str) -> None:
+        if not self.quiet:
+            console.print(text, soft_wrap=True, highlight=False)
 
-    tag = escape(f"[rank {rank}/{world}] ") if world > 1 else ""
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
-        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[left]}"),
-    )  # fmt: skip
-    written: list[str] = []
-    failed: list[str] = []
-    already = 0
-    # a bar only where it can redraw: in a log it would leave a blank line per scene, so a
-    # log gets plain progress lines instead (crossearth.progress.PlainLines)
-    with Progress(*columns, console=console, disable=quiet or not console.is_terminal,
-                  transient=True) as bar:  # fmt: skip
-        for path, stem, parts in jobs:
-            unknown: list[str] = []  # a URL whose object version cannot be told
-            digest = fingerprint(key[0], key[1], path, unknown) if manifest else ""
-            if unknown and not quiet:
-                console.print(
-                    f"{tag}note: {escape(unknown[0])} has no ETag or Last-Modified: a rerun "
-                    "trusts its URL and size (a changed object of the same size is not redone)",
-                    highlight=False, soft_wrap=True,
-                )  # fmt: skip
-            if manifest and manifest.is_done(stem, digest):
-                # a peer process's scenes of this job go unmentioned (one process has no peers)
-                already += not (world > 1 and manifest.done_by_this_run(stem))
-                continue
-            try:
-                if parts > 1:
-                    summary = _predict_split(
-                        net, path, stem, parts, output, options, bar, tag, quiet, manifest,
-                        digest, rank, world,
-                    )  # fmt: skip
-                else:
-                    summary = _predict_claimed(
-                        net, path, stem, output, options, bar, tag, quiet, manifest, digest
-                    )
-            except InputError as exc:
-                if len(jobs) == 1:
-                    raise
-                # one bad scene of a batch: say so, go on, fail at the end
-                failed.append(f"{stem}: {exc}")
-                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                              soft_wrap=True)  # fmt: skip
-                continue
-            if summary is not None:
-                written.append(stem)
-    if already and not quiet:
-        console.print(
-            f"{tag}{count(already, 'scene')} completed by an earlier run skipped (--overwrite "
-            f"redoes {'it' if already == 1 else 'them'})",
-            highlight=False,
+    @contextmanager
+    def task(self, name: str):
+        from rich.markup import escape
+
+        with _bar_task(self.bar, escape(name), self.quiet) as progress:
+            yield progress
+
+    def part_done(self, scene, part) -> None:
+        from rich.markup import escape
+
+        from crossearth.geo.remote import mask_url
+
+        a, b = part.rows
+        self._line(
+            f"{escape(mask_url(str(scene.path)))} part {part.index + 1}/{part.parts} (rows "
+            f"{a}-{b - 1}) done ({part.seconds['total']:.1f} s, "
+            f"{count(part.windows_run, 'window')})"
         )
-    if failed:
-        raise InputError(
-            f"{tag}{len(failed)} of {count(len(jobs), 'scene')} failed (the others were written): "
-            + "; ".join(failed)
-        )
-    return written
 
+    def scene_done(self, scene, summary) -> None:
+        from rich.markup import escape
 
-def _predict_claimed(
-    net, path, stem, output, options, bar, tag, quiet, manifest, digest
-) -> dict | None:
-    """A whole scene, if this process can claim it (always, without a manifest); its summary,
-    or None if a peer holds it or finished it meanwhile."""
-    from contextlib import nullcontext
+        from crossearth.geo.remote import mask_url
 
-    with manifest.claim(stem) if manifest else nullcontext(True) as mine:
-        # a peer may have finished the scene between the check and the claim
-        if not mine or (manifest and manifest.is_done(stem, digest)):
-            return None
-        summary = _predict_one(net, path, stem, output, options, bar, tag, quiet)
-        if manifest:
-            manifest.record(stem, digest, summary)
-    return summary
+        parts = summary.get("parts")
+        self._line(
+            f"{escape(mask_url(str(scene.path)))} -> {escape(mask_url(summary['class_map']))} "
+            f"({summary['seconds']['total']:.1f} s, {count(summary['windows'], 'window')}, "
+            f"{summary['skipped_windows']} skipped as nodata; "
+            f"{count(summary['nodata_pixels'], 'nodata pixel')}"
+            + (f"; assembled from {parts} parts" if parts else "") + ")"
+        )  # fmt: skip
 
+    def failed(self, scene, error) -> None:
+        from rich.markup import escape
 
-def _predict_split(
-    net, path, stem, parts, output, options, bar, tag, quiet, manifest, digest, rank, world
-) -> dict | None:
-    """A scene split into `parts`: run the parts nobody holds (from this rank's own starting
-    part on), record each; whoever finds every part done assembles the scene and records it.
-    Returns the scene's summary if this process assembled it, else None."""
-    from rich.markup import escape
-
-    from crossearth.geo.remote import display_name, mask_url
-    from crossearth.geo.split import predict_part
-
-    first = rank * parts // world
-    for index in [(first + k) % parts for k in range(parts)]:
-        if manifest.part_done(stem, digest, index, parts):
-            continue
-        with manifest.claim(manifest.part_claim_name(stem, index, parts)) as mine:
-            if not mine or manifest.part_done(stem, digest, index, parts):
-                continue
-            name = f"{tag}{escape(display_name(path))} part {index + 1}/{parts}"
-            with _bar_task(bar, name, quiet) as progress:
-                target = manifest.part_file(stem, digest, index, parts)
-                result = predict_part(net, path, target, options, index, parts, progress=progress)
-            manifest.record_part(stem, digest, result)
-            if not quiet:
-                a, b = result.rows
-                console.print(
-                    f"{tag}{escape(mask_url(str(path)))} part {index + 1}/{parts} (rows "
-                    f"{a}-{b - 1}) done ({result.seconds['total']:.1f} s, "
-                    f"{count(result.windows_run, 'window')})",
-                    soft_wrap=True, highlight=False,
-                )  # fmt: skip
-    done = [manifest.part_done(stem, digest, index, parts) for index in range(parts)]
-    if not all(done):
-        return None  # a peer still works on a part; the one finishing last assembles
-    with manifest.claim(stem) as mine:
-        if not mine or manifest.is_done(stem, digest):
-            return None
-        summary = _predict_one(net, path, stem, output, options, bar, tag, quiet, parts=done)
-        manifest.record(stem, digest, summary)
-    manifest.remove_parts(stem)
-    return summary
+        if self.several:  # one bad scene of a batch: say so, go on, fail at the end
+            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
 
 
 @contextmanager
@@ -606,27 +639,3 @@ def _bar_task(bar, name: str, quiet: bool = False):
         yield progress
     finally:
         bar.remove_task(task)
-
-
-def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, parts=None) -> dict:
-    """One scene with its progress bar and result line; its summary. With `parts`, the scene
-    is assembled from them."""
-    from rich.markup import escape
-
-    from crossearth.geo.predict import predict_raster
-    from crossearth.geo.remote import display_name, mask_url
-
-    with _bar_task(bar, f"{tag}{escape(display_name(path))}", quiet) as progress:
-        summary = predict_raster(
-            net, path, output, options, progress=progress, stem=stem, parts=parts
-        )
-    if not quiet:
-        skipped = summary["skipped_windows"]
-        console.print(
-            f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
-            f"{count(summary['windows'], 'window')}, {skipped} skipped as nodata; "
-            f"{count(summary['nodata_pixels'], 'nodata pixel')}"
-            + (f"; assembled from {len(parts)} parts" if parts else "") + ")",
-            soft_wrap=True, highlight=False,
-        )  # fmt: skip
-    return summary
