@@ -35,7 +35,7 @@ def build(xarray: Any, dask_array: Any, data_array: Any, model: Any, **kw: Any) 
     meta = ArrayMeta.of(array, band_dim, _label(data_array))
     chosen, values, scaling = _reading(array, meta, net, options)
 
-    lazy = dask_array.is_dask_collection(array.data)
+    lazy = dask.is_dask_collection(array.data)
     pixels = array.data if lazy else dask_array.from_array(array.data, chunks=-1)
     if not isinstance(scaling, _Sampled):
         scale_node: Any = scaling
