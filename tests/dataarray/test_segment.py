@@ -46,12 +46,14 @@ def model_file(varied_model, tmp_path_factory) -> Path:
 
 
 def blocky(height: int = 230, width: int = 170, dtype=np.uint8, factor: int = 1) -> np.ndarray:
-    """Blocky RGB with nodata (0) rows across the top (whole windows skipped) and a hole."""
+    """Blocky RGB with nodata (0) rows across the top (whole windows skipped), a hole, and a
+    patch where only the first band holds 0 (valid: GDAL's mask needs every band at nodata)."""
     rng = np.random.default_rng(7)
     base = rng.integers(1, 256, (3, height // 16 + 1, width // 16 + 1))
     data = np.kron(base, np.ones((1, 16, 16), np.int64))[:, :height, :width] * factor
     data[:, :40] = 0
     data[:, 150:170, 40:90] = 0
+    data[0, 100:120, 100:130] = 0
     return data.astype(dtype)
 
 
