@@ -89,7 +89,7 @@ def test_chunked_rioxarray_array_equals_predict_and_stays_lazy(
     hook = varied_model.register_forward_hook(lambda *_: calls.append(1))
     try:
         with Tasks() as tasks:
-            result = crossearth.segment(array, varied_model, **WINDOWS)
+            result = crossearth.segment(array, varied_model, chunks=(70, 55), **WINDOWS)
         assert tasks.count == 0 and calls == []  # nothing read, the model not run
         assert result.chunks == ((70, 70, 70, 20), (55, 55, 55, 5))
         values = result.values
@@ -99,11 +99,13 @@ def test_chunked_rioxarray_array_equals_predict_and_stays_lazy(
     np.testing.assert_array_equal(values, read(reference))
     assert values.dtype == np.uint8 and (values == 255).any()
 
-    # the model by file, loaded by the task's process, and other output chunks: the same bytes
-    by_file = crossearth.segment(array, model_file, precision="fp32", device="cpu",
-                                 chunks=(115, 85), **WINDOWS)  # fmt: skip
-    assert by_file.chunks == ((115, 115), (85, 85))
+    # the model by file, loaded by the task's process, and the default output chunks (the
+    # input's, grouped to span 4 windows: 6 x 70 and 7 x 55 px, i.e. the whole array): the same
+    by_file = crossearth.segment(array, model_file, precision="fp32", device="cpu", **WINDOWS)
+    assert by_file.chunks == ((230,), (170,))
     np.testing.assert_array_equal(by_file.values, read(reference))
+    halves = crossearth.segment(array, varied_model, chunks=(115, 85), **WINDOWS)
+    np.testing.assert_array_equal(halves.values, read(reference))
 
     with rasterio.open(reference) as ref:
         assert result.rio.crs == ref.crs

@@ -74,10 +74,10 @@ def segment(
         precision, device, config, backbone, download: as `load_model`'s, for a model given by
             name or file (default precision and device: "auto", as `crossearth predict`); for a
             loaded model, precision and device (when given) apply to a copy of it.
-        chunks: output chunk size in px (one number, or (rows, columns)); default: the input's
-            spatial chunks (a NumPy-backed array: one chunk). Each chunk runs the windows (and
-            their batches) that touch it, so chunks several times the window keep the windows
-            run twice, at chunk edges, few.
+        chunks: output chunk size in px (one number, or (rows, columns)). Each chunk runs the
+            windows that touch it with the rest of their batches, so windows at chunk edges
+            run once per chunk they touch. Default: the input's spatial chunks, grouped until
+            they span at least 4 windows a side (a NumPy-backed array: one chunk).
 
     Returns:
         A DataArray `classes` (y, x) uint8 of class ids, 255 where the input is nodata

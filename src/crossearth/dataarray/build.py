@@ -52,7 +52,7 @@ def build(xarray: Any, dask_array: Any, data_array: Any, model: Any, **kw: Any) 
     model_node = None
     if spec is None:  # a model object: one graph key, handed to each worker process once
         model_node = dask.delayed(net, name=f"crossearth-model-{fingerprint}")
-    row_chunks, col_chunks = _chunks(kw["chunks"], array, pixels, y_dim, x_dim)
+    row_chunks, col_chunks = _chunks(kw["chunks"], pixels, crop)
     grid = WindowGrid(meta.height, meta.width, crop, stride, options.batch_size)
     token = dask.base.tokenize(pixels.name, settings, getattr(scale_node, "key", scale_node),
                                row_chunks, col_chunks)  # fmt: skip
@@ -196,20 +196,31 @@ def _percentile_scaling(meta: ArrayMeta, bands: tuple, options: Any, sample: np.
                             nodata=_override(options.nodata))  # fmt: skip
 
 
-def _chunks(wanted: Any, array: Any, pixels: Any, y_dim: str, x_dim: str) -> tuple[tuple, tuple]:
-    """Output chunk sizes along y and x (see `segment`'s `chunks`)."""
+def _chunks(wanted: Any, pixels: Any, crop: tuple[int, int]) -> tuple[tuple, tuple]:
+    """Output chunk sizes along y and x (see `segment`'s `chunks`). By default, runs of
+    `WINDOWS_PER_CHUNK` x crop or more of the input's chunks, so that output chunks keep the
+    input's chunk edges and the windows run again at chunk edges stay few."""
     height, width = pixels.shape[1:]
     if wanted is None:
-        return tuple(pixels.chunks[1]), tuple(pixels.chunks[2])
+        return _merged(pixels.chunks[1], crop[0]), _merged(pixels.chunks[2], crop[1])
     rows, cols = (wanted, wanted) if isinstance(wanted, int) else tuple(wanted)
     for n in (rows, cols):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise InputError(f"chunks must be whole numbers of pixels >= 1, got {wanted!r}")
+    return _split(height, int(rows)), _split(width, int(cols))
 
-    def split(total: int, size: int) -> tuple[int, ...]:
-        return tuple(min(size, total - a) for a in range(0, total, size))
 
-    return split(height, int(rows)), split(width, int(cols))
+WINDOWS_PER_CHUNK = 4  # default output chunks span at least this many windows a side
+
+
+def _merged(sizes: tuple[int, ...], crop: int) -> tuple[int, ...]:
+    """Input chunk sizes grouped k at a time (k: enough for `WINDOWS_PER_CHUNK` x crop px)."""
+    k = max(1, -(-WINDOWS_PER_CHUNK * crop // max(sizes[0], 1)))
+    return tuple(sum(sizes[i : i + k]) for i in range(0, len(sizes), k))
+
+
+def _split(total: int, size: int) -> tuple[int, ...]:
+    return tuple(min(size, total - a) for a in range(0, total, size))
 
 
 def _graph(dask, dask_array, pixels, grid, settings, scale_node, model_node, row_chunks,
