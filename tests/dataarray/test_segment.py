@@ -294,3 +294,28 @@ def test_scores_are_float32_means_of_the_official_slide(varied_model):
     result = crossearth.segment(array, varied_model, scores=True)
     np.testing.assert_array_equal(result.classes.values, official.labels)
     np.testing.assert_allclose(result.scores.values, official.scores, rtol=0, atol=1e-6)
+
+
+def test_runs_on_a_distributed_cluster_of_processes(monkeypatch, tmp_path, model_file,
+                                                    varied_model):  # fmt: skip
+    """Under a `distributed.Client` the chunks run on its worker processes, each of which keeps
+    the model it loaded (by file) or was handed (an object) for all its chunks."""
+    distributed = pytest.importorskip("distributed")
+    image = write_geotiff(tmp_path / "scene.tif", blocky(), crs=UTM, transform=TRANSFORM, nodata=0)
+    reference = read(predicted(monkeypatch, model_file, image, tmp_path / "out"))
+    array = rioxarray.open_rasterio(image, chunks=CHUNKS)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,  # fmt: skip
+        distributed.Client(cluster) as client,
+    ):
+        by_file = crossearth.segment(array, model_file, precision="fp32", device="cpu",
+                                     chunks=(115, 85), **WINDOWS)  # fmt: skip
+        np.testing.assert_array_equal(by_file.values, reference)
+        by_object = crossearth.segment(array, varied_model, chunks=(115, 85), **WINDOWS)
+        np.testing.assert_array_equal(by_object.values, reference)
+        cached = client.run(lambda: len(__import__("crossearth.dataarray.models").dataarray
+                                        .models._cache))  # fmt: skip
+    # a worker keeps each model once (at most the file's and the object), whatever it ran
+    assert max(cached.values()) <= 2 and sum(cached.values()) >= 2
