@@ -6,6 +6,7 @@ force), never values computed by the code under test.
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import subprocess
 import sys
@@ -35,6 +36,7 @@ TRANSFORM = from_origin(500_000.0, 5_800_000.0, 0.25, 0.25)
 WINDOWS = {"tile": 96, "stride": 64}
 CLI = ("--precision", "fp32", "--device", "cpu", "--tile", "96", "--stride", "64", "-q",
        "--no-preview", "--no-overlay")  # fmt: skip
+MODELS = "crossearth.dataarray.models"
 CHUNKS = {"y": 70, "x": 55}  # smaller than the 96 px window, not aligned to the 64 px stride
 
 
@@ -115,6 +117,16 @@ def test_chunked_rioxarray_array_equals_predict_and_stays_lazy(
     np.testing.assert_array_equal(result.y, array.y)
     assert result.attrs["class_names"] == [f"class_{i}" for i in range(5)]
     assert len(result.attrs["palette"]) == 5
+
+
+def test_blend_tta_and_batch_size_as_predict(monkeypatch, tmp_path, model_file, varied_model):
+    image = write_geotiff(tmp_path / "scene.tif", blocky(), crs=UTM, transform=TRANSFORM, nodata=0)
+    extra = ("--blend", "cosine", "--tta", "flip", "--batch-size", "3")
+    reference = read(predicted(monkeypatch, model_file, image, tmp_path / "out", *extra))
+    array = rioxarray.open_rasterio(image, chunks=CHUNKS)
+    result = crossearth.segment(array, varied_model, blend="cosine", tta="flip", batch_size=3,
+                                chunks=(70, 55), **WINDOWS)  # fmt: skip
+    np.testing.assert_array_equal(result.values, reference)
 
 
 def test_scores_of_16_bit_data_match_predict_classes_and_confidence(
@@ -315,7 +327,6 @@ def test_runs_on_a_distributed_cluster_of_processes(monkeypatch, tmp_path, model
         np.testing.assert_array_equal(by_file.values, reference)
         by_object = crossearth.segment(array, varied_model, chunks=(115, 85), **WINDOWS)
         np.testing.assert_array_equal(by_object.values, reference)
-        cached = client.run(lambda: len(__import__("crossearth.dataarray.models").dataarray
-                                        .models._cache))  # fmt: skip
+        cached = client.run(lambda: len(importlib.import_module(MODELS)._cache))
     # a worker keeps each model once (at most the file's and the object), whatever it ran
     assert max(cached.values()) <= 2 and sum(cached.values()) >= 2

@@ -125,8 +125,6 @@ def _model(model: Any, kw: dict[str, Any]) -> tuple[Any, str, LoadSpec | None]:
         options = {"precision": kw["precision"] or "auto", "device": kw["device"] or "auto",
                    "config": kw["config"], "backbone": kw["backbone"],
                    "download": kw["download"]}  # fmt: skip
-        if options["config"] is not None and not isinstance(options["config"], str | Path):
-            raise InputError("config: give a preset name or a config file path with a model file")
         spec = LoadSpec(str(model), {k: v if not isinstance(v, Path) else str(v)
                                      for k, v in options.items()})  # fmt: skip
         fingerprint = spec.fingerprint()
@@ -139,8 +137,11 @@ def _model(model: Any, kw: dict[str, Any]) -> tuple[Any, str, LoadSpec | None]:
     if kw["precision"] is not None or kw["device"] is not None:
         from crossearth.weights.loader import to_runtime
 
+        import torch
+
+        current = "bf16" if getattr(model, "dtype", None) == torch.bfloat16 else "fp32"
         model = to_runtime(copy.deepcopy(model), kw["device"] or model.device,
-                           kw["precision"] or "fp32")  # fmt: skip
+                           kw["precision"] or current)  # fmt: skip
     return model, object_fingerprint(model), None
 
 
