@@ -125,7 +125,7 @@ def test_blend_tta_and_batch_size_as_predict(monkeypatch, tmp_path, model_file, 
     reference = read(predicted(monkeypatch, model_file, image, tmp_path / "out", *extra))
     array = rioxarray.open_rasterio(image, chunks=CHUNKS)
     result = crossearth.segment(array, varied_model, blend="cosine", tta="flip", batch_size=3,
-                                chunks=(70, 55), **WINDOWS)  # fmt: skip
+                                chunks=(115, 85), **WINDOWS)  # fmt: skip
     np.testing.assert_array_equal(result.values, reference)
 
 

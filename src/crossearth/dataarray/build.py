@@ -135,9 +135,9 @@ def _model(model: Any, kw: dict[str, Any]) -> tuple[Any, str, LoadSpec | None]:
             f"{type(model).__name__}"
         )
     if kw["precision"] is not None or kw["device"] is not None:
-        from crossearth.weights.loader import to_runtime
-
         import torch
+
+        from crossearth.weights.loader import to_runtime
 
         current = "bf16" if getattr(model, "dtype", None) == torch.bfloat16 else "fp32"
         model = to_runtime(copy.deepcopy(model), kw["device"] or model.device,
