@@ -20,8 +20,8 @@ def build(xarray: Any, dask_array: Any, data_array: Any, model: Any, **kw: Any) 
     """`crossearth.segment`'s work, with xarray and dask.array imported."""
     import dask
 
-    from crossearth.predict import PredictOptions
     from crossearth.imageio import parse_bands
+    from crossearth.predict import PredictOptions
 
     bands = parse_bands(kw["bands"]) if isinstance(kw["bands"], str) else kw["bands"]
     options = PredictOptions(
