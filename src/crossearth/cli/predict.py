@@ -461,26 +461,21 @@ def _check_output(options, output: Path | str, files: list[Path | str]) -> None:
 def _probe_inputs(files: list[Path | str], model: str, bands) -> list[tuple[int, int]]:
     """Open every input and check its bands before spending time loading the model; returns
     each input's (height, width) in px."""
-    from crossearth.data.bandstats import recorded_bands_error
     from crossearth.geo.bands import choose_bands
     from crossearth.geo.raster import open_raster
     from crossearth.weights.zoo import ZOO
 
     model_bands = ZOO[model].bands if model in ZOO else "RGB"
     count, recorded, names = (3, None, None) if model in ZOO else _recorded_bands(model)
-    from_model = bands is None and count != 3 and recorded is not None
+    from_model = bands is None and recorded is not None
     if from_model:
         bands = recorded
     sizes = []
     for path in files:
         with open_raster(path) as ds:
             if bands is not None or ds.count < 4:
-                try:
-                    choose_bands(ds, model_bands, bands, nbands=count)
-                except InputError as exc:
-                    if not from_model:
-                        raise
-                    raise recorded_bands_error(recorded, names, exc) from None
+                choose_bands(ds, model_bands, bands, nbands=count, from_model=from_model,
+                             model_band_names=names)  # fmt: skip
             sizes.append((ds.height, ds.width))
     return sizes
 

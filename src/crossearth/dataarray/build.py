@@ -159,7 +159,7 @@ def _reading(array: Any, meta: ArrayMeta, net: Any, options: Any) -> tuple[tuple
         InputError: bands missing or ambiguous, a scaling that does not fit the pixel type.
     """
     from crossearth.advice import OPTIONS
-    from crossearth.data.bandstats import check_band_names, recorded_bands_error
+    from crossearth.data.bandstats import check_band_names
     from crossearth.geo.bands import choose_bands
     from crossearth.geo.scaling import estimate_scaling, parse_scale, value_transform
 
@@ -172,12 +172,9 @@ def _reading(array: Any, meta: ArrayMeta, net: Any, options: Any) -> tuple[tuple
         requested = tuple(config.band_names)  # a band coordinate of names: pick them by name
     elif requested is None:
         requested = config.band_indices
-    try:
-        choice = choose_bands(table, config.bands, requested, OPTIONS, config.in_chans)
-    except InputError as exc:
-        if options.bands is not None or not config.band_indices:
-            raise
-        raise recorded_bands_error(config.band_indices, config.band_names, exc) from None
+    from_model = options.bands is None and bool(config.band_indices)
+    choice = choose_bands(table, config.bands, requested, OPTIONS, config.in_chans,
+                          from_model=from_model, model_band_names=config.band_names)  # fmt: skip
     if options.bands is None and config.band_names:
         check_band_names(table, choice.bands, config.band_names)
     spec = parse_scale(options.scale if options.scale is not None else config.scale)

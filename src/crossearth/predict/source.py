@@ -55,19 +55,16 @@ class Prepared:
 def _open_source(
     model: Any, image: Path | str, options: PredictOptions, bands: Any, scale: str | None
 ) -> RasterSource:
-    """`RasterSource.open` with the model's band count; a file that lacks the bands the model
-    records is named as such (not as a `--bands` mistake), and a file whose recorded band roles
+    """`RasterSource.open` with the model's band count; bands the model records (used without
+    `--bands`) are named as such in the reason and errors, and a file whose recorded band roles
     differ from the model's band names is refused (`check_band_names`)."""
-    from crossearth.data.bandstats import check_band_names, recorded_bands_error
+    from crossearth.data.bandstats import check_band_names
 
     config = model.config
-    try:
-        source = RasterSource.open(image, config.bands, bands, scale, options.nodata,
-                                   count=config.in_chans)  # fmt: skip
-    except InputError as exc:
-        if options.bands is not None or not config.band_indices:
-            raise
-        raise recorded_bands_error(config.band_indices, config.band_names, exc) from None
+    from_model = options.bands is None and bool(config.band_indices)
+    source = RasterSource.open(image, config.bands, bands, scale, options.nodata,
+                               count=config.in_chans, from_model=from_model,
+                               model_band_names=config.band_names)  # fmt: skip
     if options.bands is None and config.band_names:
         try:
             check_band_names(source.dataset, source.bands, config.band_names)
