@@ -252,7 +252,7 @@ def _data(dims, shape, dtype="uint8", **coords) -> xr.DataArray:
         (lambda: _data(("band", "y", "x"), (3, 40, 40)).to_dataset(name="v"), "got Dataset"),
         (lambda: _data(("band", "a", "b"), (3, 40, 40)), "rioxarray takes for y and x"),
         (lambda: _data(("band", "y", "x"), (3, 40, 40), "bool"), "pixel type bool"),
-        (lambda: _data(("band", "y", "x"), (2, 40, 40)), "has 2 data band(s)"),
+        (lambda: _data(("band", "y", "x"), (2, 40, 40)), "has 2 data bands"),
         (lambda: np.ones((3, 40, 40), np.uint8), "got ndarray"),
     ],
 )
@@ -312,7 +312,9 @@ def test_runs_on_a_distributed_cluster_of_processes(monkeypatch, tmp_path, model
                                                     varied_model):  # fmt: skip
     """Under a `distributed.Client` the chunks run on its worker processes, each of which keeps
     the model it loaded (by file) or was handed (an object) for all its chunks."""
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip(
+        "distributed", reason="needs dask.distributed: pip install 'crossearth[dask]'"
+    )
     image = write_geotiff(tmp_path / "scene.tif", blocky(), crs=UTM, transform=TRANSFORM, nodata=0)
     reference = read(predicted(monkeypatch, model_file, image, tmp_path / "out"))
     array = rioxarray.open_rasterio(image, chunks=CHUNKS)
