@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader
 from crossearth.errors import CheckpointError, ConfigError
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
+from crossearth.stopping import Interrupted
 from crossearth.train.config import TrainConfig
 from crossearth.train.data import (
     StreamDataset,
@@ -254,16 +256,75 @@ def fit(
     verbose: bool = True,
     progress_lines: bool | None = None,
     progress_label: str = "",
+    choices: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train; returns the final validation results and the output paths.
+
+    The run folder `cfg.out_dir` gets `config.yaml`, the config as run (readable again with
+    `--config`), headed by `choices` (lines saying which defaults were chosen and why) as
+    comments. A `cfg.precision` of "auto" is resolved here (`crossearth.runtime.training_precision`).
 
     Progress: with `enable_progress_bar`, a step bar when standard output is a terminal. Plain
     progress lines (`PlainProgress`, each starting with `progress_label`) with `progress_lines`;
     by default (None) when standard output is not a terminal (a log file, a pipe, CI), bar or no
     bar.
+
+    Raises:
+        Interrupted: (a `KeyboardInterrupt`) Ctrl-C stopped the run; its `kept` names the last
+            checkpoint and model files, or says that the run folder, holding none, was removed
+            (only what this run created: a folder that existed stays).
     """
+    from crossearth.runtime import training_device, training_precision
+    from crossearth.stopping import RunFolder
+
+    choices = list(choices or [])
+    if cfg.precision == "auto":
+        precision, why = training_precision("auto", training_device(cfg.accelerator))
+        cfg = dataclasses.replace(cfg, precision=precision)
+        choices.append(why)
+    out = Path(cfg.out_dir)
+    folder = RunFolder(out)
+    try:
+        return _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar,
+                    callbacks, strategy, earth_style, verbose, progress_lines, progress_label,
+                    choices)  # fmt: skip
+    except KeyboardInterrupt as exc:
+        raise Interrupted(_kept(out, folder)) from exc
+
+
+def _kept(out: Path, folder: Any) -> str:
+    """What a stopped run leaves, in a few words; a run folder without a checkpoint or model
+    file is removed (what this run created of it)."""
+    last = out / "checkpoints" / "last.ckpt"
+    models = [p.name for p in (out / "best.safetensors", out / "last.safetensors") if p.is_file()]
+    if last.is_file():
+        also = f" and {', '.join(models)}" if models else ""
+        return f"kept {last}{also}; continue with --resume {last}"
+    if models:
+        return f"kept {', '.join(str(out / m) for m in models)} (no checkpoint to resume from)"
+    return f"no checkpoint yet, so nothing kept: {folder.remove_created()}"
+
+
+class _StopAtCtrlC(Callback):
+    """Lightning turns Ctrl-C into `sys.exit(1)` after its own teardown; this notes that it was
+    Ctrl-C, so `fit` raises `KeyboardInterrupt` again (exit 130, what is kept)."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def on_exception(self, trainer: L.Trainer, module: Any, exception: BaseException) -> None:
+        self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)
+
+
+def _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar, callbacks,
+         strategy, earth_style, verbose, progress_lines, progress_label, choices):  # fmt: skip
+    import signal
+
+    from crossearth.train.defaults import record
+
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(record(cfg, choices))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     quiet_lightning()
     module = CrossEarthModule(model, cfg, val_names, earth_style=earth_style)
@@ -273,6 +334,7 @@ def fit(
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     terminal = stdout_is_terminal()
+    stop = _StopAtCtrlC()
     bar = enable_progress_bar and terminal
     lines = not terminal if progress_lines is None else progress_lines
     trainer = L.Trainer(
@@ -299,6 +361,7 @@ def fit(
                 save_top_k=0,
             ),
             ExportWeights(out),
+            stop,
             *([StepProgressBar()] if bar else []),
             *([PlainProgress(progress_label)] if lines else []),
             *(callbacks or []),
@@ -309,5 +372,15 @@ def fit(
         print(module.trainable_summary())
         print(methods_line(cfg))
     data = StreamData(train_set, val_sets, cfg)
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    except SystemExit:
+        if not stop.interrupted:
+            raise
+        raise KeyboardInterrupt from None
+    finally:  # Lightning ignores Ctrl-C from the first one on, and leaves it so
+        if handler is not None and signal.getsignal(signal.SIGINT) is not handler:
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGINT, handler)
     return {"val": module.last_val, "out_dir": str(out), "global_step": trainer.global_step}
