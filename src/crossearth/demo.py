@@ -28,6 +28,7 @@ from rich.table import Table
 from crossearth.numbers import seconds as to_seconds
 from crossearth.reference import NAME as REFERENCE_NAME
 from crossearth.reference import find_reference
+from crossearth.stopping import Interrupted, RunFolder
 from crossearth.tables import print_table
 from crossearth.wording import count
 
@@ -192,6 +193,12 @@ def evaluate(model, data: dict) -> dict[str, float]:
 
 def run_demo(output: Path, reference: Path | None = None, console: Console | None = None,
              budget: DemoBudget | None = None) -> dict:  # fmt: skip
+    """Run the demo into `output` (see the module); returns its summary (also summary.json).
+
+    Raises:
+        Interrupted: (a `KeyboardInterrupt`) Ctrl-C: its `kept` names the runs that finished,
+            or says that `output`, without one, was removed (what this demo created of it).
+    """
     import logging
     import warnings
 
@@ -203,7 +210,23 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*tensor.detach.*")
+    folder = RunFolder(output)
     output.mkdir(parents=True, exist_ok=True)
+    finished: list[Path] = []
+    try:
+        return _run_demo(output, reference, console, budget, finished)
+    except KeyboardInterrupt as exc:
+        if finished:
+            kept = (f"kept the finished runs {', '.join(str(f) for f in finished)} (each with "
+                    "last.safetensors); the demo starts over when run again")  # fmt: skip
+        else:
+            kept = f"no run finished, so nothing kept: {folder.remove_created()}"
+        raise Interrupted(kept) from exc
+
+
+def _run_demo(
+    output: Path, reference: Path | None, console: Console, budget: DemoBudget, finished: list
+) -> dict:
     started = time.perf_counter()
     summary: dict = {"budget": dataclasses.asdict(budget)}
     reference = find_reference(reference)
@@ -246,6 +269,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
             model = train_one(
                 method, seed, budget, data, output / "runs", earth if method else None, label
             )
+            finished.append(output / "runs" / f"{key}_seed{seed}")
             results[key].append(evaluate(model, data))
             models[key] = model
             console.print(f"   trained {key} (seed {seed}) in {time.perf_counter() - t0:.0f} s: "

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from crossearth.stopping import Interrupted
+
 #: Signals turned into `Terminated` (those this platform has).
 SIGNAL_NAMES = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGXCPU", "SIGQUIT")
 
@@ -60,3 +62,22 @@ def terminate_on_signals() -> Iterator[None]:
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
+
+
+class Stopped(BaseException):
+    """Ctrl-C stopped a run that says what it keeps (`crossearth.stopping.Interrupted`); the CLI
+    prints "aborted; <kept>" and exits with 130. (Typer turns a `KeyboardInterrupt` into a bare
+    exit code, which would lose what is kept.)"""
+
+    def __init__(self, kept: str) -> None:
+        super().__init__(kept)
+        self.kept = kept
+
+
+@contextmanager
+def saying_what_is_kept() -> Iterator[None]:
+    """Within the block, an `Interrupted` run ends the command as `Stopped`."""
+    try:
+        yield
+    except Interrupted as exc:
+        raise Stopped(exc.kept) from None

@@ -95,7 +95,8 @@ def train(
     cfg = dataclasses.replace(cfg, precision=chosen)
     choices += [why] if why else []
     if dump_config:
-        typer.echo(record(cfg, choices), nl=False)  # as it is: a YAML file, never wrapped
+        notes = choices + ([f"warning: {warning}"] if warning else [])
+        typer.echo(record(cfg, notes), nl=False)  # as it is: a YAML file, never wrapped
         return
     from crossearth.train.datasets import run_datasets
     from crossearth.train.run import build_model, fit
@@ -113,6 +114,9 @@ def train(
     model = build_model(cfg, run.num_classes, run.metadata(),
                         report=lambda m: console.print(m, highlight=False, markup=False),
                         bands=run)  # fmt: skip
-    result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume,
-                 choices=choices)  # fmt: skip
+    from crossearth.cli.signals import saying_what_is_kept
+
+    with saying_what_is_kept():
+        result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume,
+                     choices=choices)  # fmt: skip
     console.print(f"done at step {result['global_step']}; weights in {result['out_dir']}")
