@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader
 
+from crossearth.data.classes import differing_class_names
 from crossearth.errors import CheckpointError, ConfigError
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
@@ -48,9 +49,11 @@ def build_model(
 ) -> CrossEarth:
     """The model a run starts from, carrying the data's class names, palette, bands and GSD.
 
-    From `cfg.init` (a zoo name or model file): every tensor is kept when the class count matches;
-    otherwise only the tensors whose shape depends on the class count (the class embedding,
-    `decode_head.cls_embed.*`) are re-initialised, and `report` is told which. Else the preset,
+    From `cfg.init` (a zoo name or model file): every tensor is kept when the classes are the
+    data's (same count, and the same names where both record names, compared by
+    `crossearth.data.classes.class_key`); otherwise only the tensors whose shape depends on the
+    class count (the class embedding, `decode_head.cls_embed.*`) are re-initialised, and
+    `report` is told which (and which class names differ). Else the preset,
     with an optional DINOv2 `cfg.backbone`.
 
     Args:
@@ -71,9 +74,10 @@ def build_model(
         from crossearth.weights import load_model
 
         source = load_model(cfg.init, backbone=cfg.backbone, advice=TRAINING)
-        model = (
-            source if source.num_classes == num_classes else _transfer(source, num_classes, report)
-        )
+        names = (metadata or {}).get("class_names")
+        renamed = differing_class_names(source.config.class_names, names)
+        same = source.num_classes == num_classes and not renamed
+        model = source if same else _transfer(source, num_classes, report, renamed)
     else:
         try:
             preset = get_preset(cfg.preset, num_classes)
@@ -126,10 +130,14 @@ def build_model(
 
 
 def _transfer(
-    source: CrossEarth, num_classes: int, report: Callable[[str], None] | None
+    source: CrossEarth,
+    num_classes: int,
+    report: Callable[[str], None] | None,
+    renamed: list[str] | None = None,
 ) -> CrossEarth:
     """`source`'s architecture with `num_classes` classes: every tensor of the same shape is
-    copied; the others (those that depend on the class count) keep their fresh initialisation."""
+    copied, except the class embedding; the others keep their fresh initialisation. `renamed`:
+    the class ids whose names differ (same count: the embedding's shape fits, its meaning not)."""
     import dataclasses
 
     head = dataclasses.replace(source.config.head, num_classes=num_classes)
@@ -137,18 +145,31 @@ def _transfer(
     target = CrossEarth(config)
     kept = source.state_dict()
     fresh = target.state_dict()
-    reinit = [k for k, v in fresh.items() if k not in kept or kept[k].shape != v.shape]
+    reinit = [
+        k
+        for k, v in fresh.items()
+        if k not in kept or kept[k].shape != v.shape or k.startswith(CLASS_EMBEDDING)
+    ]
     target.load_state_dict({k: kept[k] for k in fresh if k not in reinit}, strict=False)
     if report is not None:
+        why = (
+            f"--init has other classes than the data (class id: model / data): {'; '.join(renamed)}"
+            if renamed
+            else f"--init has {source.num_classes} classes, the data {num_classes}"
+        )
         report(
-            f"--init has {source.num_classes} classes, the data {num_classes}: kept "
-            f"{len(fresh) - len(reinit)} tensors, re-initialised {len(reinit)}: {', '.join(reinit)}"
+            f"{why}: kept {len(fresh) - len(reinit)} tensors, re-initialised {len(reinit)}: "
+            f"{', '.join(reinit)}"
         )
     target.transfer_report = {
         "kept": [k for k in fresh if k not in reinit],
         "reinitialised": reinit,
     }
     return target
+
+
+#: The tensors that give each class its meaning: re-initialised for a model of other classes.
+CLASS_EMBEDDING = "decode_head.cls_embed."
 
 
 class StepLoader(DataLoader):
