@@ -58,7 +58,10 @@ def training_device(accelerator: str) -> torch.device:
     """The device type a Lightning `accelerator` ("auto", "cpu", "gpu", "cuda", "mps") trains on."""
     if accelerator == "auto":
         return resolve_device("auto")
-    return torch.device(_ACCELERATOR_DEVICES.get(accelerator, accelerator))
+    try:
+        return torch.device(_ACCELERATOR_DEVICES.get(accelerator, accelerator))
+    except RuntimeError:  # a name torch does not know ("tpu"): Lightning reports a bad one
+        return torch.device("cpu")
 
 
 def training_precision(precision: str, device: torch.device) -> tuple[str, str]:

@@ -124,3 +124,11 @@ def test_train_from_a_small_model_file_on_a_cpu_without_bf16(
     cfg = yaml.safe_load(out)
     assert cfg["precision"] == "bf16-mixed" and cfg["crop"] == 128 and cfg["num_points"] == 784
     assert "# warning: --precision bf16-mixed on a CPU without native bf16" in out
+
+
+def test_lightning_accelerator_names_map_to_devices():
+    from crossearth.runtime import training_device
+
+    assert training_device("gpu").type == "cuda" and training_device("cuda").type == "cuda"
+    assert training_device("cpu").type == "cpu"
+    assert training_device("tpu").type == "cpu"  # unknown to torch: Lightning reports it
