@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -229,7 +230,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
                     "last.safetensors); the demo starts over when run again")  # fmt: skip
         else:
             kept = f"no run finished, so nothing kept: {folder.remove_created()}"
-        raise Interrupted(kept) from exc
+        raise Interrupted(kept, getattr(exc, "signum", signal.SIGINT)) from exc
 
 
 def _run_demo(

@@ -8,20 +8,22 @@ so a folder the user made or an earlier run filled is never removed.
 from __future__ import annotations
 
 import shutil
+import signal
 from contextlib import suppress
 from pathlib import Path
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a run; `kept` says, in a few words, what it leaves (for "aborted; ...").
+    """Ctrl-C (or, with `signum`, a termination signal such as a scheduler's SIGTERM) stopped a
+    run; `kept` says, in a few words, what it leaves.
 
     A `KeyboardInterrupt`, so code that handles Ctrl-C handles this too; the command line prints
-    "aborted; <kept>" and exits with 130.
+    "aborted; <kept>" (Ctrl-C) or "terminated by SIGTERM; <kept>" and exits with 128 + `signum`.
     """
 
-    def __init__(self, kept: str) -> None:
+    def __init__(self, kept: str, signum: int = signal.SIGINT) -> None:
         super().__init__(kept)
-        self.kept = kept
+        self.kept, self.signum = kept, int(signum)
 
 
 class RunFolder:

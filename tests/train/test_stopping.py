@@ -48,15 +48,17 @@ def start(*args: object, cwd: Path) -> subprocess.Popen:
                             text=True)  # fmt: skip
 
 
-def interrupt_when(proc: subprocess.Popen, ready, timeout: float = 240) -> tuple[int, str, float]:
-    """Wait for `ready()` (or the process's end), send SIGINT, return (exit code, output,
+def interrupt_when(
+    proc: subprocess.Popen, ready, timeout: float = 240, signum: int = signal.SIGINT
+) -> tuple[int, str, float]:
+    """Wait for `ready()` (or the process's end), send `signum`, return (exit code, output,
     seconds from the signal to the exit)."""
     deadline = time.monotonic() + timeout
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=STOPPED_WITHIN_S + 60)
     return proc.returncode, out, time.monotonic() - sent
 
@@ -79,17 +81,27 @@ def test_ctrl_c_before_a_checkpoint_removes_the_run_folder(chips, tmp_path):
     assert not (tmp_path / "runs").exists()  # the run made runs/ and runs/try: both go
 
 
-def test_ctrl_c_after_a_checkpoint_keeps_it_and_says_how_to_resume(chips, tmp_path):
+@pytest.mark.parametrize(
+    ("signum", "headline"),
+    [
+        (signal.SIGINT, "aborted"),
+        # a scheduler's stop (Slurm, Kubernetes): Lightning alone would exit 0, as if finished
+        pytest.param(signal.SIGTERM, "terminated by SIGTERM", marks=pytest.mark.slow),
+    ],
+)
+def test_stopped_after_a_checkpoint_keeps_it_and_says_how_to_resume(
+    chips, tmp_path, signum, headline
+):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("the user's")
     ckpt = out / "checkpoints" / "last.ckpt"
     proc = start("train", "--data", chips, "--out", out, *TRAIN,
                  "--set", "checkpoint_every=1", cwd=tmp_path)  # fmt: skip
-    code, output, seconds = interrupt_when(proc, ckpt.is_file)
-    assert code == 130 and seconds < STOPPED_WITHIN_S, output
+    code, output, seconds = interrupt_when(proc, ckpt.is_file, signum=signum)
+    assert code == 128 + signum and seconds < STOPPED_WITHIN_S, output
     last = output.strip().splitlines()[-1]
-    assert last.startswith(f"aborted; kept {ckpt}") and f"--resume {ckpt}" in last
+    assert last.startswith(f"{headline}; kept {ckpt}") and f"--resume {ckpt}" in last
     assert ckpt.is_file() and (out / "notes.txt").read_text() == "the user's"
 
 

@@ -33,9 +33,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")
         sys.exit(130)
-    except Stopped as exc:  # Ctrl-C in a run that says what it keeps (train, demo)
-        console.print(f"aborted; {exc.kept}", soft_wrap=True, markup=False, highlight=False)
-        sys.exit(130)
+    except Stopped as exc:  # Ctrl-C or SIGTERM in a run that says what it keeps (train, demo)
+        console.print(f"{exc.headline}; {exc.kept}", soft_wrap=True, markup=False,
+                      highlight=False)  # fmt: skip
+        sys.exit(exc.exit_code)
     except Terminated as exc:
         console.print(f"terminated by {exc.name}; unfinished outputs were removed")
         sys.exit(exc.exit_code)

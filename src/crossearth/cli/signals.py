@@ -65,13 +65,24 @@ def terminate_on_signals() -> Iterator[None]:
 
 
 class Stopped(BaseException):
-    """Ctrl-C stopped a run that says what it keeps (`crossearth.stopping.Interrupted`); the CLI
-    prints "aborted; <kept>" and exits with 130. (Typer turns a `KeyboardInterrupt` into a bare
-    exit code, which would lose what is kept.)"""
+    """A run that says what it keeps was stopped by a signal (`crossearth.stopping.Interrupted`);
+    the CLI prints "aborted; <kept>" (Ctrl-C) or "terminated by SIGTERM; <kept>" and exits with
+    128 + the signal number. (Typer turns a `KeyboardInterrupt` into a bare exit code, which
+    would lose what is kept.)"""
 
-    def __init__(self, kept: str) -> None:
+    def __init__(self, kept: str, signum: int = signal.SIGINT) -> None:
         super().__init__(kept)
-        self.kept = kept
+        self.kept, self.signum = kept, signum
+
+    @property
+    def headline(self) -> str:
+        if self.signum == signal.SIGINT:
+            return "aborted"
+        return f"terminated by {signal.Signals(self.signum).name}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 @contextmanager
@@ -80,4 +91,4 @@ def saying_what_is_kept() -> Iterator[None]:
     try:
         yield
     except Interrupted as exc:
-        raise Stopped(exc.kept) from None
+        raise Stopped(exc.kept, exc.signum) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -291,8 +292,8 @@ def fit(
     bar.
 
     Raises:
-        Interrupted: (a `KeyboardInterrupt`) Ctrl-C stopped the run; its `kept` names the last
-            checkpoint and model files, or says that the run folder, holding none, was removed
+        Interrupted: (a `KeyboardInterrupt`) Ctrl-C or SIGTERM (its `signum`) stopped the run;
+            its `kept` names the last checkpoint and model files, or says that the run folder, holding none, was removed
             (only what this run created: a folder that existed stays).
     """
     from crossearth.runtime import training_device, training_precision
@@ -310,7 +311,7 @@ def fit(
                     callbacks, strategy, earth_style, verbose, progress_lines, progress_label,
                     choices)  # fmt: skip
     except KeyboardInterrupt as exc:
-        raise Interrupted(_kept(out, folder)) from exc
+        raise Interrupted(_kept(out, folder), getattr(exc, "signum", signal.SIGINT)) from exc
 
 
 def _kept(out: Path, folder: Any) -> str:
@@ -339,8 +340,6 @@ class _StopAtCtrlC(Callback):
 
 def _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar, callbacks,
          strategy, earth_style, verbose, progress_lines, progress_label, choices):  # fmt: skip
-    import signal
-
     from crossearth.train.defaults import record
 
     out = Path(cfg.out_dir)
@@ -396,10 +395,12 @@ def _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar
     handler = signal.getsignal(signal.SIGINT)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
-    except SystemExit:
-        if not stop.interrupted:
-            raise
-        raise KeyboardInterrupt from None
+    except SystemExit:  # Lightning's ending for Ctrl-C (exit 1) and SIGTERM (exit 0!)
+        if stop.interrupted:
+            raise KeyboardInterrupt from None
+        if getattr(trainer, "received_sigterm", False):
+            raise Interrupted("", signal.SIGTERM) from None
+        raise
     finally:  # Lightning ignores Ctrl-C from the first one on, and leaves it so
         if handler is not None and signal.getsignal(signal.SIGINT) is not handler:
             with contextlib.suppress(ValueError):  # not the main thread
