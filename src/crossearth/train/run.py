@@ -19,7 +19,7 @@ from crossearth.data.classes import differing_class_names
 from crossearth.errors import CheckpointError, ConfigError
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
-from crossearth.stopping import Interrupted
+from crossearth.stopping import Interrupted, RunFolder
 from crossearth.train.config import TrainConfig
 from crossearth.train.data import (
     StreamDataset,
@@ -293,11 +293,11 @@ def fit(
 
     Raises:
         Interrupted: (a `KeyboardInterrupt`) Ctrl-C or SIGTERM (its `signum`) stopped the run;
-            its `kept` names the last checkpoint and model files, or says that the run folder, holding none, was removed
-            (only what this run created: a folder that existed stays).
+            its `kept` names the last checkpoint and model files, or says that the run
+            folder, holding none, was removed (only what this run created: a folder that
+            existed stays).
     """
     from crossearth.runtime import training_device, training_precision
-    from crossearth.stopping import RunFolder
 
     choices = list(choices or [])
     if cfg.precision == "auto":
@@ -314,7 +314,7 @@ def fit(
         raise Interrupted(_kept(out, folder), getattr(exc, "signum", signal.SIGINT)) from exc
 
 
-def _kept(out: Path, folder: Any) -> str:
+def _kept(out: Path, folder: RunFolder) -> str:
     """What a stopped run leaves, in a few words; a run folder without a checkpoint or model
     file is removed (what this run created of it)."""
     last = out / "checkpoints" / "last.ckpt"
