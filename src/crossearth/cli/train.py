@@ -102,11 +102,7 @@ def train(
     from crossearth.train.run import build_model, fit
 
     console = Console()
-    run = run_datasets(cfg)  # the data is checked first: a mistake is the only line printed
-    for line in choices:
-        console.print(f"defaults: {line}", highlight=False, markup=False, soft_wrap=True)
-    if warning:
-        console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+    run = run_datasets(cfg)  # the data and the model are checked first: a mistake is one line
     for note in run.notes:
         console.print(f"validation: {note}", highlight=False, markup=False)
     for warning in run.warnings:
@@ -114,6 +110,10 @@ def train(
     model = build_model(cfg, run.num_classes, run.metadata(),
                         report=lambda m: console.print(m, highlight=False, markup=False),
                         bands=run)  # fmt: skip
+    for line in choices:
+        console.print(f"defaults: {line}", highlight=False, markup=False, soft_wrap=True)
+    if warning:
+        console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     from crossearth.cli.signals import saying_what_is_kept
 
     with saying_what_is_kept():
