@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from rich.table import Table
 from crossearth.numbers import seconds as to_seconds
 from crossearth.reference import NAME as REFERENCE_NAME
 from crossearth.reference import find_reference
+from crossearth.stopping import Interrupted, RunFolder
 from crossearth.tables import print_table
 from crossearth.wording import count
 
@@ -50,9 +52,17 @@ class DemoBudget:
     crop: int = 96
     seeds: tuple[int, ...] = (0, 1)
     lr: float = 6e-4
+    pipeline_check: bool = False  # a budget too small to learn: the numbers mean nothing
 
 
-QUICK = DemoBudget(tile=96, train_tiles=8, val_tiles=3, steps=6, batch=2, crop=64, seeds=(0,))
+QUICK = DemoBudget(tile=96, train_tiles=8, val_tiles=3, steps=6, batch=2, crop=64, seeds=(0,),
+                   pipeline_check=True)  # fmt: skip
+
+#: What a pipeline check (`demo --quick`) says, in its output, summary.json and report.md.
+PIPELINE_CHECK = (
+    "pipeline check (--quick): every step runs, on a budget far too small to learn, so its mIoU "
+    "numbers and its model mean nothing; `crossearth demo` gives real ones"
+)
 
 
 def reference_parity(reference: Path) -> dict[str, dict[str, float]]:
@@ -192,6 +202,12 @@ def evaluate(model, data: dict) -> dict[str, float]:
 
 def run_demo(output: Path, reference: Path | None = None, console: Console | None = None,
              budget: DemoBudget | None = None) -> dict:  # fmt: skip
+    """Run the demo into `output` (see the module); returns its summary (also summary.json).
+
+    Raises:
+        Interrupted: (a `KeyboardInterrupt`) Ctrl-C: its `kept` names the runs that finished,
+            or says that `output`, without one, was removed (what this demo created of it).
+    """
     import logging
     import warnings
 
@@ -203,9 +219,28 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*tensor.detach.*")
+    folder = RunFolder(output)
     output.mkdir(parents=True, exist_ok=True)
+    finished: list[Path] = []
+    try:
+        return _run_demo(output, reference, console, budget, finished)
+    except KeyboardInterrupt as exc:
+        if finished:
+            kept = (f"kept the finished runs {', '.join(str(f) for f in finished)} (each with "
+                    "last.safetensors); the demo starts over when run again")  # fmt: skip
+        else:
+            kept = f"no run finished, so nothing kept: {folder.remove_created()}"
+        raise Interrupted(kept, getattr(exc, "signum", signal.SIGINT)) from exc
+
+
+def _run_demo(
+    output: Path, reference: Path | None, console: Console, budget: DemoBudget, finished: list
+) -> dict:
     started = time.perf_counter()
     summary: dict = {"budget": dataclasses.asdict(budget)}
+    if budget.pipeline_check:
+        summary["pipeline_check"] = PIPELINE_CHECK
+        console.print(f"[bold yellow]This is a {PIPELINE_CHECK}.[/]")
     reference = find_reference(reference)
     steps = itertools.count(1)  # the printed steps, numbered from 1 whichever run
     if reference is None:
@@ -246,11 +281,14 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
             model = train_one(
                 method, seed, budget, data, output / "runs", earth if method else None, label
             )
+            finished.append(output / "runs" / f"{key}_seed{seed}")
             results[key].append(evaluate(model, data))
             models[key] = model
             console.print(f"   trained {key} (seed {seed}) in {time.perf_counter() - t0:.0f} s: "
                           + ", ".join(f"{d} {v:.1f}" for d, v in results[key][-1].items()))  # fmt: skip
     print_table(console, _table(results))
+    if budget.pipeline_check:
+        console.print(f"[yellow]These numbers mean nothing: {PIPELINE_CHECK}.[/]")
     summary["mIoU"] = results
     _write_outputs(output, models, data, results, summary, budget)
     summary["seconds"] = to_seconds(time.perf_counter() - started)
@@ -324,6 +362,7 @@ def _write_outputs(
     predict_raster(model, output / "scene.tif", output, PredictOptions(overlay=True))
     lines = [
         "# CrossEarth demo on SynthEarth", "",
+        *([f"**This is a {PIPELINE_CHECK}.**", ""] if budget.pipeline_check else []),
         f"Source domain: `{SOURCE}`; unseen targets: {', '.join(f'`{t}`' for t in TARGETS)}.",
         f"Model: vit-tiny-256 (random init, all weights trained), {budget.steps} steps of batch "
         f"{budget.batch} on {budget.train_tiles} source tiles of {budget.tile} px, seeds {list(budget.seeds)}.",

@@ -482,18 +482,15 @@ def _probe_inputs(files: list[Path | str], model: str, bands) -> list[tuple[int,
 
 def _recorded_bands(model: str) -> tuple[int, tuple[int, ...] | None, tuple[str, ...] | None]:
     """(input band count, recorded band numbers, band names) from a model file's stored config,
-    read from the safetensors header only; (3, None, None) for anything else (official checkpoints are RGB/IRRG;
-    a file that cannot be read is reported when the model loads)."""
-    import json
+    read from the safetensors header only; (3, None, None) for anything else (official
+    checkpoints are RGB/IRRG; a file that cannot be read is reported when the model loads)."""
+    from crossearth.weights.checkpoint_io import stored_config
 
     path = Path(model)
-    if path.suffix.lower() != ".safetensors" or not path.is_file():
+    config = stored_config(path) if path.is_file() else None
+    if config is None:
         return 3, None, None
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            config = json.loads((f.metadata() or {}).get("config") or "{}")
         count = int((config.get("backbone") or {}).get("in_chans", 3))
         recorded = config.get("band_indices")
         names = config.get("band_names")
@@ -502,7 +499,7 @@ def _recorded_bands(model: str) -> tuple[int, tuple[int, ...] | None, tuple[str,
             tuple(int(b) for b in recorded) if recorded else None,
             tuple(str(n) for n in names) if names else None,
         )
-    except Exception:  # unreadable here: load_model names the problem
+    except (TypeError, ValueError, AttributeError):  # load_model names the problem
         return 3, None, None
 
 
