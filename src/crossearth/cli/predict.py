@@ -19,6 +19,7 @@ from crossearth.cli.app import (
     app,
     console,
 )
+from crossearth.cli.predict_guards import refuse_process_launchers, warnings_as_lines
 from crossearth.errors import InputError
 from crossearth.wording import count
 
@@ -173,7 +174,7 @@ def _predict(
     from crossearth.predict.store import is_object_url, open_store
     from crossearth.predict.tasks import ModelSpec, Target
 
-    _refuse_process_launchers()
+    refuse_process_launchers()
     if map_ and "://" in output:
         raise InputError("--map needs a local output folder (the map pages are files beside it)")
     if cluster is not None:
@@ -241,7 +242,7 @@ def _predict(
                 _report_cluster(connection, cluster)
             world = connection.workers
         else:
-            with _warnings_as_lines():
+            with warnings_as_lines():
                 net = spec.load()
             crop, stride = options.windows_for(net)  # a --tile too small fails before any work
             if not quiet:
@@ -271,42 +272,6 @@ def _predict(
         from crossearth.cli.view import write_maps_after_predict
 
         write_maps_after_predict(done, output, quiet)
-
-
-@contextmanager
-def _warnings_as_lines():
-    """Library warnings (a slow precision, ...) as one `warning: ...` line each."""
-    import warnings
-
-    from crossearth.runtime import PrecisionWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PrecisionWarning)
-        try:
-            yield
-        finally:
-            for item in caught:
-                if issubclass(item.category, PrecisionWarning):
-                    console.print(f"warning: {item.message}", highlight=False, markup=False,
-                                  soft_wrap=True)  # fmt: skip
-                else:
-                    warnings.showwarning(item.message, item.category, item.filename, item.lineno)
-
-
-def _refuse_process_launchers() -> None:
-    """Several processes started by torchrun or srun would each run every scene: the output
-    folder no longer hands scenes out (a Dask scheduler does)."""
-    import os
-
-    for name in ("WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
-        value = os.environ.get(name, "1")
-        if value.isdigit() and int(value) > 1:
-            raise InputError(
-                f"{value} processes were started ({name}={value}), but predict no longer shares "
-                "scenes between processes it did not start: run one predict with --cluster "
-                "(local, slurm, or tcp://HOST:PORT of a Dask scheduler whose workers srun "
-                "started; see docs/cloud-and-clusters.md)"
-            )
 
 
 def _report_cluster(connection, cluster: str) -> None:
