@@ -381,7 +381,7 @@ class GpuSampler:
 
 
 def predict_large(plan: Plan, report: Report, workdir: Path) -> None:
-    from crossearth.geo.predict import PredictOptions, predict_raster
+    from crossearth.predict import PredictOptions, predict_raster
 
     if report.left() < 60:
         say("\npredict: skipped (budget)")

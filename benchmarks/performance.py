@@ -105,7 +105,7 @@ def predict_overhead(preset: str, precision: str, size: int) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from predict_memory import make_scene
 
-    from crossearth.geo.predict import PredictOptions, predict_raster
+    from crossearth.predict import PredictOptions, predict_raster
 
     work = Path(tempfile.mkdtemp(prefix="ce-perf-"))
     make_scene(work / "scene.tif", size)

@@ -23,7 +23,7 @@ import numpy as np
 CHILD = r"""
 import json, resource, sys, time
 import crossearth
-from crossearth.geo.predict import PredictOptions, predict_raster
+from crossearth.predict import PredictOptions, predict_raster
 model = crossearth.load_model(sys.argv[1], precision=sys.argv[4])
 rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()

@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "geo"))  # the tests' range-capable server
 
-from onnx_runtime import cpu_description  # noqa: E402
+from crossearth.runtime import cpu_description  # noqa: E402
 
 OPEN = """
 import sys, warnings

@@ -19,27 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
-
-
-def cpu_description() -> str:
-    model, flags = platform.processor() or "?", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores; " + " ".join(f for f in CPU_FLAGS if f in flags)
 
 
 def worker(job: str, start_at: float, seconds: float, work: Path) -> dict:
@@ -52,7 +36,7 @@ def worker(job: str, start_at: float, seconds: float, work: Path) -> dict:
     torch.manual_seed(0)
     model = crossearth.create_model("vit-tiny-256", num_classes=6)
     if job == "predict":
-        from crossearth.geo.predict import PredictOptions, predict_raster
+        from crossearth.predict import PredictOptions, predict_raster
 
         scene = work / "scene.tif"
         options = PredictOptions(batch_size=4, preview=False, overlay=False)
@@ -139,6 +123,8 @@ def main() -> None:
         job, start_at, seconds, work = args.worker
         print(json.dumps(worker(job, float(start_at), float(seconds), Path(work))))
         return
+    from crossearth.runtime import cpu_description  # this process never runs a job
+
     print(cpu_description())
     print(f"{args.seconds:.0f} s measured per run; rates per process\n")
     print(

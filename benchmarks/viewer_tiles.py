@@ -51,7 +51,7 @@ def make_scene(folder: Path, width: int, height: int) -> None:
     from rasterio.transform import from_origin
 
     from crossearth.data.classes import ISPRS
-    from crossearth.geo.writer import ClassMapWriter
+    from crossearth.predict.writer import ClassMapWriter
 
     geo = from_origin(390_000.0, 5_820_000.0, 0.3, 0.3)
     writer = ClassMapWriter(folder / "big_classes.tif", height=height, width=width,

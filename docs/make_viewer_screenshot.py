@@ -21,7 +21,7 @@ from rasterio.warp import transform
 from crossearth.data.classes import ISPRS
 from crossearth.data.synthetic import DOMAINS, render_scene
 from crossearth.geo.area import area_table, row_class_counts, row_pixel_areas_m2
-from crossearth.geo.writer import ClassMapWriter
+from crossearth.predict.writer import ClassMapWriter
 from crossearth.viewer import write_map
 
 SIZE, GSD, ORIGIN, CRS = 640, 0.25, (390_000.0, 5_820_000.0), "EPSG:32633"

@@ -27,6 +27,7 @@ def test_quick_and_full_demo_default_to_separate_folders(monkeypatch, tmp_path, 
     ((output, kwargs),) = calls
     assert output.as_posix() == expected
     assert (kwargs["budget"] is demo.QUICK) == ("--quick" in args)
+    assert demo.QUICK.pipeline_check and not demo.DemoBudget().pipeline_check
 
 
 def test_quick_demo_leaves_the_full_demo_untouched(monkeypatch, tmp_path, capsys):
@@ -42,8 +43,9 @@ def test_quick_demo_leaves_the_full_demo_untouched(monkeypatch, tmp_path, capsys
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     tiny = demo.DemoBudget(
-        tile=64, train_tiles=2, val_tiles=1, steps=2, batch=1, crop=64, seeds=(0,)
-    )
+        tile=64, train_tiles=2, val_tiles=1, steps=2, batch=1, crop=64, seeds=(0,),
+        pipeline_check=True,
+    )  # fmt: skip
     monkeypatch.setattr(demo, "QUICK", tiny)
     monkeypatch.setattr(demo, "find_reference", lambda explicit=None: None)
     monkeypatch.setattr(crossearth.train.progress, "PROGRESS_SECONDS", 0.0)  # a line every step
@@ -55,6 +57,10 @@ def test_quick_demo_leaves_the_full_demo_untouched(monkeypatch, tmp_path, capsys
         assert [int(line[len(prefix) :].split("/")[0]) for line in lines] == [1, 2], output
         assert all(" loss " in line for line in lines)
     assert output.index("run 1/2") < output.index("run 2/2")
+    # said plainly, before anything runs and beside the numbers: a pipeline check
+    flat = " ".join(output.split())
+    assert flat.index("pipeline check (--quick)") < flat.index("run 1/2")
+    assert "These numbers mean nothing" in flat
     # numbered steps start at 1 even when the parity step is skipped (no reference here)
     steps = [int(m.group(1)) for m in re.finditer(r"^(\d+)\. ", output, re.MULTILINE)]
     assert steps and steps == list(range(1, len(steps) + 1)), output
@@ -68,9 +74,10 @@ def test_quick_demo_leaves_the_full_demo_untouched(monkeypatch, tmp_path, capsys
     assert config.class_names == ISPRS.names and config.palette == ISPRS.palette
     assert config.gsd_m == DOMAINS[demo.SOURCE].gsd_m
     assert "model.safetensors" in (quick / "report.md").read_text()
-    assert json.loads((quick / "summary.json").read_text())["model"] == str(
-        model_file.relative_to(tmp_path)
-    )
+    assert "mean nothing" in (quick / "report.md").read_text()
+    summary = json.loads((quick / "summary.json").read_text())
+    assert summary["model"] == str(model_file.relative_to(tmp_path))
+    assert "mean nothing" in summary["pipeline_check"]
     for run_dir in (quick / "runs").iterdir():
         saved = crossearth.load_model(run_dir / "last.safetensors").config
         assert saved.class_names == ISPRS.names and saved.palette == ISPRS.palette

@@ -52,9 +52,9 @@ def test_bad_option_is_a_value_error():
 
 
 def test_public_functions_document_what_they_raise():
-    from crossearth.geo.outputs import plan_outputs
-    from crossearth.geo.resample import pixel_size_m
+    from crossearth.geo.area import pixel_size_m
     from crossearth.geo.vectorize import vectorize_class_map
+    from crossearth.predict.plan import plan_outputs
 
     for function in (
         crossearth.load_model, crossearth.predict_raster, crossearth.create_model,

@@ -38,7 +38,7 @@ def test_model_needs_only_torch_and_numpy():
 
 def test_geo_api_is_available_lazily():
     import crossearth
-    from crossearth.geo.predict import PredictOptions, predict_raster
+    from crossearth.predict import PredictOptions, predict_raster
 
     assert crossearth.predict_raster is predict_raster
     assert crossearth.PredictOptions is PredictOptions

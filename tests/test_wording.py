@@ -66,9 +66,6 @@ def test_band_errors_say_an_rgb_model(tmp_path, layout):
     assert f"a {layout} model" not in str(err.value)
 
 
-@pytest.mark.skip(
-    reason="'bands from the model' wording not merged yet (branch issue22-e, bands.py conflict with N-band models)"
-)
 def test_bands_chosen_by_a_fine_tuned_model_are_said_to_come_from_it(tmp_path, varied_model):
     net = varied_model
     original = net.config

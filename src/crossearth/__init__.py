@@ -23,7 +23,8 @@ from crossearth.models import CrossEarth, get_preset
 from crossearth.weights import ZOO, load_model, save_model
 
 if TYPE_CHECKING:
-    from crossearth.geo.predict import PredictOptions, predict_raster
+    from crossearth.dataarray import segment
+    from crossearth.predict import PredictOptions, predict_raster
     from crossearth.viewer import show, write_map
 
 __version__ = "0.1.0"
@@ -33,9 +34,13 @@ def __getattr__(name: str):
     """GeoTIFF inference is imported on first use: the model alone needs only torch and numpy
     (a bare GPU machine can benchmark it without GDAL)."""
     if name in ("PredictOptions", "predict_raster"):
-        from crossearth.geo import predict
+        from crossearth import predict
 
         return getattr(predict, name)
+    if name == "segment":  # xarray/Dask in and out: the crossearth[dask] extra
+        from crossearth.dataarray import segment
+
+        return segment
     if name in ("show", "write_map"):  # the map viewer (rasterio, Pillow)
         from crossearth import viewer
 
@@ -88,6 +93,7 @@ __all__ = [
     "load_model",
     "predict_raster",
     "save_model",
+    "segment",
     "show",
     "write_map",
 ]

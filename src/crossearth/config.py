@@ -156,12 +156,12 @@ class ModelConfig:
 
     def with_display_defaults(self) -> ModelConfig:
         """Fill missing class names ("class_i") and palette (well-separated colours)."""
-        from crossearth.data.classes import default_palette
+        from crossearth.data.classes import default_palette, placeholder_names
 
         cfg = self
         n = self.num_classes
         if cfg.class_names is None or len(cfg.class_names) != n:
-            cfg = dataclasses.replace(cfg, class_names=tuple(f"class_{i}" for i in range(n)))
+            cfg = dataclasses.replace(cfg, class_names=placeholder_names(n))
         if cfg.palette is None or len(cfg.palette) != n:
             cfg = dataclasses.replace(cfg, palette=default_palette(n))
         return cfg

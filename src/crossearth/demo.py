@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from crossearth.intervals import PairedInterval, paired_interval
 from crossearth.numbers import seconds as to_seconds
 from crossearth.reference import NAME as REFERENCE_NAME
 from crossearth.reference import find_reference
+from crossearth.stopping import Interrupted, RunFolder
 from crossearth.tables import print_table
 from crossearth.wording import count
 
@@ -67,19 +69,26 @@ class DemoBudget:
     backbone: str | None = BACKBONE  # None: a random backbone that trains (the old regime)
     freeze: bool = True  # the backbone stays frozen (Rein PEFT); False: it is fine-tuned too
     precision: str = "auto"  # auto: bf16-mixed where the CPU multiplies bf16 natively, else fp32
+    pipeline_check: bool = False  # a budget too small to learn: the numbers mean nothing
 
 
-QUICK = DemoBudget(tile=96, train_tiles=8, val_tiles=3, steps=6, batch=2, crop=64, seeds=(0,))
+QUICK = DemoBudget(tile=96, train_tiles=8, val_tiles=3, steps=6, batch=2, crop=64, seeds=(0,),
+                   pipeline_check=True)  # fmt: skip
+
+#: What a pipeline check (`demo --quick`) says, in its output, summary.json and report.md.
+PIPELINE_CHECK = (
+    "pipeline check (--quick): every step runs, on a budget far too small to learn, so its mIoU "
+    "numbers and its model mean nothing; `crossearth demo` gives real ones"
+)
 
 
 def train_precision(precision: str) -> str:
-    """Lightning's precision for the demo's runs: `auto` is bf16-mixed on a CPU with native bf16
-    (AMX or AVX512-BF16), else 32-true (emulated bf16 is slower than fp32 on AVX2-only CPUs)."""
-    if precision != "auto":
-        return precision
-    from crossearth.runtime import cpu_has_fast_bf16
+    """Lightning's precision for the demo's runs, chosen as `train --precision auto` does
+    (`crossearth.runtime.training_precision`: bf16-mixed only where the CPU multiplies bf16
+    natively, else 32-true)."""
+    from crossearth.runtime import training_precision
 
-    return "bf16-mixed" if cpu_has_fast_bf16() else "32-true"
+    return training_precision(precision, torch.device("cpu"))[0]
 
 
 def reference_parity(reference: Path) -> dict[str, dict[str, float]]:
@@ -244,6 +253,12 @@ def evaluate(model, data: dict, batch: int = 12) -> dict[str, float]:
 
 def run_demo(output: Path, reference: Path | None = None, console: Console | None = None,
              budget: DemoBudget | None = None) -> dict:  # fmt: skip
+    """Run the demo into `output` (see the module); returns its summary (also summary.json).
+
+    Raises:
+        Interrupted: (a `KeyboardInterrupt`) Ctrl-C: its `kept` names the runs that finished,
+            or says that `output`, without one, was removed (what this demo created of it).
+    """
     import logging
     import warnings
 
@@ -255,9 +270,28 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*tensor.detach.*")
+    folder = RunFolder(output)
     output.mkdir(parents=True, exist_ok=True)
+    finished: list[Path] = []
+    try:
+        return _run_demo(output, reference, console, budget, finished)
+    except KeyboardInterrupt as exc:
+        if finished:
+            kept = (f"kept the finished runs {', '.join(str(f) for f in finished)} (each with "
+                    "last.safetensors); the demo starts over when run again")  # fmt: skip
+        else:
+            kept = f"no run finished, so nothing kept: {folder.remove_created()}"
+        raise Interrupted(kept, getattr(exc, "signum", signal.SIGINT)) from exc
+
+
+def _run_demo(
+    output: Path, reference: Path | None, console: Console, budget: DemoBudget, finished: list
+) -> dict:
     started = time.perf_counter()
     summary: dict = {"budget": dataclasses.asdict(budget)}
+    if budget.pipeline_check:
+        summary["pipeline_check"] = PIPELINE_CHECK
+        console.print(f"[bold yellow]This is a {PIPELINE_CHECK}.[/]")
     reference = find_reference(reference)
     steps = itertools.count(1)  # the printed steps, numbered from 1 whichever run
     if reference is None:
@@ -307,6 +341,7 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
             t0 = time.perf_counter()
             label = f"run {2 * i + method + 1}/{runs} ({key}, seed {seed})"
             model = train_one(method, method, seed, budget, data, output / "runs", earth, label)
+            finished.append(output / "runs" / f"{key}_seed{seed}")
             results[key].append(evaluate(model, data))
             models[key] = model
             console.print(f"   trained {key} (seed {seed}) in {time.perf_counter() - t0:.0f} s: "
@@ -315,6 +350,8 @@ def run_demo(output: Path, reference: Path | None = None, console: Console | Non
     print_table(console, _table(results, intervals))
     for name in (SOURCE, *TARGETS):
         console.print(verdict_line(name, intervals.get(name), len(budget.seeds)), highlight=False)
+    if budget.pipeline_check:
+        console.print(f"[yellow]These numbers mean nothing: {PIPELINE_CHECK}.[/]")
     summary["seeds"] = list(budget.seeds)
     summary["mIoU"] = results
     summary["paired"] = {
@@ -392,8 +429,8 @@ def _write_outputs(
 
     from crossearth.data.classes import ISPRS
     from crossearth.data.synthetic import DOMAINS, render_scene
-    from crossearth.geo.predict import PredictOptions, predict_raster
     from crossearth.imageio import colorize
+    from crossearth.predict import PredictOptions, predict_raster
 
     palette = ISPRS.palette
     from crossearth.figure import labelled_grid
@@ -436,6 +473,7 @@ def _write_outputs(
     )
     lines = [
         "# CrossEarth demo on SynthEarth", "",
+        *([f"**This is a {PIPELINE_CHECK}.**", ""] if budget.pipeline_check else []),
         f"Source domain: `{SOURCE}`; unseen targets: {', '.join(f'`{t}`' for t in TARGETS)}.",
         f"Model: {regime}; {budget.steps} steps of batch {budget.batch} on {budget.train_tiles} "
         f"source tiles of {budget.tile} px, seeds {list(budget.seeds)}, {summary['precision']}.",

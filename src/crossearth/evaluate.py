@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from crossearth.benchmark import Setting
 from crossearth.data.catalog import DOMAINS
+from crossearth.data.classes import class_names_problem, differing_class_names
 from crossearth.data.domains import DomainDataset, Pair
 from crossearth.errors import ConfigError, InputError
 from crossearth.fileio import atomic_path
@@ -29,13 +30,33 @@ from crossearth.numbers import seconds as to_seconds
 SAVE_EVERY = 10
 
 
-def check_model_fits(model: Any, setting: Setting) -> None:
+def check_model_fits(model: Any, setting: Setting, ignore_class_names: bool = False) -> None:
+    """Refuse a model of another class count than `setting`, or (unless `ignore_class_names`)
+    whose recorded class names differ from the setting's (`differing_class_names`).
+
+    Raises:
+        ConfigError: naming the counts, or every class id whose names differ.
+    """
     if model.num_classes != setting.num_classes:
         names = ", ".join(setting.source_domain.classes.names)
         raise ConfigError(
             f"the checkpoint predicts {model.num_classes} classes but setting {setting.name} has "
             f"{setting.num_classes} ({names}): wrong checkpoint for this setting?"
         )
+    check_class_names(model, setting.source_domain.classes.names, f"setting {setting.name}",
+                      ignore_class_names)  # fmt: skip
+
+
+def check_class_names(model: Any, names: Sequence[str], data: str, ignore: bool = False) -> None:
+    """Refuse a model whose recorded class names differ from the data's `names` (same count);
+    models or data without names, and `ignore`, pass.
+
+    Raises:
+        ConfigError: listing every class id whose names differ.
+    """
+    differences = differing_class_names(model.config.class_names, names)
+    if differences and not ignore:
+        raise ConfigError(class_names_problem(differences, data, "pass --ignore-class-names"))
 
 
 def evaluate_setting(
@@ -47,9 +68,14 @@ def evaluate_setting(
     limit: int | None = None,
     overrides: dict[str, Path] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    ignore_class_names: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate on every target of `setting`; writes JSON, Markdown and confusion PNGs to out_dir."""
-    check_model_fits(model, setting)
+    """Evaluate on every target of `setting`; writes JSON, Markdown and confusion PNGs to out_dir.
+
+    Raises:
+        ConfigError: a model of other classes than the setting's (`check_model_fits`).
+    """
+    check_model_fits(model, setting, ignore_class_names)
     out_dir.mkdir(parents=True, exist_ok=True)
     class_names = list(setting.source_domain.classes.names)
     report: dict[str, Any] = {
@@ -212,6 +238,7 @@ def evaluate_data(
     *,
     limit: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    ignore_class_names: bool = False,
 ) -> dict[str, Any]:
     """Score a model on one split of a data set description (`crossearth.data.spec.DataSpec`).
 
@@ -222,8 +249,9 @@ def evaluate_data(
     Blocks without a labelled pixel are not predicted (they add nothing to the matrix).
 
     Raises:
-        ConfigError: the model's class count differs from the data set's, or its band count
-            from the description's `bands:`.
+        ConfigError: the model's class count differs from the data set's, its class names
+            (unless `ignore_class_names`; compared by `crossearth.data.classes.class_key`), or
+            its band count from the description's `bands:`.
         InputError: the split does not exist, a file does not fit the description, or the split
             (its first `limit` blocks) holds no labelled pixel: nothing is written then.
     """
@@ -237,6 +265,7 @@ def evaluate_data(
             f"the model predicts {model.num_classes} classes but {spec.path.name} has "
             f"{spec.num_classes} ({', '.join(class_names)}): wrong model for this data?"
         )
+    check_class_names(model, class_names, spec.path.name, ignore_class_names)
     spec = _bands_for_model(spec, model)
     blocks = ValidationBlocks(
         SceneDataset(spec, chosen), max(2048, model.config.inference.crop_size[0])

@@ -20,17 +20,37 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+# Where `temp_beside` makes temporary files instead of beside their target (see `staging`).
+_STAGING: ContextVar[Path | None] = ContextVar("crossearth_staging", default=None)
+
+
+@contextmanager
+def staging(folder: Path) -> Iterator[Path]:
+    """Within the block, `temp_beside` makes its files in `folder` (made if missing), which must
+    be on the file system of the targets (rename stays atomic). A process killed with SIGKILL
+    cannot remove its temporary files; kept in one folder, whoever survives it removes them all
+    (the engines give every task its own folder and remove the run's at its end)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    token = _STAGING.set(folder)
+    try:
+        yield folder
+    finally:
+        _STAGING.reset(token)
+
+
 def temp_beside(final: Path, suffix: str | None = None) -> Path:
-    """A new empty temporary file in the folder of `final` (same file system: rename is atomic).
+    """A new empty temporary file in the folder of `final`, or in the active `staging` folder
+    (same file system: rename is atomic).
 
     A termination signal during the call leaves no file behind. A caller that must also record
     the returned path before a signal lands wraps the call and the record in `signals_deferred`.
     """
     tmp = None
+    folder = _STAGING.get() or final.parent
     try:
         with signals_deferred():
             fd, tmp = tempfile.mkstemp(
-                prefix=f".{final.stem}.", suffix=suffix or final.suffix, dir=final.parent
+                prefix=f".{final.stem}.", suffix=suffix or final.suffix, dir=folder
             )
             os.close(fd)
     except BaseException:

@@ -25,8 +25,8 @@ from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.rpc import RPC
 
-from crossearth.geo.predict import PredictOptions, predict_raster
-from crossearth.geo.resample import pixel_size_m
+from crossearth.geo.area import pixel_size_m
+from crossearth.predict import PredictOptions, predict_raster
 
 NAMES = ("water", "road", "tree", "roof", "grass")
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48))

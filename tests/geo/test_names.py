@@ -25,7 +25,7 @@ from remote_server import RangeServer
 
 from crossearth.errors import InputError
 from crossearth.geo.names import MAX_BYTES, safe_name
-from crossearth.geo.outputs import OutputPaths, plan_outputs
+from crossearth.predict.plan import OutputPaths, plan_outputs
 
 FAST = ("--precision", "fp32", "--device", "cpu", "-q", "--no-overlay")
 DEVICES = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{d}" for p in ("COM", "LPT") for d in "123456789"}

@@ -22,9 +22,9 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 from remote_server import RangeServer, closed_port
 
-from crossearth.geo.outputs import plan_outputs
 from crossearth.geo.raster import open_raster
 from crossearth.geo.remote import gdal_path, is_remote, mask_text, mask_url
+from crossearth.predict.plan import plan_outputs
 
 FAST = ("--precision", "fp32", "--device", "cpu", "-q")
 SECRET = "s3cr3t-t0ken"

@@ -91,7 +91,7 @@ def test_archive_and_collection_inputs_are_identified_by_their_files(tmp_path):
     import os
     import zipfile
 
-    from crossearth.geo.manifest import input_identity
+    from crossearth.predict.manifest import input_identity
 
     archive = tmp_path / "tiles.zip"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -176,7 +176,7 @@ def test_earth_search_like_item_duplicates_and_coarser_bands(
 
 
 def test_collection_items_and_urls_are_named_by_item_id_and_path(tmp_path):
-    from crossearth.geo.outputs import plan_outputs
+    from crossearth.predict.plan import plan_outputs
 
     inputs = [
         tmp_path / "items.json#S2A_1",

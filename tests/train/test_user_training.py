@@ -75,7 +75,7 @@ def test_train_from_scratch_learns_and_predict_uses_the_data_classes(dataset, tm
             "--batch-size", "4", "--precision", "32-true", "--set", "preset=vit-tiny-256",
             "--set", "freeze_backbone=false", "--set", "crop=64", "--set", "lr=5e-4",
             "--set", "num_workers=0", "--set", "num_points=1024", "--set", "cat_max_ratio=1.0",
-            "--set", "log_every=10"]  # fmt: skip
+            "--set", "log_every=10", "--set", "val_every=80"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "every 5th training scene" in result.output

@@ -15,7 +15,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from crossearth.geo.area import area_table, row_class_counts, row_pixel_areas_m2
-from crossearth.geo.writer import ClassMapWriter
+from crossearth.predict.writer import ClassMapWriter
 
 NAMES = ("water", "road", "tree", "roof", "grass")
 PALETTE = ((0, 0, 255), (128, 128, 128), (0, 160, 0), (220, 0, 0), (250, 220, 60))

@@ -34,7 +34,9 @@ def test_the_file_says_what_it_is():
     assert record.record["command"].startswith("crossearth pretrain ")
     assert record.record["objective"] == "both" and record.record["steps"] >= 1000
     assert record.record["trained_on"].startswith("SynthEarth archive: 1,500 unlabelled scenes")
-    assert record.record["inputs"] == ["crossearth synth --archive 1500 --size 256 --seed 0 -o archive"]
+    assert record.record["inputs"] == [
+        "crossearth synth --archive 1500 --size 256 --seed 0 -o archive"
+    ]
 
 
 def test_unknown_name_or_missing_file_is_an_error():

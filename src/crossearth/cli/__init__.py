@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from crossearth.cli import benchmark, export, models, predict, pretrain, style, synth, train, view  # noqa: F401  (registers the commands)
 from crossearth.cli.app import app, console
-from crossearth.cli.signals import Terminated
+from crossearth.cli.signals import Stopped, Terminated
 from crossearth.cli.usage import report_usage_error, usage_exception_types
 from crossearth.errors import CrossEarthError
 
@@ -33,6 +33,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         console.print("aborted")
         sys.exit(130)
+    except Stopped as exc:  # Ctrl-C or SIGTERM in a run that says what it keeps (train, demo)
+        console.print(f"{exc.headline}; {exc.kept}", soft_wrap=True, markup=False,
+                      highlight=False)  # fmt: skip
+        sys.exit(exc.exit_code)
     except Terminated as exc:
         console.print(f"terminated by {exc.name}; unfinished outputs were removed")
         sys.exit(exc.exit_code)

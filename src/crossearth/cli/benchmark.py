@@ -205,6 +205,13 @@ def eval_command(
     precision: Annotated[str, typer.Option(help="fp32 (official numbers) or bf16/auto.")] = "fp32",
     download: DownloadOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ignore_class_names: Annotated[
+        bool,
+        typer.Option(
+            help="Score a model whose class names differ from the data's (same count): "
+            "refused by default, as it is most likely a model of other classes."
+        ),
+    ] = False,
 ) -> None:
     """Score a model on a benchmark setting (compared with the paper) or on your data (--data)."""
     from crossearth.benchmark import get_setting
@@ -216,7 +223,7 @@ def eval_command(
         if model is None:
             raise InputError("--data needs --model (a zoo name or a model file)")
         _eval_data(data, split, model, config, backbone, device, precision, download, out,
-                   limit, quiet)  # fmt: skip
+                   limit, quiet, ignore_class_names)  # fmt: skip
         return
     if setting is None or data_root is None:
         raise InputError(
@@ -240,12 +247,13 @@ def eval_command(
         precision=precision,
         download=download,
     )
-    report = _run_eval(net, chosen, data_root, out, limit, _domain_dirs(domain_dir), quiet)
+    report = _run_eval(net, chosen, data_root, out, limit, _domain_dirs(domain_dir), quiet,
+                       ignore_class_names)  # fmt: skip
     _print_eval(report)
 
 
 def _eval_data(data, split, model, config, backbone, device, precision, download, out, limit,
-               quiet) -> None:  # fmt: skip
+               quiet, ignore_class_names=False) -> None:  # fmt: skip
     from rich.progress import Progress
 
     from crossearth.data.spec import load_data_spec
@@ -262,7 +270,8 @@ def _eval_data(data, split, model, config, backbone, device, precision, download
         def progress(_: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = evaluate_data(net, spec, split, out, limit=limit, progress=progress)
+        report = evaluate_data(net, spec, split, out, limit=limit, progress=progress,
+                               ignore_class_names=ignore_class_names)  # fmt: skip
     _print_eval(report, out)
     _print_classes(report, spec.classes)
     for warning in report.get("warnings", []):
@@ -284,7 +293,7 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _run_eval(net, setting, data_root, out, limit, overrides, quiet):
+def _run_eval(net, setting, data_root, out, limit, overrides, quiet, ignore_class_names=False):
     from rich.progress import Progress
 
     from crossearth.evaluate import evaluate_setting
@@ -297,9 +306,8 @@ def _run_eval(net, setting, data_root, out, limit, overrides, quiet):
                 tasks[domain] = bar.add_task(f"{setting.name} on {domain}", total=total)
             bar.update(tasks[domain], completed=done)
 
-        return evaluate_setting(
-            net, setting, data_root, out, limit=limit, overrides=overrides, progress=progress
-        )
+        return evaluate_setting(net, setting, data_root, out, limit=limit, overrides=overrides,
+                                progress=progress, ignore_class_names=ignore_class_names)  # fmt: skip
 
 
 def _print_eval(report: dict, folder: Path | None = None) -> None:

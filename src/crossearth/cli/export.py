@@ -34,7 +34,10 @@ def export(
     ] = False,
     quantize: Annotated[
         str | None,
-        typer.Option(help="ONNX: int8 (dynamic int8 backbone MatMul weights, for CPUs)."),
+        typer.Option(
+            help="ONNX: int8 (dynamic int8 backbone MatMul weights, 7-bit: exact on every x86 "
+            "CPU kind; written only if it agrees with fp32 on >= 99 % of a check tile)."
+        ),
     ] = None,
     verify: Annotated[
         bool, typer.Option(help="Run one tile through the file and PyTorch and report agreement.")

@@ -131,4 +131,7 @@ def demo(
 
     if output is None:
         output = QUICK_OUTPUT if quick else FULL_OUTPUT
-    run_demo(output, reference, console=Console(), budget=QUICK if quick else None)
+    from crossearth.cli.signals import saying_what_is_kept
+
+    with saying_what_is_kept():
+        run_demo(output, reference, console=Console(), budget=QUICK if quick else None)

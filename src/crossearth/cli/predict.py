@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from crossearth.cli.app import (
     app,
     console,
 )
+from crossearth.cli.predict_guards import refuse_process_launchers, warnings_as_lines
 from crossearth.errors import InputError
 from crossearth.wording import count
 
@@ -34,7 +36,13 @@ def predict(
     ],
     model: ModelOpt,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Class-map file (.tif/.png) or output folder.")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Class-map file (.tif/.png) or output folder; a folder on object storage "
+            "(s3://bucket/out/, gs://, az://) gets every output uploaded when complete.",
+        ),
     ],
     config: ConfigOpt = None,
     backbone: BackboneOpt = None,
@@ -90,7 +98,12 @@ def predict(
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[
-        str, typer.Option(help="auto (bf16 where fast), fp32 (parity) or bf16.")
+        str,
+        typer.Option(
+            help="auto (the fastest path keeping >= 99 % agreement here), fp32 (parity), bf16, "
+            "or int8 (CPU; an int8 copy exported once and cached beside the model). Applies to "
+            ".onnx models too."
+        ),
     ] = "auto",
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 4,
     download: DownloadOpt = False,
@@ -107,12 +120,27 @@ def predict(
     parts: Annotated[
         str,
         typer.Option(
-            help="Split each scene into N bands of window rows that processes take one by one "
-            "and that are assembled into the very output of a whole run. auto: with several "
-            "processes, a scene holding more than its share of the windows gets one part per "
-            "process."
+            help="Split each scene into N bands of window rows, run as separate tasks and "
+            "assembled into the very output of a whole run. auto: on a cluster, a scene holding "
+            "more than its share of the windows gets one part per worker."
         ),
     ] = "auto",
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on Dask: local (a cluster of worker processes on this machine), "
+            "tcp://HOST:PORT (a running scheduler), slurm or pbs (dask-jobqueue, from your "
+            "jobqueue.yaml). Needs pip install 'crossearth[dask]'."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Workers of --cluster local|slurm|pbs (local default: one per GPU, else one "
+            "per two CPU cores).",
+        ),
+    ] = None,
 ) -> None:
     """Segment images into georeferenced class maps, streaming windows from disk.
 
@@ -120,9 +148,9 @@ def predict(
     folders get their folder names in their output names; no output is ever written over an
     input, and earlier outputs in an input folder are skipped. A run into a folder keeps a
     manifest there (.crossearth/): the same command run again skips the scenes it completed
-    (--overwrite redoes them). Under torchrun or SLURM (RANK/WORLD_SIZE set), the processes
-    claim scenes one at a time. SIGTERM, SIGHUP, SIGUSR1/2 (batch schedulers) end the run like
-    Ctrl-C: unfinished outputs are removed.
+    (--overwrite redoes them). --cluster runs scenes and parts of scenes on Dask workers.
+    SIGTERM, SIGHUP, SIGUSR1/2 (batch schedulers) end the run like Ctrl-C: unfinished outputs
+    are removed.
     """
     from crossearth.cli.signals import terminate_on_signals
 
@@ -130,32 +158,44 @@ def predict(
         _predict(
             inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta,
             confidence, preview, overlay, vector, cog, match_gsd, device, precision, batch_size,
-            download, quiet, map_, overwrite, nodata, parts,
+            download, quiet, map_, overwrite, nodata, parts, cluster, workers,
         )  # fmt: skip
 
 
 def _predict(
     inputs, model, output, config, backbone, bands, scale, tile, stride, blend, tta, confidence,
     preview, overlay, vector, cog, match_gsd, device, precision, batch_size, download, quiet,
-    map_=False, overwrite=False, nodata=None, parts="auto",
+    map_=False, overwrite=False, nodata=None, parts="auto", cluster=None, workers=None,
 ) -> None:  # fmt: skip
-    from crossearth.geo.manifest import Manifest, work_order
-    from crossearth.geo.outputs import plan_outputs
-    from crossearth.geo.predict import PredictOptions
     from crossearth.imageio import parse_bands
-    from crossearth.parallel import rank_and_world
-    from crossearth.weights import load_model
+    from crossearth.predict import PredictOptions
+    from crossearth.predict.manifest import Manifest
+    from crossearth.predict.plan import plan_outputs
+    from crossearth.predict.store import is_object_url, open_store
+    from crossearth.predict.tasks import ModelSpec, Target
 
+    refuse_process_launchers()
+    if map_ and "://" in output:
+        raise InputError("--map needs a local output folder (the map pages are files beside it)")
+    if cluster is not None:
+        from crossearth.predict.engines.dask import check_cluster, require_dask
+
+        cluster = check_cluster(cluster)
+        require_dask()
+    elif workers is not None:
+        raise InputError("--workers needs --cluster (local, tcp://HOST:PORT, slurm or pbs)")
+    remote = is_object_url(output)
+    output = output if remote else Path(output)
     options = PredictOptions(
         bands=parse_bands(bands), scale=scale, nodata=nodata, tile=tile, stride=stride, batch_size=batch_size,
         blend=blend, tta=tta, confidence=confidence, preview=preview, overlay=overlay, vector=vector,
         cog=cog, match_gsd=match_gsd,
-        png={".png": True, ".tif": False, ".tiff": False}.get(output.suffix.lower()),
+        png=None if remote else {".png": True, ".tif": False, ".tiff": False}.get(output.suffix.lower()),
     )  # fmt: skip
     parts_wanted = _parse_parts(parts)
     files, skipped = _expand_inputs(inputs)
     _check_output(options, output, files)
-    stems = plan_outputs(files, output, options.vector)
+    stems = plan_outputs(files, None if remote else output, options.vector)
     sizes = _probe_inputs(files, model, options.bands)
     if skipped and not quiet:
         console.print(
@@ -170,51 +210,132 @@ def _predict(
             + " skipped",
             highlight=False,
         )
-    rank, world = rank_and_world()
+    folder = output if remote or not output.suffix else output.parent
+    store = open_store(folder)
+    store.check_writable()  # a bucket that is missing or refuses writes: before any work
+    spec = ModelSpec(
+        model, config, str(backbone) if backbone else None, device, precision, download
+    )
     key = (
         model,
         {"options": options, "config": config, "backbone": backbone, "precision": precision},
     )
-    if world > 1 and device == "auto":
-        device = _local_device()
-    if model.lower().endswith(".onnx"):  # an exported file, run by ONNX Runtime
-        from crossearth.export.runner import OnnxSegmenter
+    from crossearth.runtime import PRECISION_CHOICES
 
-        net = OnnxSegmenter(model, device=device)
-    else:
-        net = load_model(
-            model,
-            config=config,
-            backbone=backbone,
-            device=device,
-            precision=precision,
-            download=download,
+    if precision not in PRECISION_CHOICES:
+        raise InputError(
+            f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}"
         )
-    crop, stride = options.windows_for(net)  # a --tile too small fails before any work
-    split = _parts_per_scene(sizes, crop, stride, world, parts_wanted)
-    jobs = list(zip(files, stems, split, strict=True))
-    manifest = None
-    if len(jobs) > 1 or world > 1 or max(split) > 1:
-        # scenes (and parts) claimed one by one through the manifest; done ones are skipped
-        manifest = Manifest(output if not output.suffix else output.parent, overwrite)
-        jobs = work_order(jobs, rank, world)
-    if not quiet:
-        _report_load(net)
-    made = not output.suffix and not output.exists()  # made here: removed again if left empty
-    if not output.suffix:
-        output.mkdir(exist_ok=True)
+    connection = net = None
+    if cluster is not None:
+        from crossearth.predict.engines.dask import connect, describe_model, threads_per_worker
+
+        connection = connect(cluster, workers)
+        if cluster == "local":
+            spec = replace(spec, threads=threads_per_worker(connection.workers))
     try:
-        done = _run_predictions(net, jobs, output, options, quiet, rank, world, manifest, key)
+        if connection is not None:
+            crop, stride, line = describe_model(connection, spec, options)
+            if not quiet:
+                if line:
+                    console.print(line, highlight=False)
+                _report_cluster(connection, cluster)
+            world = connection.workers
+        else:
+            with warnings_as_lines():
+                net = spec.load()
+            crop, stride = options.windows_for(net)  # a --tile too small fails before any work
+            if not quiet:
+                _report_load(net)
+            world = 1
+        split = _parts_per_scene(sizes, crop, stride, world, parts_wanted)
+        manifest = None
+        if remote or connection is not None or len(files) > 1 or max(split) > 1:
+            manifest = Manifest(store)
+        target = Target(store, manifest, None if remote or not output.suffix else output)
+        made = not remote and not output.suffix and not output.exists()  # removed if left empty
+        if not remote and not output.suffix:
+            output.mkdir(exist_ok=True)
+        try:
+            done = _run(net, connection, spec, files, stems, split, target, options, quiet,
+                        overwrite, key)  # fmt: skip
+        finally:
+            if manifest is not None:
+                manifest.close()
+            if made:
+                with suppress(OSError):  # not empty: this run's outputs are there
+                    output.rmdir()
     finally:
-        if manifest is not None:
-            manifest.close()
-        if made:
-            with suppress(OSError):  # not empty: a peer's or this run's outputs are there
-                output.rmdir()
+        if connection is not None:
+            connection.close()
     if map_:
         from crossearth.cli.view import write_maps_after_predict
 
         write_maps_after_predict(done, output, quiet)
+
+
+def _report_cluster(connection, cluster: str) -> None:
+    from rich.markup import escape
+
+    from crossearth.geo.remote import mask_url
+
+    shown = cluster if "://" not in cluster else mask_url(cluster)
+    dashboard = connection.dashboard
+    console.print(
+        f"Dask cluster {escape(shown)}: {count(connection.workers, 'worker')}"
+        + (f"; dashboard {escape(dashboard)}" if dashboard else ""),
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _run(net, connection, spec, files, stems, split, target, options, quiet, overwrite, key):
+    """Fingerprint the scenes, skip what the manifest holds, run the rest on the engine; the
+    output stems written. One failed scene of several is reported and the others go on; the
+    run then fails naming them."""
+    from rich.markup import escape
+
+    from crossearth.predict.engines import pending
+    from crossearth.predict.manifest import fingerprint
+    from crossearth.predict.tasks import Scene
+
+    scenes = []
+    for path, stem, parts in zip(files, stems, split, strict=True):
+        unknown: list[str] = []  # a URL whose object version cannot be told
+        digest = fingerprint(key[0], key[1], path, unknown) if target.manifest else ""
+        if unknown and not quiet:
+            console.print(
+                f"note: {escape(unknown[0])} has no ETag or Last-Modified: a rerun "
+                "trusts its URL and size (a changed object of the same size is not redone)",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        scenes.append(Scene(path, stem, parts, digest))
+    work, already = pending(scenes, target, overwrite)
+    if target.manifest is not None:
+        target.manifest.remove_temporary()  # of a killed earlier run
+    reporter = _ConsoleReporter(quiet, several=len(scenes) > 1)
+    with reporter:
+        if connection is None:
+            from crossearth.predict.engines.local import run_local
+
+            result = run_local(net, work, target, options, reporter)
+        else:
+            from crossearth.predict.engines.dask import run_dask
+
+            result = run_dask(connection, spec, work, target, options, reporter)
+    if already and not quiet:
+        console.print(
+            f"{count(already, 'scene')} completed by an earlier run skipped (--overwrite "
+            f"redoes {'it' if already == 1 else 'them'})",
+            highlight=False,
+        )
+    if result.failed:
+        if len(scenes) == 1:
+            raise result.errors[0]
+        raise InputError(
+            f"{len(result.failed)} of {count(len(scenes), 'scene')} failed (the others were "
+            "written): " + "; ".join(result.failed)
+        )
+    return result.written
 
 
 def _expand_inputs(inputs: list[str]) -> tuple[list[Path | str], int]:
@@ -249,10 +370,10 @@ def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
     """The scenes of one input (a file, a folder, a URL, a GDAL subdataset name, a STAC item or
     collection); (files, how many of our own outputs and temporaries in a folder were skipped)."""
     from crossearth.geo.containers import is_subdataset
-    from crossearth.geo.outputs import is_own_output
     from crossearth.geo.raster import RASTER_SUFFIXES
     from crossearth.geo.remote import is_remote
     from crossearth.geo.stac import expand_stac, is_stac
+    from crossearth.predict.plan import is_own_output
 
     if is_stac(name):  # a STAC item, or a collection: one scene per item
         return expand_stac(name if is_remote(name) else Path(name)), 0
@@ -272,7 +393,20 @@ def _expand_one(name: str | Path) -> tuple[list[Path | str], int]:
     return list(found), skipped
 
 
-def _check_output(options, output: Path, files: list[Path | str]) -> None:
+def _check_output(options, output: Path | str, files: list[Path | str]) -> None:
+    if isinstance(output, str):  # a folder on object storage
+        from pathlib import PurePosixPath
+
+        from crossearth.geo.remote import mask_url
+
+        if PurePosixPath(output.split("://", 1)[1]).suffix.lower() in {".tif", ".tiff", ".png"}:
+            raise InputError(
+                f"an output on object storage is a folder (s3://bucket/out/), not a file: "
+                f"{mask_url(output)}"
+            )
+        if options.vector and options.vector.lower() not in {"gpkg", "geojson"}:
+            raise InputError("--vector PATH needs a local output; use --vector gpkg or geojson")
+        return
     if output.suffix:
         if len(files) > 1:
             raise InputError("several inputs need an output folder (-o DIR), not a single file")
@@ -292,44 +426,36 @@ def _check_output(options, output: Path, files: list[Path | str]) -> None:
 def _probe_inputs(files: list[Path | str], model: str, bands) -> list[tuple[int, int]]:
     """Open every input and check its bands before spending time loading the model; returns
     each input's (height, width) in px."""
-    from crossearth.data.bandstats import recorded_bands_error
     from crossearth.geo.bands import choose_bands
     from crossearth.geo.raster import open_raster
     from crossearth.weights.zoo import ZOO
 
     model_bands = ZOO[model].bands if model in ZOO else "RGB"
     count, recorded, names = (3, None, None) if model in ZOO else _recorded_bands(model)
-    from_model = bands is None and count != 3 and recorded is not None
+    from_model = bands is None and recorded is not None
     if from_model:
         bands = recorded
     sizes = []
     for path in files:
         with open_raster(path) as ds:
             if bands is not None or ds.count < 4:
-                try:
-                    choose_bands(ds, model_bands, bands, nbands=count)
-                except InputError as exc:
-                    if not from_model:
-                        raise
-                    raise recorded_bands_error(recorded, names, exc) from None
+                choose_bands(ds, model_bands, bands, nbands=count, from_model=from_model,
+                             model_band_names=names)  # fmt: skip
             sizes.append((ds.height, ds.width))
     return sizes
 
 
 def _recorded_bands(model: str) -> tuple[int, tuple[int, ...] | None, tuple[str, ...] | None]:
     """(input band count, recorded band numbers, band names) from a model file's stored config,
-    read from the safetensors header only; (3, None, None) for anything else (official checkpoints are RGB/IRRG;
-    a file that cannot be read is reported when the model loads)."""
-    import json
+    read from the safetensors header only; (3, None, None) for anything else (official
+    checkpoints are RGB/IRRG; a file that cannot be read is reported when the model loads)."""
+    from crossearth.weights.checkpoint_io import stored_config
 
     path = Path(model)
-    if path.suffix.lower() != ".safetensors" or not path.is_file():
+    config = stored_config(path) if path.is_file() else None
+    if config is None:
         return 3, None, None
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            config = json.loads((f.metadata() or {}).get("config") or "{}")
         count = int((config.get("backbone") or {}).get("in_chans", 3))
         recorded = config.get("band_indices")
         names = config.get("band_names")
@@ -338,7 +464,7 @@ def _recorded_bands(model: str) -> tuple[int, tuple[int, ...] | None, tuple[str,
             tuple(int(b) for b in recorded) if recorded else None,
             tuple(str(n) for n in names) if names else None,
         )
-    except Exception:  # unreadable here: load_model names the problem
+    except (TypeError, ValueError, AttributeError):  # load_model names the problem
         return 3, None, None
 
 
@@ -357,8 +483,8 @@ def _parse_parts(value: str) -> int | None:
 
 def _parts_per_scene(sizes, crop, stride, world: int, wanted: int | None) -> list[int]:
     """Parts of each scene: `wanted` (at most one per row of windows), or the auto rule."""
-    from crossearth.geo.split import auto_parts
     from crossearth.inference import slide_windows
+    from crossearth.predict.split import auto_parts
 
     windows, window_rows = [], []
     for height, width in sizes:
@@ -370,143 +496,75 @@ def _parts_per_scene(sizes, crop, stride, world: int, wanted: int | None) -> lis
     return [min(wanted, rows) for rows in window_rows]
 
 
-def _local_device() -> str:
-    import os
+class _ConsoleReporter:
+    """The engines' `Reporter` on the console: a progress bar per task run in this process
+    where the console can redraw one (plain progress lines in a log, see
+    `crossearth.progress.PlainLines`; none with --quiet), one line per finished part and scene,
+    an `error:` line per failed scene of several (a single scene's error ends the run)."""
 
-    import torch
+    def __init__(self, quiet: bool, several: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
-    return "cpu"
+        self.quiet, self.several = quiet, several
+        columns = (
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("windows"), TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[left]}"),
+        )  # fmt: skip
+        # a bar only where it can redraw: in a log it would leave a blank line per scene
+        self.bar = Progress(*columns, console=console, transient=True,
+                            disable=quiet or not console.is_terminal)  # fmt: skip
 
+    def __enter__(self) -> _ConsoleReporter:
+        self.bar.__enter__()
+        return self
 
-def _run_predictions(
-    net, jobs, output, options, quiet: bool, rank: int, world: int, manifest=None, key=None
-) -> list[str]:
-    """Predict the scenes this process gets (all of them with a manifest: each is skipped if
-    done, else claimed); returns the output stems this process wrote."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
 
-    from crossearth.geo.manifest import fingerprint
+    def _line(self, text: str) -> None:
+        if not self.quiet:
+            console.print(text, soft_wrap=True, highlight=False)
 
-    tag = escape(f"[rank {rank}/{world}] ") if world > 1 else ""
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("windows"),
-        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[left]}"),
-    )  # fmt: skip
-    written: list[str] = []
-    failed: list[str] = []
-    already = 0
-    # a bar only where it can redraw: in a log it would leave a blank line per scene, so a
-    # log gets plain progress lines instead (crossearth.progress.PlainLines)
-    with Progress(*columns, console=console, disable=quiet or not console.is_terminal,
-                  transient=True) as bar:  # fmt: skip
-        for path, stem, parts in jobs:
-            unknown: list[str] = []  # a URL whose object version cannot be told
-            digest = fingerprint(key[0], key[1], path, unknown) if manifest else ""
-            if unknown and not quiet:
-                console.print(
-                    f"{tag}note: {escape(unknown[0])} has no ETag or Last-Modified: a rerun "
-                    "trusts its URL and size (a changed object of the same size is not redone)",
-                    highlight=False, soft_wrap=True,
-                )  # fmt: skip
-            if manifest and manifest.is_done(stem, digest):
-                # a peer process's scenes of this job go unmentioned (one process has no peers)
-                already += not (world > 1 and manifest.done_by_this_run(stem))
-                continue
-            try:
-                if parts > 1:
-                    summary = _predict_split(
-                        net, path, stem, parts, output, options, bar, tag, quiet, manifest,
-                        digest, rank, world,
-                    )  # fmt: skip
-                else:
-                    summary = _predict_claimed(
-                        net, path, stem, output, options, bar, tag, quiet, manifest, digest
-                    )
-            except InputError as exc:
-                if len(jobs) == 1:
-                    raise
-                # one bad scene of a batch: say so, go on, fail at the end
-                failed.append(f"{stem}: {exc}")
-                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                              soft_wrap=True)  # fmt: skip
-                continue
-            if summary is not None:
-                written.append(stem)
-    if already and not quiet:
-        console.print(
-            f"{tag}{count(already, 'scene')} completed by an earlier run skipped (--overwrite "
-            f"redoes {'it' if already == 1 else 'them'})",
-            highlight=False,
+    @contextmanager
+    def task(self, name: str):
+        from rich.markup import escape
+
+        with _bar_task(self.bar, escape(name), self.quiet) as progress:
+            yield progress
+
+    def part_done(self, scene, part) -> None:
+        from rich.markup import escape
+
+        from crossearth.geo.remote import mask_url
+
+        a, b = part.rows
+        self._line(
+            f"{escape(mask_url(str(scene.path)))} part {part.index + 1}/{part.parts} (rows "
+            f"{a}-{b - 1}) done ({part.seconds['total']:.1f} s, "
+            f"{count(part.windows_run, 'window')})"
         )
-    if failed:
-        raise InputError(
-            f"{tag}{len(failed)} of {count(len(jobs), 'scene')} failed (the others were written): "
-            + "; ".join(failed)
-        )
-    return written
 
+    def scene_done(self, scene, summary) -> None:
+        from rich.markup import escape
 
-def _predict_claimed(
-    net, path, stem, output, options, bar, tag, quiet, manifest, digest
-) -> dict | None:
-    """A whole scene, if this process can claim it (always, without a manifest); its summary,
-    or None if a peer holds it or finished it meanwhile."""
-    from contextlib import nullcontext
+        from crossearth.geo.remote import mask_url
 
-    with manifest.claim(stem) if manifest else nullcontext(True) as mine:
-        # a peer may have finished the scene between the check and the claim
-        if not mine or (manifest and manifest.is_done(stem, digest)):
-            return None
-        summary = _predict_one(net, path, stem, output, options, bar, tag, quiet)
-        if manifest:
-            manifest.record(stem, digest, summary)
-    return summary
+        parts = summary.get("parts")
+        self._line(
+            f"{escape(mask_url(str(scene.path)))} -> {escape(mask_url(summary['class_map']))} "
+            f"({summary['seconds']['total']:.1f} s, {count(summary['windows'], 'window')}, "
+            f"{summary['skipped_windows']} skipped as nodata; "
+            f"{count(summary['nodata_pixels'], 'nodata pixel')}"
+            + (f"; assembled from {parts} parts" if parts else "") + ")"
+        )  # fmt: skip
 
+    def failed(self, scene, error) -> None:
+        from rich.markup import escape
 
-def _predict_split(
-    net, path, stem, parts, output, options, bar, tag, quiet, manifest, digest, rank, world
-) -> dict | None:
-    """A scene split into `parts`: run the parts nobody holds (from this rank's own starting
-    part on), record each; whoever finds every part done assembles the scene and records it.
-    Returns the scene's summary if this process assembled it, else None."""
-    from rich.markup import escape
-
-    from crossearth.geo.remote import display_name, mask_url
-    from crossearth.geo.split import predict_part
-
-    first = rank * parts // world
-    for index in [(first + k) % parts for k in range(parts)]:
-        if manifest.part_done(stem, digest, index, parts):
-            continue
-        with manifest.claim(manifest.part_claim_name(stem, index, parts)) as mine:
-            if not mine or manifest.part_done(stem, digest, index, parts):
-                continue
-            name = f"{tag}{escape(display_name(path))} part {index + 1}/{parts}"
-            with _bar_task(bar, name, quiet) as progress:
-                target = manifest.part_file(stem, digest, index, parts)
-                result = predict_part(net, path, target, options, index, parts, progress=progress)
-            manifest.record_part(stem, digest, result)
-            if not quiet:
-                a, b = result.rows
-                console.print(
-                    f"{tag}{escape(mask_url(str(path)))} part {index + 1}/{parts} (rows "
-                    f"{a}-{b - 1}) done ({result.seconds['total']:.1f} s, "
-                    f"{count(result.windows_run, 'window')})",
-                    soft_wrap=True, highlight=False,
-                )  # fmt: skip
-    done = [manifest.part_done(stem, digest, index, parts) for index in range(parts)]
-    if not all(done):
-        return None  # a peer still works on a part; the one finishing last assembles
-    with manifest.claim(stem) as mine:
-        if not mine or manifest.is_done(stem, digest):
-            return None
-        summary = _predict_one(net, path, stem, output, options, bar, tag, quiet, parts=done)
-        manifest.record(stem, digest, summary)
-    manifest.remove_parts(stem)
-    return summary
+        if self.several:  # one bad scene of a batch: say so, go on, fail at the end
+            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
 
 
 @contextmanager
@@ -538,27 +596,3 @@ def _bar_task(bar, name: str, quiet: bool = False):
         yield progress
     finally:
         bar.remove_task(task)
-
-
-def _predict_one(net, path, stem, output, options, bar, tag: str, quiet: bool, parts=None) -> dict:
-    """One scene with its progress bar and result line; its summary. With `parts`, the scene
-    is assembled from them."""
-    from rich.markup import escape
-
-    from crossearth.geo.predict import predict_raster
-    from crossearth.geo.remote import display_name, mask_url
-
-    with _bar_task(bar, f"{tag}{escape(display_name(path))}", quiet) as progress:
-        summary = predict_raster(
-            net, path, output, options, progress=progress, stem=stem, parts=parts
-        )
-    if not quiet:
-        skipped = summary["skipped_windows"]
-        console.print(
-            f"{tag}{escape(mask_url(str(path)))} -> {escape(summary['class_map'])} ({summary['seconds']['total']:.1f} s, "
-            f"{count(summary['windows'], 'window')}, {skipped} skipped as nodata; "
-            f"{count(summary['nodata_pixels'], 'nodata pixel')}"
-            + (f"; assembled from {len(parts)} parts" if parts else "") + ")",
-            soft_wrap=True, highlight=False,
-        )  # fmt: skip
-    return summary

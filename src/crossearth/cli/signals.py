@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from crossearth.stopping import Interrupted
+
 #: Signals turned into `Terminated` (those this platform has).
 SIGNAL_NAMES = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGXCPU", "SIGQUIT")
 
@@ -60,3 +62,33 @@ def terminate_on_signals() -> Iterator[None]:
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
+
+
+class Stopped(BaseException):
+    """A run that says what it keeps was stopped by a signal (`crossearth.stopping.Interrupted`);
+    the CLI prints "aborted; <kept>" (Ctrl-C) or "terminated by SIGTERM; <kept>" and exits with
+    128 + the signal number. (Typer turns a `KeyboardInterrupt` into a bare exit code, which
+    would lose what is kept.)"""
+
+    def __init__(self, kept: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(kept)
+        self.kept, self.signum = kept, signum
+
+    @property
+    def headline(self) -> str:
+        if self.signum == signal.SIGINT:
+            return "aborted"
+        return f"terminated by {signal.Signals(self.signum).name}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextmanager
+def saying_what_is_kept() -> Iterator[None]:
+    """Within the block, an `Interrupted` run ends the command as `Stopped`."""
+    try:
+        yield
+    except Interrupted as exc:
+        raise Stopped(exc.kept, exc.signum) from None

@@ -41,7 +41,11 @@ def train(
     num_nodes: Annotated[int | None, typer.Option(min=1)] = None,
     accelerator: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
     precision: Annotated[
-        str | None, typer.Option(help="bf16-mixed (default), 32-true, 16-mixed.")
+        str | None,
+        typer.Option(
+            help="auto (default: bf16-mixed where the GPU or CPU computes bf16 natively, else "
+            "32-true), bf16-mixed, 32-true, 16-mixed."
+        ),
     ] = None,
     resume: Annotated[
         Path | None, typer.Option(help="Continue a run from its checkpoints/last.ckpt.")
@@ -53,10 +57,20 @@ def train(
         bool, typer.Option(help="Print the resolved config as YAML and exit.")
     ] = False,
 ) -> None:
-    """Train on your data set (--data) or a benchmark setting, validating on its targets."""
+    """Train on your data set (--data) or a benchmark setting, validating on its targets.
+
+    On your data, a model smaller than ViT-L (a preset, or a file such as the demo's) brings
+    its own defaults: its crop, points to match, a short schedule for the device (see
+    docs/training.md); every option and --set still wins. Ctrl-C stops the run with exit code
+    130 and says what it keeps (the last checkpoint); a run folder without one is removed.
+    """
+    import dataclasses
+
     import yaml
 
+    from crossearth.runtime import slow_precision_warning, training_device, training_precision
     from crossearth.train.config import load_config
+    from crossearth.train.defaults import follow_model, given_keys, model_config_of, record
 
     cfg = load_config(config, setting)
     direct = {
@@ -70,14 +84,25 @@ def train(
         [f"{k}={yaml.safe_dump(v).strip()}" for k, v in direct.items() if v is not None]
     )
     cfg = cfg.override(set_ or [])
+    device = training_device(cfg.accelerator)
+    choices = []
+    if cfg.data:
+        given = given_keys(config, direct, set_ or [])
+        cfg, line = follow_model(cfg, given, model_config_of(cfg.init, cfg.preset), device.type)
+        choices += [line] if line else []
+    warning = None if cfg.precision == "auto" else slow_precision_warning(cfg.precision, device)
+    chosen, why = training_precision(cfg.precision, device)
+    cfg = dataclasses.replace(cfg, precision=chosen)
+    choices += [why] if why else []
     if dump_config:
-        Console().print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), highlight=False)
+        notes = choices + ([f"warning: {warning}"] if warning else [])
+        typer.echo(record(cfg, notes), nl=False)  # as it is: a YAML file, never wrapped
         return
     from crossearth.train.datasets import run_datasets
     from crossearth.train.run import build_model, fit
 
     console = Console()
-    run = run_datasets(cfg)
+    run = run_datasets(cfg)  # the data and the model are checked first: a mistake is one line
     for note in run.notes:
         console.print(f"validation: {note}", highlight=False, markup=False)
     for warning in run.warnings:
@@ -85,5 +110,13 @@ def train(
     model = build_model(cfg, run.num_classes, run.metadata(),
                         report=lambda m: console.print(m, highlight=False, markup=False),
                         bands=run)  # fmt: skip
-    result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume)
+    for line in choices:
+        console.print(f"defaults: {line}", highlight=False, markup=False, soft_wrap=True)
+    if warning:
+        console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+    from crossearth.cli.signals import saying_what_is_kept
+
+    with saying_what_is_kept():
+        result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume,
+                     choices=choices)  # fmt: skip
     console.print(f"done at step {result['global_step']}; weights in {result['out_dir']}")

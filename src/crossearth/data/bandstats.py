@@ -79,18 +79,6 @@ def recorded_roles(dataset: rasterio.io.DatasetReader, bands: tuple[int, ...]) -
     return out
 
 
-def recorded_bands_error(
-    indices: tuple[int, ...], names: tuple[str, ...] | None, problem: InputError
-) -> InputError:
-    """The error for an input that lacks the bands a model records (`problem`: the reader's
-    error, phrased for `--bands`), naming the model's bands instead."""
-    named = f" ({', '.join(names)})" if names else ""
-    message = str(problem).removeprefix("--bands: ")
-    return InputError(
-        f"the model reads bands {','.join(map(str, indices))}{named} of its input: {message}"
-    )
-
-
 def check_band_names(
     dataset: rasterio.io.DatasetReader, bands: tuple[int, ...], model_names: tuple[str, ...]
 ) -> None:

@@ -140,7 +140,7 @@ def check_data(spec: DataSpec, progress=None) -> DataReport:
                 labels = dataset.labels(i)
                 grid = dataset.grid(i)
                 if report.gsd_m is None and name == "train" and grid.crs is not None:
-                    from crossearth.geo.resample import pixel_size_m
+                    from crossearth.geo.area import pixel_size_m
 
                     # a CRS without a ground size (InputError): the model records none
                     with contextlib.suppress(InputError):

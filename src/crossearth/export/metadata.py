@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crossearth.data.classes import placeholder_names
+
 SCORES_TENSOR = "official_scores"  # raw scores inside the ONNX graph, before normalising
 OUTPUT_NOTE = (
     "per-class probabilities: the official CrossEarth scores (softmax x sigmoid summed over "
@@ -52,9 +54,7 @@ def deepness_metadata(config: Any, tile: int) -> dict[str, str]:
     tile_stride = export_stride(crop, stride, tile)
     mean = [float(m) / 255 for m in inference.get("mean", (123.675, 116.28, 103.53))]
     std = [float(s) / 255 for s in inference.get("std", (58.395, 57.12, 57.375))]
-    names = data.get("class_names") or [
-        f"class_{i}" for i in range(int(data["head"]["num_classes"]))
-    ]
+    names = data.get("class_names") or placeholder_names(int(data["head"]["num_classes"]))
     meta: dict[str, Any] = {
         "model_type": "Segmentor",
         "class_names": {str(i): str(name) for i, name in enumerate(names)},

@@ -66,15 +66,21 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     fp16: bool = False,
     quantize: str | None = None,
+    min_agreement: float | None = None,
 ) -> Path:
     """Write `model` (a `CrossEarth`) as an ONNX file with Deepness metadata; returns the path.
 
     `tile`: the static input size S (default: the model's crop). `fp16` stores the weights in
     float16 (half the file) with a cast to float32 in front of each use, so the arithmetic stays
-    float32. `quantize="int8"` applies ONNX Runtime's dynamic int8 quantisation to the backbone's
-    weight MatMuls (for CPUs; the head stays fp32, see `backbone_weight_matmuls`). The file is
-    checked with `onnx.checker` and written atomically. The model is put in fp32 eval mode (in
-    place) and should be on the CPU. Raises `InputError` for bad options.
+    float32. `quantize="int8"` applies ONNX Runtime's dynamic int8 quantisation with 7-bit
+    weights to the backbone's weight MatMuls (for CPUs; `crossearth.export.quantize`) and writes
+    the file only if it agrees with fp32 on at least `min_agreement` (default 99 %) of its check
+    tile's pixels. The file is checked with `onnx.checker` and written atomically. The model is
+    put in fp32 eval mode (in place) and should be on the CPU.
+
+    Raises:
+        InputError: bad options.
+        QuantizationError: the int8 file falls below `min_agreement` (nothing is written).
     """
     onnx, _ = require_onnx()
     if opset < MIN_OPSET:
@@ -100,7 +106,10 @@ def export_onnx(
         proto.producer_name = "crossearth"
         onnx.checker.check_model(proto)
         if quantize == "int8":
-            proto = _quantize_int8(proto, Path(work))
+            from crossearth.export.quantize import MIN_AGREEMENT, quantize_proto
+
+            floor = MIN_AGREEMENT if min_agreement is None else min_agreement
+            proto, _ = quantize_proto(proto, min_agreement=floor)
         with atomic_path(path) as tmp:
             onnx.save(proto, str(tmp))
     return path
@@ -190,66 +199,3 @@ def _weights_to_fp16(proto: Any) -> None:
     nodes = list(graph.node)
     del graph.node[:]
     graph.node.extend(casts + nodes)
-
-
-def quantize_file(source: str | Path, target: str | Path) -> Path:
-    """int8-quantise an fp32 file written by `export_onnx` (same as `quantize="int8"`)."""
-    onnx, _ = require_onnx()
-    target = Path(target)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".onnx-quantize-") as work:
-        proto = _quantize_int8(onnx.load(str(source)), Path(work))
-        with atomic_path(target) as tmp:
-            onnx.save(proto, str(tmp))
-    return target
-
-
-def backbone_weight_matmuls(proto: Any) -> list[str]:
-    """Names of the MatMul/Gemm nodes of the ViT backbone that multiply by a weight.
-
-    These hold most of the FLOPs. Quantising the head too (its masked attention thresholds the
-    masks at sigmoid 0.5) costs agreement: on the reference model, argmax agreement with fp32 fell
-    from 99.1 % (backbone weights only) to 93.4 % (every weight MatMul)."""
-    weights = {init.name for init in proto.graph.initializer}
-    return [
-        node.name
-        for node in proto.graph.node
-        if node.op_type in ("MatMul", "Gemm")
-        and node.name.startswith("/model/backbone/")
-        and any(name in weights for name in node.input)
-    ]
-
-
-def _quantize_int8(proto: Any, work: Path) -> Any:
-    """ONNX Runtime dynamic quantisation of the backbone's weight MatMuls: int8 weights,
-    activations quantised per call; the head stays fp32."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    nodes = backbone_weight_matmuls(proto)
-    if not nodes:
-        raise InputError("no backbone MatMul found to quantise (not a crossearth export?)")
-    src, dst = work / "fp32.onnx", work / "int8.onnx"
-    onnx.save(proto, str(src))
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer's generic "consider pre-processing" warning
-    try:
-        quantize_dynamic(
-            str(src),
-            str(dst),
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gemm"],
-            nodes_to_quantize=nodes,
-        )
-    finally:
-        root.setLevel(level)
-    quantized = onnx.load(str(dst))
-    present = {p.key for p in quantized.metadata_props}
-    for prop in proto.metadata_props:
-        if prop.key not in present:
-            entry = quantized.metadata_props.add()
-            entry.key, entry.value = prop.key, prop.value
-    entry = quantized.metadata_props.add()
-    entry.key, entry.value = "crossearth_quantization", '"int8 dynamic: backbone MatMul weights"'
-    onnx.checker.check_model(quantized)
-    return quantized

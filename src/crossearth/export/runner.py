@@ -50,6 +50,13 @@ class OnnxSegmenter:
         self.config = ModelConfig.from_dict(json.loads(meta["crossearth_config"]))
         self.config = self.config.with_display_defaults()
         self.name = self.path.name
+        from crossearth.export.quantize import AGREEMENT_KEY, QUANTIZATION_KEY
+
+        #: "int8" for a quantised file, else "fp32" (what `predict`'s summary records)
+        self.precision = "int8" if QUANTIZATION_KEY in meta else "fp32"
+        #: why this precision runs (set by whoever chose it; recorded in `predict`'s summary)
+        self.precision_reason = f"the {self.precision} ONNX file as given"
+        self.check_agreement = json.loads(meta[AGREEMENT_KEY]) if AGREEMENT_KEY in meta else None
         scores = json.loads(meta.get("crossearth_scores", json.dumps(SCORES_TENSOR)))
         _expose_output(proto, scores)
         options = ort.SessionOptions()
@@ -70,6 +77,13 @@ class OnnxSegmenter:
         self.input_name = inp.name
         self.tile = int(inp.shape[-1])
         self.scores_name = scores
+
+    def predict(self, image: np.ndarray, **kwargs: Any) -> Any:
+        """Segment an H x W x C uint8 array with the official protocol, as
+        `CrossEarth.predict` does (`crossearth.inference.predict_array`; a `Prediction`)."""
+        from crossearth.inference import predict_array
+
+        return predict_array(self, image, **kwargs)
 
     @property
     def num_classes(self) -> int:
@@ -109,3 +123,40 @@ def _expose_output(proto: Any, name: str) -> None:
     if not any(name in node.output for node in graph.node):
         raise InputError(f"the ONNX graph has no tensor {name!r} (not a crossearth export?)")
     graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+
+
+def open_onnx(path: str | Path, device: str = "cpu", precision: str = "auto") -> OnnxSegmenter:
+    """An ONNX file in the precision asked for: int8 quantises an fp32 file once (cached beside
+    it, `crossearth.export.int8`); fp32 and bf16 cannot undo an int8 file."""
+    path = Path(path)
+    if precision == "int8" and not str(device).startswith("cuda"):
+        from crossearth.export.int8 import require_int8
+
+        require_int8()
+    net = OnnxSegmenter(path, device=device)
+    if precision == "bf16":
+        raise InputError(
+            f"{path.name} is an ONNX file: it runs in the precision it was exported in "
+            f"({net.precision}); use --precision "
+            + (
+                "fp32, int8 (a cached int8 copy) or auto"
+                if net.precision == "fp32"
+                else "int8 or auto"
+            )
+        )
+    if precision == "fp32" and net.precision == "int8":
+        raise InputError(
+            f"{path.name} holds int8 weights and cannot run in fp32: use --precision int8 (or "
+            "auto), or the fp32 export or the PyTorch model for fp32"
+        )
+    if precision == "int8" and net.precision == "fp32":
+        if str(device).startswith("cuda"):
+            raise InputError("--precision int8 runs on the CPU (ONNX Runtime); use --device cpu")
+        from crossearth.export.int8 import int8_onnx_file
+
+        del net
+        net = OnnxSegmenter(int8_onnx_file(path))
+        net.precision_reason = "asked for (--precision int8): the int8 copy of the fp32 file"
+    elif precision != "auto":
+        net.precision_reason = f"asked for (--precision {precision})"
+    return net

@@ -187,3 +187,27 @@ def _area_element(lat: np.ndarray, semi_major: float, flattening: float) -> np.n
     e2 = flattening * (2.0 - flattening)
     s = np.sin(lat)
     return semi_major**2 * (1.0 - e2) * np.cos(lat) / (1.0 - e2 * s * s) ** 2
+
+
+def pixel_size_m(dataset: Any) -> float:
+    """Ground pixel size (GSD) in metres at the scene's centre: the square root of the ground
+    area of the centre pixel, on the CRS's ellipsoid (`row_pixel_areas_m2`), so geographic CRSs
+    and projections with a scale factor far from 1 (Web Mercator tiles) give ground metres.
+
+    Raises:
+        InputError: the CRS is neither projected nor geographic (no ground size is known).
+    """
+    from affine import Affine
+
+    from crossearth.errors import InputError
+    from crossearth.geo.bands import dataset_label
+
+    t = dataset.transform
+    centre = dataset.height // 2
+    shifted = t @ Affine.translation(0, centre)  # row `centre` becomes row 0
+    areas = row_pixel_areas_m2(shifted, dataset.crs, 1, width=dataset.width)
+    if areas is None:
+        raise InputError(
+            f"{dataset_label(dataset)}: its CRS has no ground unit; --match-gsd cannot be used"
+        )
+    return math.sqrt(float(areas[0]))

@@ -8,7 +8,9 @@ are always a validity mask (pixels where any alpha band is 0 are nodata), whatev
 count (GDAL itself takes alpha as the mask only in 2- and 4-band files). The other bands are
 the data bands. One rule for every band count:
 
-1. `--bands` given: exactly three 1-based band numbers, each at most the file's band count, used
+1. `--bands` given (or, without it, the file bands a fine-tuned model records it was trained on,
+   `ModelConfig.band_indices`: the reason and any error then say "bands from the model", not
+   `--bands`): exactly three 1-based band numbers, each at most the file's band count, used
    in that order; or three band names, each matched (ignoring case, spaces, `_`, `-` and
    leading zeros of numbers: `B8` is `B08`, `SR_B5` is `sr-b5`) to the one band that goes by it: its
    description, or a name its metadata records (GDAL's `BANDNAME`; for a STAC item, the
@@ -52,6 +54,7 @@ from crossearth.advice import OPTIONS, Advice
 from crossearth.errors import ConfigError, InputError
 from crossearth.geo.remote import mask_text
 from crossearth.geo.stac import NAMES_TAG, stack_info
+from crossearth.wording import count as counted
 from crossearth.wording import with_article
 
 #: Band description (normalised: lower case, `_`/`-` as spaces, single spaces) -> role.
@@ -93,6 +96,8 @@ def choose_bands(
     requested: tuple[int | str, ...] | None,
     advice: Advice = OPTIONS,
     nbands: int | None = 3,
+    from_model: bool = False,
+    model_band_names: tuple[str, ...] | None = None,
 ) -> BandChoice:
     """Pick the model's input bands from `dataset` by the module's rules.
 
@@ -101,7 +106,9 @@ def choose_bands(
     where the user is (`crossearth.advice`). `nbands` is how many bands the model takes (3 for
     RGB/IRRG models, N for a model trained on N bands; None: any number >= 1, as a data set's
     `bands:` list). Bands other than three are never guessed: they are always `requested` (or
-    recorded in the model).
+    recorded in the model). `from_model`: `requested` are the file bands the model records it was
+    trained on (not the user's choice): the reason and errors say "bands from the model" and how
+    to choose others; `model_band_names` (the model's names of those bands) are then named in errors.
 
     Raises:
         InputError: the choice is invalid (a band the file lacks, a name no band goes by, the
@@ -123,17 +130,23 @@ def choose_bands(
         )
     count = dataset.count
 
-    option = advice.bands or "bands"
+    option = MODEL_ORIGIN if from_model else advice.bands or "bands"
+    note = _left_out_note(dataset)
+    if from_model:
+        note += _choose_others(requested, model_band_names, advice)
     if requested is not None and any(isinstance(b, str) for b in requested):
         requested = _bands_by_name(dataset, requested, option)
     if requested is not None:
-        chosen = _validate_requested(requested, dataset.count, name, advice,
-                                     _left_out_note(dataset), expected=nbands)  # fmt: skip
+        chosen = _validate_requested(requested, dataset.count, name, advice, note,
+                                     expected=nbands, option=option)  # fmt: skip
         alpha = alpha_bands(dataset)
         alpha_words = "alpha band" if len(alpha) == 1 else "alpha bands"
         mask = f"; {alpha_words} {_join(alpha)} used as the validity mask" if alpha else ""
+        where = (
+            "from the model, the file bands it was trained on" if from_model else f"from {option}"
+        )
         return BandChoice(
-            chosen, f"bands {_join(chosen)} (from {option}; the model expects {expects}{mask})"
+            chosen, f"bands {_join(chosen)} ({where}; the model expects {expects}{mask})"
         )
 
     colorinterp = _colorinterp(dataset)
@@ -146,10 +159,11 @@ def choose_bands(
     )
     data_bands = [i for i in range(1, count + 1) if i not in alpha]
     if len(data_bands) < 3:
-        extra = f" (plus {len(alpha)} alpha band{'s' if len(alpha) != 1 else ''})" if alpha else ""
+        extra = f" (plus {counted(len(alpha), 'alpha band')})" if alpha else ""
         how = advice.set_bands((1, 1, 1))
         raise InputError(
-            f"{name} has {len(data_bands)} data band(s){extra}; the model needs 3 ({expects}). "
+            f"{name} has {counted(len(data_bands), 'data band')}{extra}; the model needs 3 "
+            f"({expects}). "
             + (
                 f"Choose three band numbers with {how} (this repeats band 1)"
                 if how
@@ -264,6 +278,17 @@ def alpha_bands(dataset: rasterio.io.DatasetReader) -> list[int]:
 
 _ROLE_NAMES = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared"}
 
+#: How messages name bands a model file chose (its `band_indices`), where `--bands` names the user's.
+MODEL_ORIGIN = "bands from the model"
+
+
+def _choose_others(requested: tuple | None, names: tuple[str, ...] | None, advice: Advice) -> str:
+    """The end of an error about bands from the model: which bands the model was trained on
+    (with their names where known) and how to choose the file's bands here."""
+    named = f" ({', '.join(names)})" if names else ""
+    trained = f"; the model was trained on file bands {_join(requested or ())}{named}"
+    return trained + (f"; pass {advice.bands} to choose this file's bands" if advice.bands else "")
+
 
 def _validate_requested(
     requested: tuple[int, ...],
@@ -272,8 +297,11 @@ def _validate_requested(
     advice: Advice = OPTIONS,
     note: str = "",
     expected: int | None = 3,
+    option: str | None = None,
 ) -> tuple[int, ...]:
-    option = advice.bands or "bands"
+    """`requested` as band numbers of a file of `count` bands; errors start with `option` (the
+    setting, or `MODEL_ORIGIN`) and end with `note`."""
+    option = option or advice.bands or "bands"
     if expected == 3 and len(requested) != 3:
         raise InputError(
             f"{option.rstrip(':')} needs exactly three band numbers (got {len(requested)}: "
@@ -295,7 +323,7 @@ def _validate_requested(
             raise InputError(f"{_lead(option)} {b!r} is not a band number")
         if not 1 <= b <= count:
             raise InputError(
-                f"{_lead(option)} band {b} does not exist; {name} has {count} band(s), "
+                f"{_lead(option)} band {b} does not exist; {name} has {counted(count, 'band')}, "
                 f"numbered 1 to {count}{note}"
             )
     return tuple(int(b) for b in requested)

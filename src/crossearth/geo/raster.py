@@ -262,15 +262,19 @@ class RasterSource:
         nodata: str | float | None = None,
         advice: Advice = OPTIONS,
         count: int | None = 3,
+        from_model: bool = False,
+        model_band_names: tuple[str, ...] | None = None,
     ) -> RasterSource:
         """Open `path` choosing bands and scaling by the module's rules; `nodata` overrides the
         file's nodata value ("none" ignores it, a number replaces it); `count` is the number of
-        bands the model takes (None: as many as `bands` lists). Raises InputError, whose advice
-        names the settings as `advice` does (`--bands`, or `bands:` of a data set file)."""
+        bands the model takes (None: as many as `bands` lists); `from_model`: `bands` are those the
+        model records, `model_band_names` its names for them (see `choose_bands`). Raises InputError, whose advice names the settings
+        as `advice` does (`--bands`, or `bands:` of a data set file)."""
         override = parse_nodata(nodata)
         dataset = open_raster(path)
         try:
-            choice = choose_bands(dataset, model_bands, bands, advice, count)
+            choice = choose_bands(dataset, model_bands, bands, advice, count, from_model,
+                                  model_band_names)  # fmt: skip
             spec = parse_scale(scale, advice)
             scaling = estimate_scaling(dataset, choice.bands, spec, nodata=override, advice=advice)
         except BaseException:

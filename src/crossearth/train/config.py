@@ -92,7 +92,7 @@ class TrainConfig:
     # Geospatial Semantic Extractor + injectors (our design from the paper's figure; off by default)
     gse: bool = False
     # runtime
-    precision: str = "bf16-mixed"
+    precision: str = "auto"  # Lightning's, or auto: bf16-mixed where the hardware computes bf16
     accelerator: str = "auto"
     devices: int = 1
     num_nodes: int = 1

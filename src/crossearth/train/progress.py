@@ -179,12 +179,14 @@ def methods_line(cfg: TrainConfig) -> str:
 
 class _DropTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "💡 Tip" not in record.getMessage()
+        message = record.getMessage()
+        # Ctrl-C: the run's own line says what it keeps ("aborted; kept ...")
+        return "💡 Tip" not in message and "Detected KeyboardInterrupt" not in message
 
 
 def quiet_lightning() -> None:
-    """Drop console lines that say nothing about the run: Lightning's advertising tips and its
-    deprecation notice about torch's pytree API (internal to Lightning, not actionable by users)."""
+    """Drop console lines that say nothing about the run: Lightning's advertising tips, its
+    line on Ctrl-C (the run says what it keeps instead) and its deprecation notice about torch's pytree API (internal to Lightning, not actionable by users)."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,11 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader
 
+from crossearth.data.classes import differing_class_names
 from crossearth.errors import CheckpointError, ConfigError
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
+from crossearth.stopping import Interrupted, RunFolder
 from crossearth.train.config import TrainConfig
 from crossearth.train.data import (
     StreamDataset,
@@ -46,12 +50,14 @@ def build_model(
 ) -> CrossEarth:
     """The model a run starts from, carrying the data's class names, palette, bands and GSD.
 
-    From `cfg.init` (a zoo name or model file): every tensor is kept when the class count matches;
-    otherwise only the tensors whose shape depends on the class count (the class embedding,
-    `decode_head.cls_embed.*`) are re-initialised, and `report` is told which. Else the preset,
-    with an optional `cfg.backbone`: a DINOv2 file, a `crossearth pretrain` backbone file or a
-    shipped backbone name (`crossearth.weights.backbone_file.BACKBONES`); a backbone file that
-    records its preset sets the preset (`report` is told when it differs from `cfg.preset`).
+    From `cfg.init` (a zoo name or model file): every tensor is kept when the classes are the
+    data's (same count, and the same names where both record names, compared by
+    `crossearth.data.classes.class_key`); otherwise only the tensors whose shape depends on the
+    class count (the class embedding, `decode_head.cls_embed.*`) are re-initialised, and
+    `report` is told which (and which class names differ). Else the preset, with an optional
+    `cfg.backbone`: a DINOv2 file, a `crossearth pretrain` backbone file or a shipped backbone
+    name (`crossearth.weights.backbone_file.BACKBONES`); a backbone file that records its preset
+    sets the preset (`report` is told when it differs from `cfg.preset`).
 
     Args:
         metadata: ModelConfig fields recorded in the model (class_names, palette, bands,
@@ -81,9 +87,10 @@ def build_model(
         from crossearth.weights import load_model
 
         source = load_model(cfg.init, backbone=backbone_path, advice=TRAINING)
-        model = (
-            source if source.num_classes == num_classes else _transfer(source, num_classes, report)
-        )
+        names = (metadata or {}).get("class_names")
+        renamed = differing_class_names(source.config.class_names, names)
+        same = source.num_classes == num_classes and not renamed
+        model = source if same else _transfer(source, num_classes, report, renamed)
     else:
         try:
             preset = get_preset(cfg.preset, num_classes)
@@ -143,10 +150,14 @@ def build_model(
 
 
 def _transfer(
-    source: CrossEarth, num_classes: int, report: Callable[[str], None] | None
+    source: CrossEarth,
+    num_classes: int,
+    report: Callable[[str], None] | None,
+    renamed: list[str] | None = None,
 ) -> CrossEarth:
     """`source`'s architecture with `num_classes` classes: every tensor of the same shape is
-    copied; the others (those that depend on the class count) keep their fresh initialisation."""
+    copied, except the class embedding; the others keep their fresh initialisation. `renamed`:
+    the class ids whose names differ (same count: the embedding's shape fits, its meaning not)."""
     import dataclasses
 
     head = dataclasses.replace(source.config.head, num_classes=num_classes)
@@ -154,18 +165,31 @@ def _transfer(
     target = CrossEarth(config)
     kept = source.state_dict()
     fresh = target.state_dict()
-    reinit = [k for k, v in fresh.items() if k not in kept or kept[k].shape != v.shape]
+    reinit = [
+        k
+        for k, v in fresh.items()
+        if k not in kept or kept[k].shape != v.shape or k.startswith(CLASS_EMBEDDING)
+    ]
     target.load_state_dict({k: kept[k] for k in fresh if k not in reinit}, strict=False)
     if report is not None:
+        why = (
+            f"--init has other classes than the data (class id: model / data): {'; '.join(renamed)}"
+            if renamed
+            else f"--init has {source.num_classes} classes, the data {num_classes}"
+        )
         report(
-            f"--init has {source.num_classes} classes, the data {num_classes}: kept "
-            f"{len(fresh) - len(reinit)} tensors, re-initialised {len(reinit)}: {', '.join(reinit)}"
+            f"{why}: kept {len(fresh) - len(reinit)} tensors, re-initialised {len(reinit)}: "
+            f"{', '.join(reinit)}"
         )
     target.transfer_report = {
         "kept": [k for k in fresh if k not in reinit],
         "reinitialised": reinit,
     }
     return target
+
+
+#: The tensors that give each class its meaning: re-initialised for a model of other classes.
+CLASS_EMBEDDING = "decode_head.cls_embed."
 
 
 class StepLoader(DataLoader):
@@ -273,16 +297,73 @@ def fit(
     verbose: bool = True,
     progress_lines: bool | None = None,
     progress_label: str = "",
+    choices: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train; returns the final validation results and the output paths.
+
+    The run folder `cfg.out_dir` gets `config.yaml`, the config as run (readable again with
+    `--config`), headed by `choices` (lines saying which defaults were chosen and why) as
+    comments. A `cfg.precision` of "auto" is resolved here (`crossearth.runtime.training_precision`).
 
     Progress: with `enable_progress_bar`, a step bar when standard output is a terminal. Plain
     progress lines (`PlainProgress`, each starting with `progress_label`) with `progress_lines`;
     by default (None) when standard output is not a terminal (a log file, a pipe, CI), bar or no
     bar.
+
+    Raises:
+        Interrupted: (a `KeyboardInterrupt`) Ctrl-C or SIGTERM (its `signum`) stopped the run;
+            its `kept` names the last checkpoint and model files, or says that the run
+            folder, holding none, was removed (only what this run created: a folder that
+            existed stays).
     """
+    from crossearth.runtime import training_device, training_precision
+
+    choices = list(choices or [])
+    if cfg.precision == "auto":
+        precision, why = training_precision("auto", training_device(cfg.accelerator))
+        cfg = dataclasses.replace(cfg, precision=precision)
+        choices.append(why)
+    out = Path(cfg.out_dir)
+    folder = RunFolder(out)
+    try:
+        return _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar,
+                    callbacks, strategy, earth_style, verbose, progress_lines, progress_label,
+                    choices)  # fmt: skip
+    except KeyboardInterrupt as exc:
+        raise Interrupted(_kept(out, folder), getattr(exc, "signum", signal.SIGINT)) from exc
+
+
+def _kept(out: Path, folder: RunFolder) -> str:
+    """What a stopped run leaves, in a few words; a run folder without a checkpoint or model
+    file is removed (what this run created of it)."""
+    last = out / "checkpoints" / "last.ckpt"
+    models = [p.name for p in (out / "best.safetensors", out / "last.safetensors") if p.is_file()]
+    if last.is_file():
+        also = f" and {', '.join(models)}" if models else ""
+        return f"kept {last}{also}; continue with --resume {last}"
+    if models:
+        return f"kept {', '.join(str(out / m) for m in models)} (no checkpoint to resume from)"
+    return f"no checkpoint yet, so nothing kept: {folder.remove_created()}"
+
+
+class _StopAtCtrlC(Callback):
+    """Lightning turns Ctrl-C into `sys.exit(1)` after its own teardown; this notes that it was
+    Ctrl-C, so `fit` raises `KeyboardInterrupt` again (exit 130, what is kept)."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def on_exception(self, trainer: L.Trainer, module: Any, exception: BaseException) -> None:
+        self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)
+
+
+def _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar, callbacks,
+         strategy, earth_style, verbose, progress_lines, progress_label, choices):  # fmt: skip
+    from crossearth.train.defaults import record
+
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(record(cfg, choices))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     quiet_lightning()
     module = CrossEarthModule(model, cfg, val_names, earth_style=earth_style)
@@ -292,6 +373,7 @@ def fit(
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     terminal = stdout_is_terminal()
+    stop = _StopAtCtrlC()
     bar = enable_progress_bar and terminal
     lines = not terminal if progress_lines is None else progress_lines
     trainer = L.Trainer(
@@ -318,6 +400,7 @@ def fit(
                 save_top_k=0,
             ),
             ExportWeights(out),
+            stop,
             *([StepProgressBar()] if bar else []),
             *([PlainProgress(progress_label)] if lines else []),
             *(callbacks or []),
@@ -328,5 +411,17 @@ def fit(
         print(module.trainable_summary())
         print(methods_line(cfg))
     data = StreamData(train_set, val_sets, cfg)
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    except SystemExit:  # Lightning's ending for Ctrl-C (exit 1) and SIGTERM (exit 0!)
+        if stop.interrupted:
+            raise KeyboardInterrupt from None
+        if getattr(trainer, "received_sigterm", False):
+            raise Interrupted("", signal.SIGTERM) from None
+        raise
+    finally:  # Lightning ignores Ctrl-C from the first one on, and leaves it so
+        if handler is not None and signal.getsignal(signal.SIGINT) is not handler:
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGINT, handler)
     return {"val": module.last_val, "out_dir": str(out), "global_step": trainer.global_step}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from crossearth.data.classes import placeholder_names
+
 ARCHITECTURE_KEYS = {"backbone", "rein", "head", "inference"}
 DESCRIBED_KEYS = {"class_names", "palette", "bands", "gsd_m"}
 BASE_LICENCES = (
@@ -58,7 +60,7 @@ def model_card(
     config wins where both have a field."""
     cfg = {**(extra or {}), **config.to_dict()}
     n = int(cfg.get("head", {}).get("num_classes", 0))
-    names = list(cfg.get("class_names") or [f"class_{i}" for i in range(n)])
+    names = list(cfg.get("class_names") or placeholder_names(n))
     palette = list(cfg.get("palette") or [])
     inference = cfg.get("inference", {})
     crop = list(inference.get("crop_size", (512, 512)))

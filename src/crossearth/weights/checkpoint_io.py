@@ -42,6 +42,22 @@ def read_checkpoint(path: str | Path) -> RawCheckpoint:
     return _read_torch(path)
 
 
+def stored_config(path: str | Path) -> dict[str, Any] | None:
+    """The model config our .safetensors files store in their header (read without the tensors);
+    None for any other file, or one whose header cannot be read (`read_checkpoint` says why)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        if metadata.get("format") != NATIVE_FORMAT:
+            return None
+        config = json.loads(metadata.get("config") or "null")
+    except Exception:  # not safetensors, unreadable, bad JSON: reported when the model loads
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def _read_safetensors(path: Path) -> RawCheckpoint:
     from safetensors import SafetensorError, safe_open
 

@@ -165,12 +165,8 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
         raise WeightsUnavailableError(f"could not download {name} ({describe(exc)})") from None
 
 
-def hub_file(source: str | HubSource) -> Path:
-    """The local path of a Hub file: the cached copy, else downloaded (unless offline).
-
-    Raises `WeightsUnavailableError` when offline without a cached copy, when the Hub cannot be
-    reached (within `HF_HUB_ETAG_TIMEOUT` seconds, one line) or the download fails, and
-    `CheckpointError` when the repository or file does not exist."""
+def cached_hub_file(source: str | HubSource) -> Path | None:
+    """The local path of a Hub file already in the Hugging Face cache, else None (no network)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -179,5 +175,17 @@ def hub_file(source: str | HubSource) -> Path:
     try:
         return Path(hf_hub_download(**kwargs, local_files_only=True))
     except LocalEntryNotFoundError:
-        pass  # not cached
+        return None
+
+
+def hub_file(source: str | HubSource) -> Path:
+    """The local path of a Hub file: the cached copy, else downloaded (unless offline).
+
+    Raises `WeightsUnavailableError` when offline without a cached copy, when the Hub cannot be
+    reached (within `HF_HUB_ETAG_TIMEOUT` seconds, one line) or the download fails, and
+    `CheckpointError` when the repository or file does not exist."""
+    src = parse_hub_source(source) if isinstance(source, str) else source
+    cached = cached_hub_file(src)
+    if cached is not None:
+        return cached
     return download(src.repo_id, src.filename, src.revision)

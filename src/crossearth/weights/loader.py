@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,6 +19,9 @@ from crossearth.errors import (
 )
 from crossearth.models.presets import get_preset
 from crossearth.models.segmentor import CrossEarth
+
+if TYPE_CHECKING:
+    from crossearth.export.runner import OnnxSegmenter
 from crossearth.runtime import resolve_device, resolve_precision
 from crossearth.weights.architecture import ConfigSource, read_config_source, resolve_config
 from crossearth.weights.checkpoint_io import read_checkpoint
@@ -39,8 +43,13 @@ def load_model(
     precision: str = "fp32",
     download: bool = False,
     advice: Advice = OPTIONS,
-) -> CrossEarth:
+) -> CrossEarth | OnnxSegmenter:
     """Load a CrossEarth model ready for inference (eval mode).
+
+    `precision`: fp32 (the parity path), bf16, int8 (an ONNX Runtime runner of the model's int8
+    copy, exported once and cached beside the checkpoint; CPU only) or auto (the fastest path
+    keeping >= 99 % argmax agreement on this hardware: see `with_precision`). The returned
+    model's `precision_reason` says what was chosen and why.
 
     `source` is a zoo name (`crossearth models`), an official checkpoint (`.pth`, full or Rein+head
     only), our `.safetensors` file, or a Hub file `hf-hub:owner/name[/file][@revision]` (default
@@ -55,8 +64,15 @@ def load_model(
         WeightsUnavailableError: (a `FileNotFoundError`) a zoo file is not on disk and
             `download` is off, or the download failed.
         CheckpointError: (a `ValueError`) the checkpoint is unreadable or does not fit the config.
-        ConfigError: (a `ValueError`) `config` is malformed or names an unknown preset.
+        ConfigError: (a `ValueError`) `config` is malformed or names an unknown preset, or
+            int8 cannot run here (a GPU, ONNX Runtime missing, a model ONNX cannot trace).
+        QuantizationError: (a `ValueError`) the int8 copy would agree with fp32 on fewer than
+            99 % of its check tile's pixels.
     """
+    if precision == "int8":
+        from crossearth.export.int8 import require_int8
+
+        require_int8()  # before loading a large model
     entry = ZOO.get(str(source))
     if is_hub_source(source):
         path = hub_file(str(source))
@@ -95,7 +111,83 @@ def load_model(
     for key in report.unexpected:
         log.warning("unexpected checkpoint key ignored: %s", key)
     model.load_report = report
-    return to_runtime(model.eval(), device, precision)
+    return with_precision(model.eval(), path, device, precision)
+
+
+def with_precision(
+    model: CrossEarth, source: Path | None, device: str | torch.device, precision: str
+) -> CrossEarth | OnnxSegmenter:
+    """The model ready to run in `precision`, with `precision_reason` saying why.
+
+    int8 (CPU only) returns an ONNX Runtime runner of the model's int8 copy, exported once and
+    cached beside `source` (`crossearth.export.int8`); auto on a CPU takes that copy when one is
+    cached (it never starts an export: a ViT-L takes minutes), else bf16 where the CPU has
+    native bf16, else fp32.
+
+    Raises:
+        ConfigError: int8 on a GPU, without ONNX Runtime, or for a model that cannot be exported.
+        QuantizationError: the int8 copy would agree with fp32 on fewer than 99 % of its check
+            tile's pixels (nothing is cached).
+    """
+    from crossearth.export import int8
+
+    dev = resolve_device(device)
+    if precision == "int8":
+        if dev.type != "cpu":
+            raise ConfigError(
+                "--precision int8 runs on the CPU (ONNX Runtime); on a GPU use bf16 or fp32"
+            )
+        int8.require_int8()
+        model = to_runtime(model, "cpu", "fp32")
+        runner = _int8_runner(int8.int8_model_file(model, source))
+        runner.precision_reason = "asked for (--precision int8)"
+        runner.load_report = getattr(model, "load_report", None)
+        return runner
+    if precision == "auto" and dev.type == "cpu" and _has_onnxruntime():
+        model = to_runtime(model, "cpu", "fp32")
+        name = source.stem if source is not None else "model"
+        found = int8.existing_int8(source, name, lambda: int8.model_fingerprint(model))
+        if found is not None:
+            runner = _int8_runner(found)
+            runner.precision_reason = (
+                "auto: an int8 copy of this model is cached (the fastest CPU path measured: "
+                "x3-4 fp32 at >= 99 % agreement)"
+            )
+            runner.load_report = getattr(model, "load_report", None)
+            return runner
+    model = to_runtime(model, dev, precision)
+    chosen = "bf16" if model.dtype == torch.bfloat16 else "fp32"
+    model.precision_reason = _reason(precision, dev, chosen)
+    return model
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _int8_runner(path: Path) -> OnnxSegmenter:
+    from crossearth.export.runner import OnnxSegmenter
+
+    return OnnxSegmenter(path)
+
+
+def _reason(precision: str, device: torch.device, chosen: str) -> str:
+    """Why a PyTorch model runs in `chosen` (fp32/bf16) after asking for `precision`."""
+    if precision != "auto":
+        return f"asked for (--precision {precision})"
+    if device.type == "cuda":
+        return f"auto: {chosen} on this GPU"
+    if chosen == "bf16":
+        return (
+            "auto: bf16, native on this CPU (AVX512-BF16 or AMX); --precision int8 is faster "
+            "after a one-time export"
+        )
+    return (
+        "auto: fp32, this CPU has no native bf16; --precision int8 is faster after a "
+        "one-time export"
+    )
 
 
 def to_runtime(

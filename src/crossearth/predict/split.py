@@ -10,8 +10,8 @@ uint8 GeoTIFF of its rows (plus its confidence rows); its counts and timings are
 `assemble` then streams the parts, in row order, into the very writer a single-process run uses
 (`predict_raster(..., parts=...)`), so the class map, its companions and its summary are made
 by the same code from the same rows: the class map is byte for byte the single-process one.
-The CLI keeps the part files in the run manifest (`crossearth.geo.manifest`): processes claim
-parts as they claim scenes, and whoever records a scene's last part assembles it.
+The part files are kept in the run manifest (`crossearth.predict.manifest`); each part is a task
+of its own (`crossearth.predict.tasks`), and a scene's assembly runs once all its parts are done.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from rasterio.windows import Window
 
 from crossearth.errors import InputError
 from crossearth.fileio import recording, signals_deferred
-from crossearth.geo.stream import StreamStats
-from crossearth.geo.writer import ClassMapWriter
+from crossearth.geo.containers import is_subdataset
+from crossearth.geo.remote import is_remote
+from crossearth.predict.source import open_for_prediction
+from crossearth.predict.stream import StreamStats
+from crossearth.predict.writer import ClassMapWriter
 
 ASSEMBLE_ROWS = 256  # rows replayed per step (bounds memory: 256 x width bytes per raster)
 
@@ -122,10 +125,6 @@ def predict_part(
         InputError, InputNotFoundError, OSError: as `predict_raster`; nothing of the part is
             left on error or a termination signal.
     """
-    from crossearth.geo.containers import is_subdataset
-    from crossearth.geo.predict import open_for_prediction
-    from crossearth.geo.remote import is_remote
-
     started, started_at = time.perf_counter(), time.time()
     image = str(image) if is_subdataset(image) else image if is_remote(image) else Path(image)
     with open_for_prediction(model, image, options) as prepared:

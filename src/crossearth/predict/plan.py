@@ -102,9 +102,10 @@ class OutputPaths:
 
 
 def plan_outputs(
-    images: Sequence[Path | str], output: Path, vector: str | None = None
+    images: Sequence[Path | str], output: Path | None, vector: str | None = None
 ) -> list[str]:
-    """Output base names (stems) for `images` written to the folder `output`, one per image.
+    """Output base names (stems) for `images` written to the folder `output`, one per image
+    (`output` None: a folder on object storage, where no output can be an input).
 
     Raises:
         InputError: (a `ValueError`) two inputs would still share outputs after telling them
@@ -122,14 +123,14 @@ def plan_outputs(
         else Path(naming_path(naming_name(p)))
         for p, is_local in zip(images, local, strict=True)
     ]  # fmt: skip
-    explicit = output.suffix.lower() in CLASS_MAP_SUFFIXES
+    explicit = output is not None and output.suffix.lower() in CLASS_MAP_SUFFIXES
     if explicit and len(images) > 1:
         raise InputError("several inputs need an output folder (-o DIR), not a single file")
     stems = [safe_name(p.stem) for p in images]
     if not explicit:
         stems = _disambiguate(images)
     inputs = {_key(p): p for p, is_local in zip(files, local, strict=True) if is_local}
-    for image, stem in zip(images, stems, strict=True):
+    for image, stem in zip(images, stems, strict=True) if output is not None else ():
         paths = OutputPaths.for_input(image, output, vector, png=False, stem=stem)
         for path in paths.all():
             if _key(path) in inputs:

@@ -20,7 +20,7 @@ from rasterio.shutil import copy as raster_copy
 
 from crossearth.errors import InputError
 from crossearth.fileio import publish, signals_deferred, temp_beside
-from crossearth.geo.outputs import OUTPUT_TAG
+from crossearth.predict.plan import OUTPUT_TAG
 
 BLOCK = 256
 NODATA = 255

@@ -10,7 +10,7 @@ same sums, same division by the window count).
 does: it runs exactly the whole run's batches that hold a window touching those rows (the same
 windows batched the same way, so the model sees identical inputs), adds their scores in the same
 order, and hands on only rows a:b. Rows split over several processes this way reassemble into
-the single-process result (`crossearth.geo.split`).
+the single-process result (`crossearth.predict.split`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One scene split into parts (bands of window rows), run by one or several processes and
+"""One scene split into parts (bands of window rows), run as tasks of their own and
 assembled: the outputs are the single-process outputs byte for byte.
 
 The reference is always a whole run of the same command without `--parts` in a fresh folder;
@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +20,8 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from crossearth.errors import InputError
-from crossearth.geo import split
-from crossearth.geo.split import auto_parts, part_rows
+from crossearth.predict import split
+from crossearth.predict.split import auto_parts, part_rows
 
 UTM = CRS.from_epsg(32632)
 FAST = ("--precision", "fp32", "--device", "cpu", "--tile", "96", "--stride", "64")
@@ -189,46 +186,3 @@ def test_bad_parts_value_is_one_error_line(monkeypatch, capsys, tmp_path, model_
         f"error: --parts must be auto or a whole number >= 1, got {value!r}"
     ]
     assert not (tmp_path / "o").exists()
-
-
-# ---------------------------------------------------------------------------------------------
-# two processes on one scene
-
-
-def test_two_processes_on_one_scene_write_the_single_process_bytes(tmp_path, model_file):
-    """RANK/WORLD_SIZE 0/2 and 1/2 on one scene (auto: split in two) against one process, all
-    with the same threads per process: every output file equal byte for byte."""
-    src = scene(tmp_path / "scene.tif", 400, 150)
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS"}}  # fmt: skip
-    env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-
-    def start(out: Path, **extra: str) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "crossearth", "predict", str(src), "-m", str(model_file)]
-        cmd += ["-o", str(out), *FAST, "--confidence"]
-        return subprocess.Popen(cmd, env={**env, **extra}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
-
-    single, shared = tmp_path / "single", tmp_path / "shared"
-    procs = [
-        start(single),
-        start(shared, RANK="0", WORLD_SIZE="2"),
-        start(shared, RANK="1", WORLD_SIZE="2"),
-    ]
-    started = time.time()
-    logs = [p.communicate(timeout=300)[0] for p in procs]
-    elapsed = time.time() - started
-    for proc, log in zip(procs, logs, strict=True):
-        assert proc.returncode == 0, log
-    ranks = logs[1:]
-    # the peer's scene is no "earlier run"; the summary's total is wall time, not a sum
-    assert not any("earlier run" in log for log in ranks), ranks
-    seconds = summary_of(shared)["seconds"]
-    assert seconds["total"] <= elapsed
-    assert seconds["parts"] > 0 and seconds["assemble"] <= seconds["total"]
-    # each rank ran one part; exactly one of them assembled the scene
-    assert sorted(re.findall(r"part (\d)/2 \(rows", "".join(ranks))) == ["1", "2"]
-    assert sum("assembled from 2 parts" in log for log in ranks) == 1
-    assert files_of(single) == files_of(shared)
-    assert sorted(os.listdir(shared / ".crossearth")) == ["scenes"]
-    assert summary_of(single)["classes"] == summary_of(shared)["classes"]

@@ -7,7 +7,6 @@ nearest neighbour, block by block. Memory stays bounded by the tile and the bloc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,31 +20,11 @@ from rasterio.windows import Window
 
 from crossearth.errors import InputError
 from crossearth.fileio import signals_deferred, temp_beside
-from crossearth.geo.area import row_pixel_areas_m2
-from crossearth.geo.bands import dataset_label
+from crossearth.geo.area import pixel_size_m
 from crossearth.geo.raster import RasterSource
-from crossearth.geo.writer import NODATA, ClassMapWriter, tif_to_png
+from crossearth.predict.writer import NODATA, ClassMapWriter, tif_to_png
 
 BLOCK_ROWS = 256
-
-
-def pixel_size_m(dataset: Any) -> float:
-    """Ground pixel size (GSD) in metres at the scene's centre: the square root of the ground
-    area of the centre pixel, on the CRS's ellipsoid (`row_pixel_areas_m2`), so geographic CRSs
-    and projections with a scale factor far from 1 (Web Mercator tiles) give ground metres.
-
-    Raises:
-        InputError: the CRS is neither projected nor geographic (no ground size is known).
-    """
-    t = dataset.transform
-    centre = dataset.height // 2
-    shifted = t @ Affine.translation(0, centre)  # row `centre` becomes row 0
-    areas = row_pixel_areas_m2(shifted, dataset.crs, 1, width=dataset.width)
-    if areas is None:
-        raise InputError(
-            f"{dataset_label(dataset)}: its CRS has no ground unit; --match-gsd cannot be used"
-        )
-    return math.sqrt(float(areas[0]))
 
 
 @dataclass

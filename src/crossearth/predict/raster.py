@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rasterio.errors import NotGeoreferencedWarning
 
 from crossearth.errors import InputError
 from crossearth.fileio import atomic_path, recording, signals_deferred, temp_beside
@@ -31,119 +27,19 @@ from crossearth.geo.bands import dataset_label
 from crossearth.geo.containers import container_file, is_subdataset
 from crossearth.geo.containers import naming_path as subdataset_naming
 from crossearth.geo.names import safe_name
-from crossearth.geo.outputs import VECTOR_FORMATS, OutputPaths
 from crossearth.geo.raster import RasterSource
-from crossearth.geo.remote import REMOTE_ENV, is_remote, mask_url, naming_path, remote_env
+from crossearth.geo.remote import is_remote, mask_url, naming_path
 from crossearth.geo.render import decimated_shape, write_overlay, write_preview
-from crossearth.geo.resample import GsdResampler
 from crossearth.geo.scaling import describe_transform
-from crossearth.geo.split import PartResult, assemble
-from crossearth.geo.stac import is_stac
-from crossearth.geo.stream import StreamingSegmenter
-from crossearth.geo.writer import ClassMapWriter, tif_to_png
 from crossearth.numbers import round_sig
 from crossearth.numbers import seconds as to_seconds
+from crossearth.predict.options import PredictOptions
+from crossearth.predict.plan import OutputPaths
+from crossearth.predict.source import open_for_prediction, reading_env
+from crossearth.predict.split import PartResult, assemble
+from crossearth.predict.writer import ClassMapWriter, tif_to_png
 
-__all__ = ["OutputPaths", "PredictOptions", "predict_raster"]
-
-GDAL_CACHE_MB = 64
-
-
-@dataclass
-class PredictOptions:
-    """Everything `predict_raster` can be asked to do besides the model itself.
-
-    Every value is checked here, once, when the options are made (the CLI makes them before
-    loading the model); window sizes that depend on the model are checked by `windows_for`.
-
-    Raises:
-        InputError: (a `ValueError`) a value is out of range or unknown; the message names the
-            CLI option.
-    """
-
-    bands: tuple[int, ...] | None = None
-    scale: str | None = None
-    nodata: str | float | None = None  # override the file's nodata value: a number, or "none"
-    tile: int | None = None  # window side in px (default: the model's crop)
-    stride: int | None = None  # window step in px (default: the tile x the model's stride/crop)
-    batch_size: int = 4
-    blend: str = "mean"
-    tta: str = "none"
-    confidence: bool = False
-    preview: bool = True
-    overlay: bool = True
-    vector: str | None = None  # "gpkg", "geojson" or an explicit path
-    cog: bool = False
-    match_gsd: bool = False
-    png: bool | None = None  # class map as palette PNG (default: for inputs without georeferencing)
-    extra_tags: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        from crossearth.geo.scaling import parse_scale
-        from crossearth.geo.stream import BLENDS, TTAS
-
-        for name, flag in (("tile", "--tile"), ("stride", "--stride")):
-            value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
-                raise InputError(f"{flag} must be a whole number of pixels >= 1, got {value!r}")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
-            raise InputError(f"--batch-size must be a whole number >= 1, got {self.batch_size!r}")
-        if self.tile is not None and self.stride is not None and self.stride > self.tile:
-            raise InputError(
-                f"--stride {self.stride} is larger than --tile {self.tile}: pixels between "
-                "windows would get no prediction"
-            )
-        if self.blend not in BLENDS:
-            raise InputError(f"--blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
-        if self.tta not in TTAS:
-            raise InputError(f"--tta must be one of {', '.join(TTAS)}, got {self.tta!r}")
-        if self.vector is not None and (
-            self.vector.lower() not in VECTOR_FORMATS
-            and Path(self.vector).suffix.lower() not in {".gpkg", ".geojson", ".json"}
-        ):
-            raise InputError(
-                f"--vector must be gpkg, geojson, or a .gpkg/.geojson path, got {self.vector!r}"
-            )
-        if self.match_gsd and self.confidence:
-            raise InputError("--confidence cannot be combined with --match-gsd yet")
-        parse_scale(self.scale)  # raises InputError naming --scale
-        from crossearth.geo.scaling import parse_nodata
-
-        parse_nodata(self.nodata)  # raises InputError naming --nodata
-
-    def windows_for(self, model: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-        """(crop, stride) in px for `model`: `tile`/`stride` where given; without `stride`, the
-        stride follows the tile by the model's own (official) stride/crop ratio, 341/512.
-
-        Raises:
-            InputError: `tile` is below the smallest window the model takes, or the stride
-                given is larger than the model's default crop (when no tile is given).
-        """
-        cfg = model.config.inference
-        smallest = int(getattr(model, "min_input_size", 1) or 1)
-        if self.tile is None:
-            crop = tuple(cfg.crop_size)
-            stride = (self.stride,) * 2 if self.stride else tuple(cfg.stride)
-        else:
-            if self.tile < smallest:
-                raise InputError(
-                    f"--tile {self.tile} is smaller than the smallest window this model takes "
-                    f"({smallest} px); smaller images are padded to it automatically"
-                )
-            crop = (self.tile, self.tile)
-            stride = (self.stride,) * 2 if self.stride else tuple(
-                max(1, self.tile * s // c) for s, c in zip(cfg.stride, cfg.crop_size, strict=True)
-            )  # fmt: skip
-        if stride[0] > crop[0] or stride[1] > crop[1]:
-            raise InputError(
-                f"--stride {stride[0]} is larger than the window ({crop[0]} px): pixels between "
-                "windows would get no prediction; lower --stride or raise --tile"
-            )
-        return (int(crop[0]), int(crop[1])), (int(stride[0]), int(stride[1]))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+__all__ = ["OutputPaths", "PredictOptions", "open_for_prediction", "predict_raster"]
 
 
 def predict_raster(
@@ -159,11 +55,11 @@ def predict_raster(
     """Segment one image file; returns the summary that is also written as JSON.
 
     `output` is a folder (outputs named after `stem`, default the input's stem: see
-    `crossearth.geo.outputs`) or an explicit class-map file (.tif/.tiff/.png). The class map
+    `crossearth.predict.plan`) or an explicit class-map file (.tif/.tiff/.png). The class map
     carries the input's georeferencing (CRS and transform, GCPs, RPCs, or a world-file
     transform). `progress(done, total)` is called after every batch of windows. Images of any
     size from 1 x 1 px are accepted (windows smaller than the model takes are padded).
-    With `parts` (every part of the scene, from `crossearth.geo.split.predict_part`), the rows
+    With `parts` (every part of the scene, from `crossearth.predict.split.predict_part`), the rows
     are taken from the parts instead of being segmented: the outputs are those of a whole run.
 
     Raises:
@@ -186,90 +82,6 @@ def predict_raster(
         return _predict_raster(
             model, image, output, options or PredictOptions(), progress, stem, parts
         )
-
-
-@contextmanager
-def reading_env(image: Path | str) -> Iterator[None]:
-    """GDAL settings for reading `image` window by window (remote inputs: range requests)."""
-    import rasterio
-
-    # A small GDAL block cache: windows are read once, row by row, so a big cache only costs memory.
-    remote = is_remote(image)
-    # STAC assets are usually remote; a subdataset name may name a remote container
-    cloud = remote or is_stac(image) or ("/vsi" in str(image) and is_subdataset(image))
-    cloud_env = (remote_env(str(image)) if remote else REMOTE_ENV) if cloud else {}
-    env = {"GDAL_CACHEMAX": GDAL_CACHE_MB, **cloud_env}
-    with warnings.catch_warnings(), rasterio.Env(**env):
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # PNG/JPEG inputs are expected
-        yield
-
-
-@dataclass
-class Prepared:
-    """An input opened for prediction: its source, the reader the model runs on (the source, or
-    its resampled grid with `match_gsd`), the resampler if any, and the segmenter."""
-
-    source: RasterSource
-    reader: Any
-    resampler: GsdResampler | None
-    segmenter: StreamingSegmenter
-
-
-def _open_source(
-    model: Any, image: Path | str, options: PredictOptions, bands: Any, scale: str | None
-) -> RasterSource:
-    """`RasterSource.open` with the model's band count; a file that lacks the bands the model
-    records is named as such (not as a `--bands` mistake), and a file whose recorded band roles
-    differ from the model's band names is refused (`check_band_names`)."""
-    from crossearth.data.bandstats import check_band_names, recorded_bands_error
-
-    config = model.config
-    try:
-        source = RasterSource.open(image, config.bands, bands, scale, options.nodata,
-                                   count=config.in_chans)  # fmt: skip
-    except InputError as exc:
-        if options.bands is not None or not config.band_indices:
-            raise
-        raise recorded_bands_error(config.band_indices, config.band_names, exc) from None
-    if options.bands is None and config.band_names:
-        try:
-            check_band_names(source.dataset, source.bands, config.band_names)
-        except InputError:
-            source.close()
-            raise
-    return source
-
-
-@contextmanager
-def open_for_prediction(
-    model: Any, image: Path | str, options: PredictOptions, before_resampling=None
-) -> Iterator[Prepared]:
-    """Open `image` with the bands and scaling the options (or the model) ask for, under the
-    reading settings of `reading_env`; `before_resampling(source)` runs checks before the
-    (possibly expensive) resampled grid is set up.
-
-    Raises:
-        InputError, InputNotFoundError: as `predict_raster`.
-    """
-    crop, stride = options.windows_for(model)
-    # A fine-tuned model records how its training files were read; explicit options win.
-    bands = options.bands if options.bands is not None else model.config.band_indices
-    scale = options.scale if options.scale is not None else model.config.scale
-    with reading_env(image), _open_source(model, image, options, bands, scale) as source:
-        if before_resampling is not None:
-            before_resampling(source)
-        resampler = GsdResampler.create(source, model, options.match_gsd)
-        segmenter = StreamingSegmenter(
-            model,
-            crop=crop,
-            stride=stride,
-            batch_size=options.batch_size,
-            blend=options.blend,
-            tta=options.tta,
-            confidence=options.confidence,
-        )
-        reader = resampler.reader if resampler else source
-        yield Prepared(source, reader, resampler, segmenter)
 
 
 def _predict_raster(
@@ -448,8 +260,12 @@ _KIND_NAMES = {
 
 
 def _precision_name(model: Any) -> str:
-    """fp32 / bf16 / fp16 of a PyTorch model; "onnx" for an ONNX Runtime runner."""
+    """fp32 / bf16 / fp16 of a PyTorch model; "onnx fp32" / "onnx int8" for an ONNX Runtime
+    runner."""
     import torch
+
+    if isinstance(getattr(model, "precision", None), str):  # an ONNX Runtime runner
+        return f"onnx {model.precision}"
 
     dtype = getattr(model, "dtype", None)
     names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -496,6 +312,8 @@ def _summary(
             # what ran: labels equal `model.predict` exactly in fp32 with the default blend
             "device": str(getattr(model, "device", "cpu")),
             "precision": _precision_name(model),
+            # why it runs in that precision (--precision auto records its choice here)
+            "precision_reason": getattr(model, "precision_reason", None),
         },
         "options": {
             "tile": tile,

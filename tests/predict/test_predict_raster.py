@@ -26,8 +26,8 @@ from rasterio.transform import from_origin
 
 import crossearth
 from crossearth.errors import InputError
-from crossearth.geo.predict import PredictOptions, predict_raster
 from crossearth.geo.scaling import Scaling
+from crossearth.predict import PredictOptions, predict_raster
 
 NAMES = ("water", "road", "tree", "roof", "grass")
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48))

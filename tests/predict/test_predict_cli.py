@@ -25,8 +25,8 @@ from rasterio.transform import from_origin
 import crossearth
 import crossearth.cli
 import crossearth.geo.render
-import crossearth.geo.writer
-from crossearth.geo.stream import StreamingSegmenter
+import crossearth.predict.writer
+from crossearth.predict.stream import StreamingSegmenter
 
 UTM = CRS.from_epsg(32632)
 FAST = ("--precision", "fp32", "--device", "cpu")
@@ -86,67 +86,6 @@ def test_cli_writes_exactly_the_requested_files(monkeypatch, tmp_path, model_fil
         assert result.crs == UTM and result.shape == (120, 150)
         labels = result.read(1)
     assert (labels[:, :20] == 255).all() and (labels[:, 20:] < 5).all()
-
-
-def test_two_processes_write_what_one_process_writes(tmp_path, model_file):
-    """RANK/WORLD_SIZE processes claim the files one by one: same bytes, every file handled by
-    exactly one rank (which one depends on timing)."""
-    files = []
-    for i in range(4):
-        data = pixels(48 + 8 * i, 64 + 16 * i, seed=10 + i)
-        files.append(write_tif(tmp_path / f"f{i + 1}.tif", data))
-    base_env = {
-        k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK"}
-    }
-    base_env.update(OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    base_env.pop("SLURM_PROCID", None)
-    base_env.pop("SLURM_NTASKS", None)
-
-    def start(out: Path, quiet: bool, **env: str) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "crossearth", "predict", *map(str, files)]
-        cmd += ["-m", str(model_file), "-o", str(out), *FAST, *(["-q"] if quiet else [])]
-        return subprocess.Popen(
-            cmd, env={**base_env, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-
-    single_out, shared_out = tmp_path / "OUT", tmp_path / "OUT2"
-    procs = [
-        start(single_out, True),
-        # not quiet, so each rank names the files it wrote
-        start(shared_out, False, RANK="0", WORLD_SIZE="2"),
-        start(shared_out, False, RANK="1", WORLD_SIZE="2"),
-    ]
-    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
-    results = [(code, out, err) for out, err, code in results]
-    for code, _, err in results:
-        assert code == 0, err
-        assert "Traceback" not in err
-
-    written = {}
-    for rank, (_, out, err) in enumerate(results[1:]):
-        assert "earlier run" not in out + err, "a peer's scenes are not an earlier run's"
-        # each rank's own stderr names the files it wrote: "<input> -> <class map> (...)"
-        for line in (out + err).splitlines():
-            match = re.search(r"(\S+\.tif) -> ", line)
-            if match:
-                name = Path(match.group(1)).name
-                assert name not in written, f"{name} written by ranks {written[name]} and {rank}"
-                written[name] = rank
-    assert sorted(written) == [f.name for f in files]
-
-    assert sorted(os.listdir(single_out)) == sorted(os.listdir(shared_out))
-    # class map, preview, overlay, summary; the manifest (.crossearth) with no claim left
-    assert len(os.listdir(single_out)) == 4 * 4 + 1
-    assert sorted(os.listdir(shared_out / ".crossearth")) == ["scenes"]
-    for f in files:
-        name = f"{f.stem}_classes.tif"
-        with rasterio.open(single_out / name) as a, rasterio.open(shared_out / name) as b:
-            assert a.profile == b.profile
-            assert a.read(1).tobytes() == b.read(1).tobytes()
-
-
-# ---------------------------------------------------------------------------------------------
-# bad inputs
 
 
 def test_corrupt_tiff(monkeypatch, capsys, tmp_path, model_file):
@@ -225,7 +164,7 @@ def tall_scene(tmp_path: Path) -> Path:
 
 
 def test_disk_full_while_writing(monkeypatch, capsys, tmp_path, model_file):
-    flush = crossearth.geo.writer._BandWriter._flush
+    flush = crossearth.predict.writer._BandWriter._flush
     calls = []
 
     def failing_flush(self, n):
@@ -234,7 +173,7 @@ def test_disk_full_while_writing(monkeypatch, capsys, tmp_path, model_file):
             raise OSError(28, "No space left on device")
         return flush(self, n)
 
-    monkeypatch.setattr(crossearth.geo.writer._BandWriter, "_flush", failing_flush)
+    monkeypatch.setattr(crossearth.predict.writer._BandWriter, "_flush", failing_flush)
     src = tall_scene(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -288,17 +227,16 @@ def test_ctrl_c_exits_130(monkeypatch, capsys, tmp_path, model_file):
     assert "aborted" in capsys.readouterr().err
 
 
-def test_rank_is_named_in_per_file_lines(monkeypatch, capsys, tmp_path, model_file):
-    files = [write_tif(tmp_path / f"r{i}.tif", pixels(40, 40, seed=i)) for i in range(2)]
-    monkeypatch.setenv("RANK", "1")
+def test_processes_started_by_a_launcher_are_refused(monkeypatch, capsys, tmp_path, model_file):
+    """Under torchrun/srun every process would run every scene: one error line instead,
+    naming what replaced the launchers (--cluster), and nothing written."""
+    src = write_tif(tmp_path / "r0.tif", pixels(40, 40))
     monkeypatch.setenv("WORLD_SIZE", "2")
-    code = run(monkeypatch, "predict", *files, "-m", model_file, "-o", tmp_path / "out", *FAST)
-    assert code == 0
-    lines = [line for line in capsys.readouterr().err.splitlines() if " -> " in line]
-    # rank 1 of 2 starts with its own share (the 2nd file), then takes the scene nobody claimed
-    assert len(lines) == 2
-    assert all(line.startswith("[rank 1/2] ") for line in lines)
-    assert "r1.tif -> " in lines[0] and "r0.tif -> " in lines[1]
+    code = run(monkeypatch, "predict", src, "-m", model_file, "-o", tmp_path / "out", *FAST)
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("error: 2 processes were started (WORLD_SIZE=2)") and "--cluster" in err
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +257,7 @@ def test_output_named_like_the_input_is_refused_and_the_input_kept(
 
 def test_python_api_refuses_to_write_over_its_input(tmp_path, varied_model):
     from crossearth.errors import InputError
-    from crossearth.geo.predict import predict_raster
+    from crossearth.predict import predict_raster
 
     src = write_tif(tmp_path / "scene.tif", pixels(40, 40))
     before = src.read_bytes()

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from crossearth.geo.stream import StreamingSegmenter, blend_weights
+from crossearth.predict.stream import StreamingSegmenter, blend_weights
 
 
 class ArrayReader:
