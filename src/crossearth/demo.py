@@ -1,15 +1,19 @@
-"""`crossearth demo`: the whole domain-generalization loop on SynthEarth, on a laptop CPU.
+"""`crossearth demo`: the whole domain-generalization loop on SynthEarth, on a laptop CPU, in the
+paper's regime: a pretrained backbone, frozen; Rein and the head learn.
 
 1. Parity with the official implementation (the reference in `tests/data/reference` of a clone;
    see `crossearth.reference`).
 2. SynthEarth: a source domain (urban, aerial, RGB) and four unseen targets (IRRG bands, a rural
    region, a blurred hazy satellite platform, autumn light).
-3. Train a small CrossEarth twice per seed under the same step budget: the Rein baseline (plain
-   segmentation training) and CrossEarth's method (Earth-Style Injection + Multi-Task Training).
-   At this scale there is no pretrained backbone, so the backbone trains too.
-4. Evaluate every model on the source and every target with the official protocol; write the
-   mIoU table (mean and spread over seeds), a figure, a GeoTIFF prediction with its preview and a
-   Markdown report. The numbers are reported as measured, whatever their sign.
+3. The shipped `synthearth-backbone` (a vit-tiny-256 pretrained self-supervised on a broad
+   SynthEarth archive that holds none of these five domains' generators; docs/method.md) is
+   frozen; per seed, the Rein baseline (plain segmentation training) and CrossEarth's method
+   (Earth-Style Injection + Multi-Task Training) train Rein and the head under the same budget.
+4. Every model is evaluated on the source and every target with the official protocol. Per
+   domain: each method's mean over seeds, the mean seed-paired difference with its 95 % t
+   interval (`crossearth.intervals`) and a verdict ("ahead", "behind", "not separable") read from
+   the interval, whatever it shows; a figure, a GeoTIFF prediction with its preview, a Markdown
+   report and `summary.json` with every per-seed number.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from crossearth.intervals import PairedInterval, paired_interval
 from crossearth.numbers import seconds as to_seconds
 from crossearth.reference import NAME as REFERENCE_NAME
 from crossearth.reference import find_reference
@@ -42,16 +47,28 @@ QUICK_OUTPUT = (
 MODEL_FILE = "model.safetensors"  # the demo's CrossEarth model, ready for `crossearth predict`
 
 
+BACKBONE = (
+    "synthearth-backbone"  # the shipped pretrained backbone (crossearth.weights.backbone_file)
+)
+
+
 @dataclasses.dataclass
 class DemoBudget:
-    tile: int = 128
+    # Measured on a 2-core EPYC (benchmarks/README: demo budget): a step's cost is mostly fixed
+    # (the Mask2Former head's 100 queries), so small crops and batches buy steps, and the frozen
+    # backbone's Rein + head need ~150 steps before the masks take shape.
+    tile: int = 96
     train_tiles: int = 48
     val_tiles: int = 12
-    steps: int = 250
-    batch: int = 4
-    crop: int = 96
-    seeds: tuple[int, ...] = (0, 1)
-    lr: float = 6e-4
+    steps: int = 160
+    batch: int = 2
+    crop: int = 64
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    lr: float = 1.5e-3
+    warmup: int = 20
+    backbone: str | None = BACKBONE  # None: a random backbone that trains (the old regime)
+    freeze: bool = True  # the backbone stays frozen (Rein PEFT); False: it is fine-tuned too
+    precision: str = "auto"  # auto: bf16-mixed where the CPU multiplies bf16 natively, else fp32
     pipeline_check: bool = False  # a budget too small to learn: the numbers mean nothing
 
 
@@ -63,6 +80,15 @@ PIPELINE_CHECK = (
     "pipeline check (--quick): every step runs, on a budget far too small to learn, so its mIoU "
     "numbers and its model mean nothing; `crossearth demo` gives real ones"
 )
+
+
+def train_precision(precision: str) -> str:
+    """Lightning's precision for the demo's runs, chosen as `train --precision auto` does
+    (`crossearth.runtime.training_precision`: bf16-mixed only where the CPU multiplies bf16
+    natively, else 32-true)."""
+    from crossearth.runtime import training_precision
+
+    return training_precision(precision, torch.device("cpu"))[0]
 
 
 def reference_parity(reference: Path) -> dict[str, dict[str, float]]:
@@ -106,7 +132,7 @@ def _parity_line(tag: str, result: dict) -> str:
     return line
 
 
-def _domain_arrays(name: str, count: int, size: int, offset: int) -> tuple[list, list]:
+def domain_arrays(name: str, count: int, size: int, offset: int) -> tuple[list, list]:
     from crossearth.data.synthetic import DOMAINS, render_scene
 
     pairs = [render_scene(DOMAINS[name], offset + i, size) for i in range(count)]
@@ -136,37 +162,40 @@ def _earth_style(budget: DemoBudget, seed: int):
 
 
 def train_one(
-    method: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None, label: str = ""
-):
+    esi: bool, mtt: bool, seed: int, budget: DemoBudget, data: dict, out: Path, earth=None,
+    label: str = "", name: str | None = None,
+):  # fmt: skip
+    """Train one model on the source's training tiles: Rein (+ Earth-Style Injection with the
+    `earth` style, + Multi-Task Training) on `budget.backbone` (frozen when `budget.freeze`), or
+    a randomly initialised backbone that trains. Its run folder is `out/<name>_seed<seed>`."""
     from crossearth.train.config import TrainConfig
-    from crossearth.train.data import ArraySource, StreamDataset, ValidationSet
+    from crossearth.train.data import ArraySource, StreamDataset
     from crossearth.train.run import build_model, fit
     from crossearth.train.transforms import TrainPipeline
 
-    name = "crossearth" if method else "baseline"
+    name = name or ("crossearth" if esi and mtt else "baseline")
     cfg = TrainConfig(
         preset="vit-tiny-256", max_steps=budget.steps, schedule_steps=budget.steps, batch_size=budget.batch,
         crop=budget.crop, scales=(budget.crop, budget.tile, int(budget.tile * 1.25)), max_size=4 * budget.tile,
-        num_workers=0, precision="32-true", accelerator="cpu", val_every=budget.steps, log_every=10,
-        checkpoint_every=budget.steps, num_points=1024, lr=budget.lr, freeze_backbone=False, seed=seed,
-        out_dir=str(out / f"{name}_seed{seed}"), esi=method, esi_block=32, mtt=method, mim_block=32,
-        mim_channels=64,
+        num_workers=0, precision=train_precision(budget.precision), accelerator="cpu",
+        val_every=budget.steps, log_every=10, checkpoint_every=budget.steps, num_points=1024,
+        lr=budget.lr, warmup_steps=budget.warmup, backbone=budget.backbone, freeze_backbone=bool(budget.backbone and budget.freeze),
+        seed=seed, out_dir=str(out / f"{name}_seed{seed}"), esi=esi, esi_block=32, mtt=mtt,
+        mim_block=32, mim_channels=64,
     )  # fmt: skip
     images, labels = data[SOURCE]["train"]
     pipeline = TrainPipeline(crop=cfg.crop, scales=cfg.scales, max_size=cfg.max_size)
     stream = StreamDataset(ArraySource(images, labels), pipeline, seed)
-    val_images, val_labels = data[SOURCE]["val"]
-    val = ValidationSet(ArraySource(val_images, val_labels).arrays, len(val_images), None)
     torch.manual_seed(seed)
-    model = build_model(cfg, 6, source_metadata())
+    model = build_model(cfg, 6, source_metadata(), report=None)
     fit(
         cfg,
         stream,
-        [val],
-        [SOURCE],
+        [],  # no validation inside the run: `evaluate` scores every domain after it
+        [],
         model,
         enable_progress_bar=False,
-        earth_style=earth,
+        earth_style=earth if esi else None,
         verbose=False,
         progress_lines=True,  # on a terminal too: the demo draws no bar between its lines
         progress_label=f"   {label} " if label else "   ",
@@ -188,14 +217,36 @@ def source_metadata() -> dict:
     }
 
 
-def evaluate(model, data: dict) -> dict[str, float]:
+def evaluate(model, data: dict, batch: int = 12) -> dict[str, float]:
+    """mIoU % per domain with the official protocol. Tiles no larger than the model's crop are
+    one slide window each, so they are scored in batches of `batch` (the same windows
+    `model.predict` runs one by one, several times faster on a CPU); larger ones go through
+    `model.predict`."""
+    from crossearth.inference import normalize, window_scores
     from crossearth.metrics import ConfusionMatrix, scores
 
+    cfg = model.config.inference
     out = {}
     for name in (SOURCE, *TARGETS):
-        cm = ConfusionMatrix(6)
-        for image, label in zip(*data[name]["val"], strict=True):
-            cm.update(model.predict(image).labels, label)
+        cm = ConfusionMatrix(model.num_classes)
+        images, labels = data[name]["val"]
+        small = [i for i, im in enumerate(images)
+                 if im.shape[0] <= cfg.crop_size[0] and im.shape[1] <= cfg.crop_size[1]]  # fmt: skip
+        by_size: dict[tuple, list[int]] = {}
+        for i in small:
+            by_size.setdefault(images[i].shape, []).append(i)
+        with torch.inference_mode():
+            for group in by_size.values():
+                for start in range(0, len(group), batch):
+                    chunk = group[start : start + batch]
+                    pixels = torch.from_numpy(np.stack([images[i] for i in chunk]))
+                    x = normalize(pixels.permute(0, 3, 1, 2).float(), cfg.mean, cfg.std)
+                    x = x.to(model.device)
+                    pred = window_scores(model, x, model.config.backbone.patch_size).argmax(1)
+                    for i, p in zip(chunk, pred.cpu().numpy(), strict=True):
+                        cm.update(p.astype(np.uint8), labels[i])
+        for i in sorted(set(range(len(images))) - set(small)):
+            cm.update(model.predict(images[i]).labels, labels[i])
         out[name] = scores(cm.matrix).miou
     return out
 
@@ -263,12 +314,23 @@ def _run_demo(
     console.print(
         f"[bold]{next(steps)}. SynthEarth:[/] source {SOURCE}, targets {', '.join(TARGETS)}"
     )
+    precision = train_precision(budget.precision)
+    regime = (
+        f"backbone {budget.backbone}, " + ("frozen (Rein and the head train)" if budget.freeze
+                                           else "fine-tuned with Rein and the head")
+        if budget.backbone
+        else "backbone from random init, trained"
+    )  # fmt: skip
+    console.print(
+        f"[bold]{next(steps)}. Training[/] {count(len(budget.seeds), 'seed')} x (Rein baseline, "
+        f"Rein + ESI + MTT): {regime}; {budget.steps} steps of {budget.batch} crops of "
+        f"{budget.crop} px, {precision}"
+    )
+    summary["precision"] = precision
     data = {}
     for k, name in enumerate((SOURCE, *TARGETS)):
-        data[name] = {
-            "val": _domain_arrays(name, budget.val_tiles, budget.tile, 500_000 + 1000 * k)
-        }
-    data[SOURCE]["train"] = _domain_arrays(SOURCE, budget.train_tiles, budget.tile, 0)
+        data[name] = {"val": domain_arrays(name, budget.val_tiles, budget.tile, 500_000 + 1000 * k)}
+    data[SOURCE]["train"] = domain_arrays(SOURCE, budget.train_tiles, budget.tile, 0)
     results: dict[str, list[dict[str, float]]] = {"baseline": [], "crossearth": []}
     models = {}
     runs = 2 * len(budget.seeds)
@@ -278,18 +340,23 @@ def _run_demo(
             key = "crossearth" if method else "baseline"
             t0 = time.perf_counter()
             label = f"run {2 * i + method + 1}/{runs} ({key}, seed {seed})"
-            model = train_one(
-                method, seed, budget, data, output / "runs", earth if method else None, label
-            )
+            model = train_one(method, method, seed, budget, data, output / "runs", earth, label)
             finished.append(output / "runs" / f"{key}_seed{seed}")
             results[key].append(evaluate(model, data))
             models[key] = model
             console.print(f"   trained {key} (seed {seed}) in {time.perf_counter() - t0:.0f} s: "
                           + ", ".join(f"{d} {v:.1f}" for d, v in results[key][-1].items()))  # fmt: skip
-    print_table(console, _table(results))
+    intervals = domain_intervals(results)
+    print_table(console, _table(results, intervals))
+    for name in (SOURCE, *TARGETS):
+        console.print(verdict_line(name, intervals.get(name), len(budget.seeds)), highlight=False)
     if budget.pipeline_check:
         console.print(f"[yellow]These numbers mean nothing: {PIPELINE_CHECK}.[/]")
+    summary["seeds"] = list(budget.seeds)
     summary["mIoU"] = results
+    summary["paired"] = {
+        name: dataclasses.asdict(iv) | {"verdict": iv.verdict} for name, iv in intervals.items()
+    }
     _write_outputs(output, models, data, results, summary, budget)
     summary["seconds"] = to_seconds(time.perf_counter() - started)
     summary["model"] = str(output / MODEL_FILE)
@@ -301,25 +368,58 @@ def _run_demo(
     return summary
 
 
-def _stats(values: list[float]) -> tuple[float, float]:
-    arr = np.array(values, dtype=float)
-    return float(arr.mean()), float(arr.max() - arr.min()) / 2 if arr.size > 1 else 0.0
+def domain_intervals(results: dict[str, list[dict[str, float]]]) -> dict[str, PairedInterval]:
+    """Per domain, the 95 % t interval of CrossEarth minus baseline over seed-paired runs (empty
+    with fewer than two seeds)."""
+    base, method = results["baseline"], results["crossearth"]
+    if len(base) < 2:
+        return {}
+    return {
+        name: paired_interval([r[name] for r in base], [r[name] for r in method])
+        for name in base[0]
+    }
 
 
-def _table(results: dict) -> Table:
-    table = Table(title="mIoU % on SynthEarth (mean ± half-range over seeds)")
+def verdict_line(name: str, interval: PairedInterval | None, seeds: int) -> str:
+    """One line per domain: CrossEarth is ahead / behind / not separable from the baseline."""
+    if interval is None:
+        return f"{name}: no interval from {count(seeds, 'seed')} (it needs two or more)"
+    iv = interval
+    span = f"{iv.diff:+.1f} points, 95 % CI [{iv.low:+.1f}, {iv.high:+.1f}] over {iv.n} seeds"
+    if iv.verdict == "ahead":
+        return f"{name}: CrossEarth ahead ({span})"
+    if iv.verdict == "behind":
+        return f"{name}: CrossEarth behind ({span})"
+    return f"{name}: not separable ({span}: the interval holds 0)"
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values))
+
+
+def _table(results: dict, intervals: dict[str, PairedInterval]) -> Table:
+    n = len(results["baseline"])
+    table = Table(title=f"mIoU % on SynthEarth (mean over {count(n, 'seed')})")
     table.add_column("domain")
     table.add_column("baseline (Rein)")
     table.add_column("CrossEarth (ESI + MTT)")
-    table.add_column("Δ")
-    for name in (SOURCE, *TARGETS):
-        b = _stats([r[name] for r in results["baseline"]])
-        c = _stats([r[name] for r in results["crossearth"]])
-        label = name + (" (source)" if name == SOURCE else "")
-        table.add_row(
-            label, f"{b[0]:.1f} ± {b[1]:.1f}", f"{c[0]:.1f} ± {c[1]:.1f}", f"{c[0] - b[0]:+.1f}"
-        )
+    table.add_column("Δ [95 % CI]")
+    table.add_column("verdict")
+    for name, row in _rows(results, intervals):
+        table.add_row(name, *row)
     return table
+
+
+def _rows(results: dict, intervals: dict[str, PairedInterval]) -> list[tuple[str, list[str]]]:
+    rows = []
+    for name in (SOURCE, *TARGETS):
+        b = _mean([r[name] for r in results["baseline"]])
+        c = _mean([r[name] for r in results["crossearth"]])
+        iv = intervals.get(name)
+        delta = f"{c - b:+.1f}" + (f" [{iv.low:+.1f}, {iv.high:+.1f}]" if iv else "")
+        label = name + (" (source)" if name == SOURCE else "")
+        rows.append((label, [f"{b:.1f}", f"{c:.1f}", delta, iv.verdict if iv else "–"]))
+    return rows
 
 
 def _write_outputs(
@@ -360,23 +460,41 @@ def _write_outputs(
 
     save_model(model, output / MODEL_FILE)
     predict_raster(model, output / "scene.tif", output, PredictOptions(overlay=True))
+    regime = (
+        f"the shipped `{budget.backbone}` backbone (vit-tiny-256, pretrained self-supervised on a "
+        "broad SynthEarth archive), "
+        + (
+            "frozen: Rein and the head train"
+            if budget.freeze
+            else "fine-tuned with Rein and the head"
+        )
+        if budget.backbone
+        else "vit-tiny-256 from random init, all weights trained"
+    )
     lines = [
         "# CrossEarth demo on SynthEarth", "",
         *([f"**This is a {PIPELINE_CHECK}.**", ""] if budget.pipeline_check else []),
         f"Source domain: `{SOURCE}`; unseen targets: {', '.join(f'`{t}`' for t in TARGETS)}.",
-        f"Model: vit-tiny-256 (random init, all weights trained), {budget.steps} steps of batch "
-        f"{budget.batch} on {budget.train_tiles} source tiles of {budget.tile} px, seeds {list(budget.seeds)}.",
+        f"Model: {regime}; {budget.steps} steps of batch {budget.batch} on {budget.train_tiles} "
+        f"source tiles of {budget.tile} px, seeds {list(budget.seeds)}, {summary['precision']}.",
         "Baseline = plain Rein/Mask2Former training; CrossEarth = the same plus Earth-Style Injection "
         "(spectral stylizer, Earth distribution fitted on a diverse RGB pool without target images) "
-        "and Multi-Task Training (masked image modelling).", "",
-        "| domain | baseline (Rein) | CrossEarth (ESI + MTT) | Δ |", "| --- | --- | --- | --- |",
+        "and Multi-Task Training (masked image modelling). Δ is the mean of the seed-paired "
+        "differences (CrossEarth − baseline) with its 95 % t interval; the verdict reads the "
+        "interval: ahead (all above 0), behind (all below 0), not separable (it holds 0).", "",
+        "| domain | baseline (Rein) | CrossEarth (ESI + MTT) | Δ [95 % CI] | verdict |",
+        "| --- | --- | --- | --- | --- |",
     ]  # fmt: skip
+    intervals = domain_intervals(results)
+    for name, row in _rows(results, intervals):
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    lines += ["", "Per seed (mIoU %, baseline / CrossEarth):", ""]
     for name in (SOURCE, *TARGETS):
-        b = _stats([r[name] for r in results["baseline"]])
-        c = _stats([r[name] for r in results["crossearth"]])
-        lines.append(
-            f"| {name} | {b[0]:.1f} ± {b[1]:.1f} | {c[0]:.1f} ± {c[1]:.1f} | {c[0] - b[0]:+.1f} |"
+        pairs = ", ".join(
+            f"{b[name]:.1f} / {c[name]:.1f}"
+            for b, c in zip(results["baseline"], results["crossearth"], strict=True)
         )
+        lines.append(f"- {name}: {pairs}")
     lines += ["", "![image / truth / baseline / CrossEarth](figure.png)", "",
               "`scene_classes.tif` is a georeferenced prediction of a satellite-domain scene "
               "(`scene.tif`), with `scene_preview.png` and `scene_overlay.png`.", "",

@@ -143,7 +143,7 @@ def test_synthearth_defaults_fit_small_tiles():
             _, out = pipeline(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(label), g)
             assert out.shape[-1] == cfg.crop and (out != 255).all(), (size, seed)
     assert cfg.val_every * 3 <= cfg.max_steps and cfg.checkpoint_every <= cfg.val_every
-    assert not cfg.freeze_backbone  # no pretrained backbone exists for this preset
+    assert not cfg.freeze_backbone  # by default the whole model trains from random init
 
 
 def _synth_root(root: Path, size: int, train_tiles: int) -> Path:

@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from crossearth.cli import benchmark, export, models, predict, style, synth, train, view  # noqa: F401  (registers the commands)
+from crossearth.cli import benchmark, export, models, predict, pretrain, style, synth, train, view  # noqa: F401  (registers the commands)
 from crossearth.cli.app import app, console
 from crossearth.cli.signals import Stopped, Terminated
 from crossearth.cli.usage import report_usage_error, usage_exception_types

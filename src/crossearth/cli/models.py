@@ -64,6 +64,25 @@ def models(
         + ("" if wide else "Source domains and file names: crossearth models --wide."),
         highlight=False,
     )
+    _print_backbones(out)
+
+
+def _print_backbones(out: Console) -> None:
+    """The backbones shipped inside the package (`train --backbone NAME`)."""
+    from crossearth.weights.backbone_file import BACKBONES, read_backbone_record
+
+    for name, path in BACKBONES.items():
+        if not path.is_file():
+            out.print(f"shipped backbone {name}: missing from this installation", highlight=False)
+            continue
+        record = read_backbone_record(path)
+        out.print(
+            f"shipped backbone {name}: {record.preset}, pretrained self-supervised "
+            f"({record.record.get('objective', '?')}, {record.record.get('steps', '?')} steps) on "
+            f"{record.record.get('trained_on', 'unlabelled imagery')}; "
+            f"use with train --backbone {name} --set freeze_backbone=true",
+            highlight=False,
+        )
 
 
 @app.command()

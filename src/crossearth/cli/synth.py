@@ -24,16 +24,30 @@ def synth(
     val: Annotated[int, typer.Option(min=0, help="Validation tiles per domain.")] = 16,
     size: Annotated[int, typer.Option(min=32, help="Tile side in pixels.")] = 256,
     seed: Annotated[int, typer.Option()] = 0,
+    archive: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Instead: N unlabelled scenes of a broad archive (random regions, platforms, "
+            "seasons, light, band layouts; for `crossearth pretrain`) in OUT.",
+        ),
+    ] = None,
 ) -> None:
     """Write SynthEarth domains (GeoTIFF images, PNG labels) in the prepared-dataset layout."""
-    from crossearth.data.synthetic import DOMAINS, generate_domain
+    from crossearth.data.synthetic import DOMAINS, generate_archive, generate_domain
 
+    if not out.parent.is_dir():
+        raise InputError(f"the parent folder of {out} does not exist")
+    if archive is not None:
+        if domains:
+            raise InputError("--archive writes the broad archive; leave out --domain")
+        folder = generate_archive(out, archive, size=size, seed=seed)
+        Console().print(f"archive: {archive} unlabelled scenes of {size} px in {folder}")
+        return
     names = domains or list(DOMAINS)
     unknown = [n for n in names if n not in DOMAINS]
     if unknown:
         raise InputError(f"unknown SynthEarth domains {unknown}; known: {', '.join(DOMAINS)}")
-    if not out.parent.is_dir():
-        raise InputError(f"the parent folder of {out} does not exist")
     for name in names:
         folder = generate_domain(out, DOMAINS[name], train=train, val=val, size=size, seed=seed)
         Console().print(f"{name}: {train} train + {val} val tiles in {folder}")

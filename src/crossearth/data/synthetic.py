@@ -42,15 +42,44 @@ ROOF_COLOURS = np.array([[0.15, 0.18, 0.45, 0.35], [0.45, 0.45, 0.46, 0.40], [0.
 
 
 @dataclass(frozen=True)
+class Region:
+    """Layout of a region, per 64 m x 64 m: road grid spacing and width (m), squares (at most
+    `squares - 1`), and (low, high) counts of buildings, trees and cars."""
+
+    road_spacing_m: float
+    road_width_m: float
+    squares: int
+    buildings: tuple[int, int]
+    trees: tuple[int, int]
+    cars: tuple[int, int]
+
+
+REGIONS = {
+    "urban": Region(45.0, 7.0, 3, (5, 9), (12, 22), (4, 9)),
+    "suburban": Region(75.0, 6.0, 2, (2, 5), (22, 38), (1, 4)),
+    "rural": Region(110.0, 5.0, 1, (0, 2), (35, 60), (0, 2)),
+}
+# Band layouts: which of the B, G, R, NIR reflectances fill the three image bands.
+BAND_LAYOUTS = {"RGB": (2, 1, 0), "IRRG": (3, 2, 1), "RGNIR": (2, 1, 3)}
+# Seasons: multipliers of the B, G, R, NIR reflectance of vegetation (low vegetation and trees).
+SEASONS = {
+    "summer": (1.0, 1.0, 1.0, 1.0),
+    "autumn": (0.9, 1.0, 2.0, 0.75),  # yellows and browns, NIR drops
+    "spring": (1.0, 1.15, 0.85, 1.1),  # fresh green
+    "dry": (1.3, 1.1, 1.6, 0.7),  # dry grass and parched crowns: greyish brown
+}
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     name: str
-    bands: str = "RGB"  # "RGB" or "IRRG"
-    region: str = "urban"  # "urban" or "rural"
+    bands: str = "RGB"  # a key of BAND_LAYOUTS: "RGB", "IRRG" (NIR, R, G) or "RGNIR"
+    region: str = "urban"  # a key of REGIONS: "urban", "suburban" or "rural"
     gsd_m: float = 0.25
     blur_sigma_px: float = 0.0
     noise: float = 0.01
     haze: float = 0.0
-    season: str = "summer"  # "summer" or "autumn"
+    season: str = "summer"  # a key of SEASONS: "summer", "autumn", "spring" or "dry"
     brightness: float = 1.0
     sun_azimuth_deg: float = 135.0
 
@@ -77,15 +106,15 @@ def render_scene(spec: DomainSpec, seed: int, size: int = 256) -> tuple[np.ndarr
     refl *= 1 + 0.15 * _smooth_noise(rng, size, 12)[..., None]
     shadow = np.zeros((size, size), dtype=bool)
     yy, xx = np.mgrid[0:size, 0:size]
-    urban = spec.region == "urban"
+    region = REGIONS[spec.region]
     area = (size * px / 64.0) ** 2  # object counts below are per 64 m x 64 m
 
     def count(low: int, high: int) -> int:
         return int(rng.integers(low, high + 1) * area)
 
     # roads: a jittered grid (dense in towns, sparse in the countryside), plus squares
-    spacing = (45.0 if urban else 110.0) / px
-    width = max(2, round((7.0 if urban else 5.0) / px))
+    spacing = region.road_spacing_m / px
+    width = max(2, round(region.road_width_m / px))
     roads = np.zeros((size, size), dtype=bool)
     for axis in (0, 1):
         pos = rng.uniform(0, spacing)
@@ -98,7 +127,7 @@ def render_scene(spec: DomainSpec, seed: int, size: int = 256) -> tuple[np.ndarr
             )
             roads[sl] = True
             pos += spacing * rng.uniform(0.7, 1.3)
-    for _ in range(rng.integers(0, 3 if urban else 1)):
+    for _ in range(rng.integers(0, region.squares)):
         h, w = rng.integers(int(10 / px), int(25 / px), 2)
         y, x = rng.integers(0, size, 2)
         roads[y : y + h, x : x + w] = True
@@ -110,7 +139,7 @@ def render_scene(spec: DomainSpec, seed: int, size: int = 256) -> tuple[np.ndarr
         _paint(label, refl, blob & ~roads, CLUTTER, rng, 0.15)
 
     # buildings with roofs and cast shadows
-    n_buildings = count(5, 9) if urban else count(0, 2)
+    n_buildings = count(*region.buildings)
     sun = np.deg2rad(spec.sun_azimuth_deg)
     for _ in range(n_buildings):
         h, w = (rng.uniform(7, 16, 2) / px).astype(int) + 2
@@ -128,7 +157,7 @@ def render_scene(spec: DomainSpec, seed: int, size: int = 256) -> tuple[np.ndarr
         refl[footprint & half] *= 0.85
 
     # trees: clustered crowns (more in the countryside), drawn over ground, not over roofs
-    n_trees = count(12, 22) if urban else count(35, 60)
+    n_trees = count(*region.trees)
     centres = rng.integers(0, size, (n_trees, 2))
     for cy, cx in centres:
         r = rng.uniform(2.0, 5.0) / px
@@ -136,7 +165,7 @@ def render_scene(spec: DomainSpec, seed: int, size: int = 256) -> tuple[np.ndarr
         _paint(label, refl, crown, TREE, rng, 0.15)
 
     # cars on roads
-    for _ in range(count(4, 9) if urban else count(0, 2)):
+    for _ in range(count(*region.cars)):
         ys, xs = np.nonzero(roads & (label == IMPERVIOUS))
         if ys.size == 0:
             break
@@ -175,9 +204,9 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
 
 def _render(refl, label, shadow, spec: DomainSpec, rng) -> np.ndarray:
     refl = refl.copy()
-    if spec.season == "autumn":  # vegetation yellows and browns, NIR drops
+    if spec.season != "summer":
         veg = (label == LOW_VEG) | (label == TREE)
-        refl[veg] = refl[veg] * np.array([0.9, 1.0, 2.0, 0.75])
+        refl[veg] = refl[veg] * np.array(SEASONS[spec.season])
     refl[shadow] *= 0.45
     refl *= spec.brightness
     refl += rng.normal(0, 0.02, refl.shape)  # fine texture
@@ -185,7 +214,7 @@ def _render(refl, label, shadow, spec: DomainSpec, rng) -> np.ndarray:
         refl = _gaussian_blur(refl, spec.blur_sigma_px)
     refl = refl * (1 - spec.haze) + spec.haze * 0.6
     refl += rng.normal(0, spec.noise, refl.shape)
-    bands = {"RGB": (2, 1, 0), "IRRG": (3, 2, 1)}[spec.bands]
+    bands = BAND_LAYOUTS[spec.bands]
     return np.clip(refl[..., list(bands)] * 400, 0, 255).round().astype(np.uint8)
 
 
@@ -231,6 +260,61 @@ def generate_domain(
             with rasterio.open(img_dir / f"{stem}.tif", "w", **profile) as dst:
                 dst.write(np.moveaxis(image, -1, 0))
             Image.fromarray((label + 1).astype(np.uint8)).save(ann_dir / f"{stem}.png")
+    return folder
+
+
+ARCHIVE_SEED_BASE = 10_000_000  # scene seeds of the archive: far from every demo and synth seed
+
+
+def archive_spec(rng: np.random.Generator, index: int) -> DomainSpec:
+    """One draw of the broad pretraining archive (`generate_archive`): every region; band layout
+    RGB (60 %), IRRG (20 %) or R-G-NIR (20 %); GSD 0.15-0.7 m; an aerial (blur 0-0.5 px, noise
+    0.005-0.02, haze 0-0.05) or satellite platform (blur 0.8-2.2 px, noise 0.02-0.05, haze
+    0.05-0.3), half each; every season; brightness 0.6-1.3; sun azimuth 0-360°. A draw equal to
+    one of the `DOMAINS` (the demo's source and targets) is drawn again."""
+    while True:
+        satellite = rng.random() < 0.5
+        spec = DomainSpec(
+            name=f"archive-{index:06d}",
+            bands=str(rng.choice(["RGB", "IRRG", "RGNIR"], p=[0.6, 0.2, 0.2])),
+            region=str(rng.choice(list(REGIONS))),
+            gsd_m=round(float(rng.uniform(0.15, 0.7)), 3),
+            blur_sigma_px=round(float(rng.uniform(0.8, 2.2) if satellite else rng.uniform(0, 0.5)), 2),
+            noise=round(float(rng.uniform(0.02, 0.05) if satellite else rng.uniform(0.005, 0.02)), 3),
+            haze=round(float(rng.uniform(0.05, 0.3) if satellite else rng.uniform(0, 0.05)), 3),
+            season=str(rng.choice(list(SEASONS))),
+            brightness=round(float(rng.uniform(0.6, 1.3)), 3),
+            sun_azimuth_deg=round(float(rng.uniform(0, 360)), 1),
+        )  # fmt: skip
+        fields = dataclasses.astuple(spec)[1:]
+        if all(fields != dataclasses.astuple(d)[1:] for d in DOMAINS.values()):
+            return spec
+
+
+def generate_archive(root: str | Path, count: int, *, size: int = 256, seed: int = 0) -> Path:
+    """Write `count` unlabelled scenes of random `archive_spec` draws as GeoTIFFs (deflate) in
+    `root/archive_<i>.tif`, and `root/archive.json` listing each scene's spec and seed."""
+    import json
+
+    import rasterio
+    from rasterio.transform import from_origin
+
+    folder = Path(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    listing = []
+    for i in range(count):
+        spec = archive_spec(rng, i)
+        scene_seed = ARCHIVE_SEED_BASE + seed * 1_000_000 + i
+        image, _ = render_scene(spec, scene_seed, size)
+        profile = dict(driver="GTiff", height=size, width=size, count=3, dtype="uint8",
+                       crs="EPSG:32632", compress="deflate",
+                       transform=from_origin(500_000 + 1000 * (i % 50), 5_900_000 - 1000 * (i // 50),
+                                             spec.gsd_m, spec.gsd_m))  # fmt: skip
+        with rasterio.open(folder / f"archive_{i:06d}.tif", "w", **profile) as dst:
+            dst.write(np.moveaxis(image, -1, 0))
+        listing.append(dataclasses.asdict(spec) | {"seed": scene_seed})
+    (folder / "archive.json").write_text(json.dumps(listing, indent=1))
     return folder
 
 

@@ -192,7 +192,8 @@ def default_config(setting_name: str | None) -> TrainConfig:
 
 def synth_config(setting_name: str = "SynthEarth") -> TrainConfig:
     """Defaults for SynthEarth (`crossearth synth` tiles of 128-256 px, the vit-tiny-256 model
-    trained whole: there is no pretrained backbone at this size). Crops of 128 px from tiles whose
+    trained whole from random init; `--backbone synthearth-backbone --set freeze_backbone=true`
+    trains Rein and the head on the shipped pretrained backbone instead). Crops of 128 px from tiles whose
     short edge is resized to 128-256 px; validation and a checkpoint every 100 steps, so even a
     short run validates and writes best.safetensors (`fit` also validates at the last step)."""
     return TrainConfig(

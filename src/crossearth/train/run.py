@@ -54,8 +54,10 @@ def build_model(
     data's (same count, and the same names where both record names, compared by
     `crossearth.data.classes.class_key`); otherwise only the tensors whose shape depends on the
     class count (the class embedding, `decode_head.cls_embed.*`) are re-initialised, and
-    `report` is told which (and which class names differ). Else the preset,
-    with an optional DINOv2 `cfg.backbone`.
+    `report` is told which (and which class names differ). Else the preset, with an optional
+    `cfg.backbone`: a DINOv2 file, a `crossearth pretrain` backbone file or a shipped backbone
+    name (`crossearth.weights.backbone_file.BACKBONES`); a backbone file that records its preset
+    sets the preset (`report` is told when it differs from `cfg.preset`).
 
     Args:
         metadata: ModelConfig fields recorded in the model (class_names, palette, bands,
@@ -70,11 +72,21 @@ def build_model(
             data's bands. CheckpointError: unreadable init or backbone file.
     """
     in_chans = bands.in_chans if bands is not None and bands.mean is not None else 3
+    backbone_path = None
+    if cfg.backbone:
+        from crossearth.weights.backbone_file import read_backbone_record, resolve_backbone
+
+        backbone_path = resolve_backbone(cfg.backbone)
+        record = read_backbone_record(backbone_path)
+        if record.preset and record.preset != cfg.preset and not cfg.init:
+            if report is not None:
+                report(f"preset {record.preset} (from the backbone file; not {cfg.preset})")
+            cfg = dataclasses.replace(cfg, preset=record.preset)
     if cfg.init:
         from crossearth.advice import TRAINING
         from crossearth.weights import load_model
 
-        source = load_model(cfg.init, backbone=cfg.backbone, advice=TRAINING)
+        source = load_model(cfg.init, backbone=backbone_path, advice=TRAINING)
         names = (metadata or {}).get("class_names")
         renamed = differing_class_names(source.config.class_names, names)
         same = source.num_classes == num_classes and not renamed
@@ -94,8 +106,15 @@ def build_model(
             from crossearth.weights.state import backbone_tensors
 
             tensors = backbone_tensors(
-                read_checkpoint(cfg.backbone).state_dict, model.config.backbone.grid_size
+                read_checkpoint(backbone_path).state_dict, model.config.backbone.grid_size
             )
+            expected = model.backbone.state_dict()
+            for key, value in tensors.items():
+                if key in expected and tuple(value.shape) != tuple(expected[key].shape):
+                    raise CheckpointError(
+                        f"the backbone file does not fit preset {cfg.preset}: {key} has shape "
+                        f"{list(value.shape)}, the model {list(expected[key].shape)}"
+                    )
             missing, _ = model.backbone.load_state_dict(tensors, strict=False)
             missing = [k for k in missing if not k.startswith("reins.")]
             if missing:
