@@ -16,20 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from crossearth.runtime import cpu_description
 
 
 def main() -> None:
@@ -66,7 +57,7 @@ def main() -> None:
         print(f"{label}: {time.perf_counter() - t0:.0f} s", flush=True)
     domains = [SOURCE, *TARGETS]
     print(f"\nLinear probe mIoU % (trained on {SOURCE}, {args.train_tiles} tiles of {args.tile} px; "
-          f"{args.val_tiles} validation tiles per domain; CPU: {cpu_model()})\n")  # fmt: skip
+          f"{args.val_tiles} validation tiles per domain; CPU: {cpu_description()})\n")  # fmt: skip
     print("| backbone | " + " | ".join(domains) + " | targets' mean |")
     print("| --- " * (len(domains) + 2) + "|")
     for label, miou in rows.items():

@@ -15,26 +15,11 @@ windows (a window touching k chunks runs k times, with the rest of its batch), t
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
-
-
-def cpu_description() -> str:
-    model, flags = platform.processor() or "?", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores; " + " ".join(f for f in CPU_FLAGS if f in flags)
+from crossearth.runtime import cpu_description
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ import json
 import time
 from pathlib import Path
 
+from crossearth.runtime import cpu_description
+
 VARIANTS = {  # name: (esi, mtt)
     "baseline": (False, False),
     "esi": (True, False),
@@ -29,16 +31,6 @@ VARIANTS = {  # name: (esi, mtt)
     "esi+mtt": (True, True),
 }
 REGIMES = ("frozen", "finetuned")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def main() -> None:
@@ -68,7 +60,8 @@ def main() -> None:
         budget = dataclasses.replace(budget, steps=args.steps)
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
     results.setdefault("budget", dataclasses.asdict(budget))
-    results.setdefault("cpu", cpu_model())
+    results.setdefault("cpu", cpu_description())
+    results.setdefault("precision", demo.train_precision(budget.precision))
     runs = results.setdefault("runs", {})
     data = {}
     for k, name in enumerate((demo.SOURCE, *demo.TARGETS)):
@@ -109,7 +102,7 @@ def print_tables(results: dict, console) -> None:
         if not seeds:
             continue
         print(f"\n{regime} backbone, {len(seeds)} seeds, mIoU % (Δ to the baseline [95 % CI], "
-              f"verdict); CPU: {results['cpu']}\n")  # fmt: skip
+              f"verdict); {results.get('precision', '')}, CPU: {results['cpu']}\n")  # fmt: skip
         print("| variant | " + " | ".join(domains) + " |")
         print("| --- " * (len(domains) + 1) + "|")
         base = [runs[f"{regime}/baseline/{s}"] for s in seeds]

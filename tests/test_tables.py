@@ -84,11 +84,12 @@ def test_data_list_at_80_columns(monkeypatch, capsys):
 
 def test_demo_and_evaluation_tables_at_80_columns(monkeypatch):
     from crossearth.cli.benchmark import _print_classes
-    from crossearth.demo import SOURCE, TARGETS, _table
+    from crossearth.demo import SOURCE, TARGETS, _table, domain_intervals
 
     scores = {d: 100.0 for d in (SOURCE, *TARGETS)}
     worse = {d: 0.0 for d in (SOURCE, *TARGETS)}
-    text, cells = rendered(_table({"baseline": [worse, scores], "crossearth": [scores, scores]}))
+    results = {"baseline": [worse, scores, worse], "crossearth": [scores, scores, worse]}
+    text, cells = rendered(_table(results, domain_intervals(results)))
     assert_whole(text, cells)
     classes = ("impervious surfaces", "low vegetation", "a class with a long name indeed")
     metrics = {"IoU": 0.5, "F1": 12.25, "precision": 100.0, "recall": None}

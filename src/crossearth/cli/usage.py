@@ -47,13 +47,19 @@ def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]
     """The candidates that look like a misspelling of `word`, best first (at most `n`).
 
     Options are compared without their leading dashes, so that '--modle' matches '--model'
-    rather than every option that merely shares the '--'.
+    rather than every option that merely shares the '--'. Candidates with the same letters in
+    another order come first: difflib's ratio misses swapped letters in short names ('--rl' for
+    '--lr' scores 0.5).
     """
     by_key: dict[str, str] = {}
     for candidate in candidates:
         by_key.setdefault(candidate.lstrip("-"), candidate)
-    keys = difflib.get_close_matches(word.lstrip("-"), list(by_key), n=n, cutoff=0.6)
-    return [by_key[key] for key in keys]
+    typed = word.lstrip("-")
+    keys = [k for k in by_key if k != typed and sorted(k) == sorted(typed)]
+    keys += [
+        k for k in difflib.get_close_matches(typed, list(by_key), n=n, cutoff=0.6) if k not in keys
+    ]
+    return [by_key[key] for key in keys[:n]]
 
 
 def _did_you_mean(matches: list[str], quote: bool = False) -> str:

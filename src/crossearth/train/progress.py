@@ -186,8 +186,11 @@ class _DropTips(logging.Filter):
 
 def quiet_lightning() -> None:
     """Drop console lines that say nothing about the run: Lightning's advertising tips, its
-    line on Ctrl-C (the run says what it keeps instead) and its deprecation notice about torch's pytree API (internal to Lightning, not actionable by users)."""
+    line on Ctrl-C (the run says what it keeps instead), its deprecation notice about torch's
+    pytree API (internal to Lightning, not actionable by users) and its note on an empty
+    validation list (a run without validation, as the demo's, means it)."""
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r"Total length of `list` across ranks is zero.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropTips) for f in logger.filters):
