@@ -267,13 +267,7 @@ class PretrainData(L.LightningDataModule):
         self.stream, self.cfg = stream, cfg
 
     def train_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        sampler = StreamSampler(
-            self.cfg.batch_size,
-            rank=trainer.global_rank if trainer else 0,
-            world=trainer.world_size if trainer else 1,
-            start_step=trainer.global_step if trainer else 0,
-        )
+        sampler = StreamSampler.for_trainer(self.trainer, self.cfg.batch_size)
         return StreamLoader(
             self.stream, batch_size=self.cfg.batch_size, sampler=sampler,
             num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0,

@@ -90,6 +90,13 @@ class StreamSampler(Sampler[int]):
     def __len__(self) -> int:
         return 2**62
 
+    @classmethod
+    def for_trainer(cls, trainer, batch_size: int) -> StreamSampler:
+        """This rank's positions from the trainer's global step (the restored one on resume)."""
+        if trainer is None:
+            return cls(batch_size)
+        return cls(batch_size, trainer.global_rank, trainer.world_size, trainer.global_step)
+
 
 def collate_train(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return {

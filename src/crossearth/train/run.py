@@ -214,13 +214,7 @@ class StreamData(L.LightningDataModule):
         self.train_set, self.val_sets, self.cfg = train, val_sets, cfg
 
     def train_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        sampler = StreamSampler(
-            self.cfg.batch_size,
-            rank=trainer.global_rank if trainer else 0,
-            world=trainer.world_size if trainer else 1,
-            start_step=trainer.global_step if trainer else 0,
-        )
+        sampler = StreamSampler.for_trainer(self.trainer, self.cfg.batch_size)
         return StepLoader(
             self.train_set, batch_size=self.cfg.batch_size, sampler=sampler, collate_fn=collate_train,
             num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0,
