@@ -113,3 +113,12 @@ def test_frozen_backbone_only_rein_and_head_train_with_esi_and_mtt(tmp_path):
     assert not changed & frozen, sorted(changed & frozen)[:3]
     assert any(k.startswith("backbone.reins.") for k in changed)
     assert any(k.startswith("decode_head.") for k in changed)
+
+
+def test_models_lists_the_shipped_backbone(monkeypatch, capsys):
+    from cli_runner import run_cli
+
+    assert run_cli(monkeypatch, "models") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"shipped backbone {NAME}: vit-tiny-256" in out
+    assert f"train --backbone {NAME} --set freeze_backbone=true" in out
