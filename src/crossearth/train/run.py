@@ -70,7 +70,24 @@ def build_model(
     Raises:
         ConfigError: unknown preset, an `init` of other than three bands that does not take the
             data's bands. CheckpointError: unreadable init or backbone file.
+
+    The weights it initialises (Rein, the head, re-initialised tensors) are drawn from
+    `cfg.seed`, without touching the caller's random state: the same command gives the same
+    starting model.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return _build_model(cfg, num_classes, metadata, report=report, bands=bands)
+
+
+def _build_model(
+    cfg: TrainConfig,
+    num_classes: int,
+    metadata: dict[str, Any] | None,
+    *,
+    report: Callable[[str], None] | None,
+    bands: Any,
+) -> CrossEarth:
     in_chans = bands.in_chans if bands is not None and bands.mean is not None else 3
     backbone_path = None
     if cfg.backbone:
