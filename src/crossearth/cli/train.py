@@ -118,5 +118,5 @@ def train(
 
     with saying_what_is_kept():
         result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume,
-                     choices=choices)  # fmt: skip
+                     choices=choices, source_domain=run.source_domain)  # fmt: skip
     console.print(f"done at step {result['global_step']}; weights in {result['out_dir']}")

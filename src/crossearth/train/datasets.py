@@ -40,6 +40,8 @@ class RunData:
     rgb_slots: tuple[int | None, int | None, int | None] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    # the training domain, when a setting also validates on it (not in the selection mean)
+    source_domain: str | None = None
 
     @property
     def in_chans(self) -> int:
@@ -97,7 +99,8 @@ def setting_datasets(cfg: TrainConfig) -> RunData:
         names.append(target.domain)
     domain = source.domain
     return RunData(train, vals, names, setting.num_classes, domain.classes.names,
-                   domain.classes.palette, domain.bands, gsd_m=domain.gsd_m)  # fmt: skip
+                   domain.classes.palette, domain.bands, gsd_m=domain.gsd_m,
+                   source_domain=setting.source)  # fmt: skip
 
 
 def user_datasets(cfg: TrainConfig) -> RunData:

@@ -98,11 +98,14 @@ class CrossEarthModule(L.LightningModule):
         cfg: TrainConfig,
         val_domains: list[str] | None = None,
         earth_style: tuple | None = None,
+        source_domain: str | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.cfg = cfg
         self.val_domains = val_domains or []
+        # a setting that also validates on its source (SynthEarth) selects on the targets alone
+        self.source_domain = source_domain
         # The paper's training-only parts; none of them is part of `model` or its checkpoints.
         self.esi = build_style_injection(cfg, earth_style) if cfg.esi else None
         self.mtt = None
@@ -245,7 +248,8 @@ class CrossEarthModule(L.LightningModule):
             if not math.isnan(miou):  # NaN: no labelled pixel, nothing to score (never a 0)
                 self.log(f"val/{name}/mIoU", miou, sync_dist=False)
         if results:
-            scored = [v for v in results.values() if not math.isnan(v)]
+            targets = {k: v for k, v in results.items() if k != self.source_domain} or results
+            scored = [v for v in targets.values() if not math.isnan(v)]
             mean = float(np.mean(scored)) if scored else None
             if mean is not None:
                 self.log("val/mIoU", mean)
@@ -255,6 +259,9 @@ class CrossEarthModule(L.LightningModule):
                     f"{k} {'–' if math.isnan(v) else f'{v:.2f}'}" for k, v in results.items()
                 )
                 shown = "– (no labelled pixel)" if mean is None else f"{mean:.2f}"
+                if len(targets) < len(results):
+                    shown += " on the targets"
+                    parts = parts.replace(f"{self.source_domain} ", f"source {self.source_domain} ")
                 print(f"[step {self.global_step}] val mIoU {shown} ({parts})")
 
 

@@ -309,6 +309,7 @@ def fit(
     progress_lines: bool | None = None,
     progress_label: str = "",
     choices: list[str] | None = None,
+    source_domain: str | None = None,
 ) -> dict[str, Any]:
     """Train; returns the final validation results and the output paths.
 
@@ -320,6 +321,10 @@ def fit(
     progress lines (`PlainProgress`, each starting with `progress_label`) with `progress_lines`;
     by default (None) when standard output is not a terminal (a log file, a pipe, CI), bar or no
     bar.
+
+    Validation's mean mIoU (`val/mIoU`, which picks `best.safetensors`) is over `val_names`
+    without `source_domain`, where a setting validates on its source too (SynthEarth); the
+    source's score is still printed and logged.
 
     Raises:
         Interrupted: (a `KeyboardInterrupt`) Ctrl-C or SIGTERM (its `signum`) stopped the run;
@@ -339,7 +344,7 @@ def fit(
     try:
         return _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar,
                     callbacks, strategy, earth_style, verbose, progress_lines, progress_label,
-                    choices)  # fmt: skip
+                    choices, source_domain)  # fmt: skip
     except KeyboardInterrupt as exc:
         raise Interrupted(_kept(out, folder), getattr(exc, "signum", signal.SIGINT)) from exc
 
@@ -369,7 +374,8 @@ class _StopAtCtrlC(Callback):
 
 
 def _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar, callbacks,
-         strategy, earth_style, verbose, progress_lines, progress_label, choices):  # fmt: skip
+         strategy, earth_style, verbose, progress_lines, progress_label, choices,
+         source_domain):  # fmt: skip
     from crossearth.train.defaults import record
 
     out = Path(cfg.out_dir)
@@ -377,7 +383,9 @@ def _fit(cfg, train_set, val_sets, val_names, model, resume, enable_progress_bar
     (out / "config.yaml").write_text(record(cfg, choices))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     quiet_lightning()
-    module = CrossEarthModule(model, cfg, val_names, earth_style=earth_style)
+    module = CrossEarthModule(
+        model, cfg, val_names, earth_style=earth_style, source_domain=source_domain
+    )
     if resume is not None:
         check_resume(Path(resume), module)
     multi = cfg.devices * cfg.num_nodes > 1
