@@ -37,3 +37,22 @@ def test_same_command_same_model_and_another_seed_another(monkeypatch, synth_roo
     assert not differing, differing[:5]
     other = _train(monkeypatch, synth_root, tmp_path / "c", "--set", "seed=7")
     assert any(not torch.equal(first[k], other[k]) for k in first if k.startswith("decode_head."))
+
+
+def test_a_finished_run_is_never_replaced_silently(monkeypatch, capsys, synth_root, tmp_path):
+    from cli_runner import run_cli
+
+    out = tmp_path / "run"
+    _train(monkeypatch, synth_root, out)
+    before = (out / "last.safetensors").read_bytes()
+    capsys.readouterr()
+    args = ("train", "--setting", "SynthEarth", "--data-root", synth_root, "--out", out,
+            "--max-steps", "2", "--batch-size", "1", "--precision", "32-true",
+            "--set", "crop=64", "--set", "num_workers=0", "--set", "seed=3")  # fmt: skip
+    assert run_cli(monkeypatch, *args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "--overwrite" in err[0], err
+    assert "--resume" in err[0] and (out / "last.safetensors").read_bytes() == before
+    assert run_cli(monkeypatch, *args, "--overwrite") == 0
+    assert (out / "last.safetensors").read_bytes() != before
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]

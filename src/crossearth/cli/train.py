@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from crossearth.cli.app import app
+from crossearth.errors import InputError
 
 
 @app.command()
@@ -56,6 +57,10 @@ def train(
     dump_config: Annotated[
         bool, typer.Option(help="Print the resolved config as YAML and exit.")
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="Replace the run already in the run folder (its models, checkpoints)."),
+    ] = False,
 ) -> None:
     """Train on your data set (--data) or a benchmark setting, validating on its targets.
 
@@ -99,8 +104,15 @@ def train(
         typer.echo(record(cfg, notes), nl=False)  # as it is: a YAML file, never wrapped
         return
     from crossearth.train.datasets import run_datasets
-    from crossearth.train.run import build_model, fit
+    from crossearth.train.run import build_model, finished_run_files, fit
 
+    held = [] if resume else finished_run_files(Path(cfg.out_dir))
+    if held and not overwrite:
+        raise InputError(
+            f"{cfg.out_dir} already holds a run ({', '.join(p.name for p in held)}): give "
+            f"another --out, continue it with --resume {Path(cfg.out_dir) / 'checkpoints' / 'last.ckpt'}"
+            ", or replace it with --overwrite"
+        )
     console = Console()
     run = run_datasets(cfg)  # the data and the model are checked first: a mistake is one line
     for note in run.notes:
@@ -116,6 +128,10 @@ def train(
         console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     from crossearth.cli.signals import saying_what_is_kept
 
+    for path in held:  # --overwrite: the data and model were checked; the old run goes now
+        import shutil
+
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     with saying_what_is_kept():
         result = fit(cfg, run.train, run.val_sets, run.val_names, model, resume=resume,
                      choices=choices, source_domain=run.source_domain)  # fmt: skip

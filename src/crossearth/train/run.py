@@ -349,6 +349,12 @@ def fit(
         raise Interrupted(_kept(out, folder), getattr(exc, "signum", signal.SIGINT)) from exc
 
 
+def finished_run_files(out: Path) -> list[Path]:
+    """The model files and checkpoint folder of a run already in `out` (empty if none)."""
+    names = ("best.safetensors", "last.safetensors", "checkpoints")
+    return [out / n for n in names if (out / n).exists()]
+
+
 def _kept(out: Path, folder: RunFolder) -> str:
     """What a stopped run leaves, in a few words; a run folder without a checkpoint or model
     file is removed (what this run created of it)."""
