@@ -122,3 +122,13 @@ def test_models_lists_the_shipped_backbone(monkeypatch, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert f"shipped backbone {NAME}: vit-tiny-256" in out
     assert f"train --backbone {NAME} --set freeze_backbone=true" in out
+
+
+def test_a_backbone_file_is_not_taken_for_a_model():
+    from crossearth.errors import CheckpointError
+    from crossearth.weights import load_model
+
+    with pytest.raises(
+        CheckpointError, match=r"pretrained vit-tiny-256 backbone .* train --backbone"
+    ):
+        load_model(resolve_backbone(NAME))

@@ -82,6 +82,7 @@ def load_model(
         raise CheckpointNotFoundError(
             f"{source!s} is neither a file nor a zoo model (known: {', '.join(ZOO)})"
         )
+    _refuse_backbone_file(path)
     raw = read_checkpoint(path)
     given = read_config_source(config)
     if given is None and raw.native_config is not None:
@@ -112,6 +113,19 @@ def load_model(
         log.warning("unexpected checkpoint key ignored: %s", key)
     model.load_report = report
     return with_precision(model.eval(), path, device, precision)
+
+
+def _refuse_backbone_file(path: Path) -> None:
+    """A backbone file (`crossearth pretrain`, `synthearth-backbone`) holds no Rein or head: it
+    is something to train from, not a model. Raises CheckpointError saying so."""
+    from crossearth.weights.backbone_file import read_backbone_record
+
+    record = read_backbone_record(path)
+    if record.preset is not None:
+        raise CheckpointError(
+            f"{path} is a pretrained {record.preset} backbone (no Rein adapters, no head), not a "
+            f"segmentation model: train one from it with crossearth train --backbone {path}"
+        )
 
 
 def with_precision(
