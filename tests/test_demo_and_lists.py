@@ -123,8 +123,11 @@ def test_models_table_fits_80_columns_with_whole_names(monkeypatch, tmp_path, ca
     (home / "checkpoints" / crossearth.ZOO["vaihingen"].filename).write_bytes(b"x")
     (home / "checkpoints" / "dinov2_converted.pth").write_bytes(b"x")
     assert run(monkeypatch, "models") == 0
-    out = capsys.readouterr().out
-    assert max(len(line) for line in out.splitlines()) <= 80
+    out, _, notes = capsys.readouterr().out.partition("Released files")
+    title, *table = out.splitlines()
+    assert str(home / "checkpoints") in title  # whole, on one line, when written to a pipe
+    assert max(len(line) for line in table) <= 80
+    assert len(notes.splitlines()) == 2  # written to a pipe, the notes are never broken
     rows = {line.split()[0]: line for line in out.splitlines() if line.split()}
     for name, entry in crossearth.ZOO.items():
         assert name in rows, f"{name} cut or missing:\n{out}"

@@ -95,7 +95,7 @@ def test_demo_and_evaluation_tables_at_80_columns(monkeypatch):
     metrics = {"IoU": 0.5, "F1": 12.25, "precision": 100.0, "recall": None}
     report = {"targets": {"val": {"per_class": dict.fromkeys(classes, metrics)}}}
     console = Console(width=80, record=True, color_system=None, file=io.StringIO())
-    monkeypatch.setattr("crossearth.cli.benchmark.Console", lambda: console)
+    monkeypatch.setattr("crossearth.cli.benchmark.stdout_console", lambda: console)
     _print_classes(report, classes)
     text = console.export_text()
     for name in classes:

@@ -16,6 +16,15 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+def stdout_console() -> Console:
+    """The console for a command's output. Written to a file or a pipe (a log, CI), lines are
+    never broken, so paths and commands stay whole for copy and grep; tables keep 80 columns.
+    In a terminal, Rich wraps to its width as usual."""
+    import sys
+
+    return Console(soft_wrap=not sys.stdout.isatty())
+
+
 @app.callback()
 def _threads(
     threads: Annotated[

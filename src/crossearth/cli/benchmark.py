@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, app, console
+from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, app, console, stdout_console
 from crossearth.errors import InputError
 from crossearth.tables import print_table
 from crossearth.wording import count
@@ -60,7 +60,7 @@ def data_prepare(
     reports = CONVERTERS[dataset](raw_dir, out, options)
     for report in reports if isinstance(reports, list) else [reports]:
         for line in report.lines():
-            Console().print(line, highlight=False, soft_wrap=True)
+            stdout_console().print(line, highlight=False, soft_wrap=True)
 
 
 @data_app.command("list")
@@ -70,7 +70,7 @@ def data_list() -> None:
     from crossearth.data.catalog import DOMAINS
     from crossearth.data.prepare import CONVERTERS
 
-    out = Console()
+    out = stdout_console()
     out.print("datasets: " + ", ".join(CONVERTERS) + "; SynthEarth is generated: crossearth synth")
     table = Table(title="domains (folders under the data root)")
     for column in ("domain", "folder", "classes", "splits"):
@@ -109,7 +109,7 @@ def data_check(
 
     spec = load_data_spec(description)
     report = check_data(spec)
-    out = Console()
+    out = stdout_console()
     table = Table(title=f"{description.name}: labelled pixels per class")
     table.add_column("split")
     table.add_column("images", justify="right")
@@ -275,7 +275,7 @@ def _eval_data(data, split, model, config, backbone, device, precision, download
     _print_eval(report, out)
     _print_classes(report, spec.classes)
     for warning in report.get("warnings", []):
-        Console().print(f"warning: {warning}", highlight=False, soft_wrap=True, markup=False)
+        stdout_console().print(f"warning: {warning}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _print_classes(report: dict, classes: tuple[str, ...]) -> None:
@@ -286,7 +286,7 @@ def _print_classes(report: dict, classes: tuple[str, ...]) -> None:
         for name in classes:
             c = t["per_class"][name]
             table.add_row(name, *(_pct(c.get(k)) for k in ("IoU", "F1", "precision", "recall")))
-    print_table(Console(), table)
+    print_table(stdout_console(), table)
 
 
 def _pct(value: float | None) -> str:
@@ -311,7 +311,7 @@ def _run_eval(net, setting, data_root, out, limit, overrides, quiet, ignore_clas
 
 
 def _print_eval(report: dict, folder: Path | None = None) -> None:
-    out = Console()
+    out = stdout_console()
     for key, t in report["targets"].items():
         head = f"{report['setting']} on {key} ({t['images']} images)"
         if not t.get("pixels"):  # every label ignored: no metric is defined
@@ -413,6 +413,6 @@ def benchmark_command(
         delta = "–" if ours is None or paper is None else f"{ours - paper:+.2f}"
         table.add_row(r["setting"], "–" if ours is None else f"{ours:.2f}", "–" if paper is None else f"{paper:.1f}",
                       delta, r.get("paper_source") or "not published")  # fmt: skip
-    print_table(Console(), table)
+    print_table(stdout_console(), table)
     if skipped:
-        Console().print("skipped: " + "; ".join(skipped), soft_wrap=True)
+        stdout_console().print("skipped: " + "; ".join(skipped), soft_wrap=True)

@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from crossearth.cli.app import BackboneOpt, ConfigOpt, DownloadOpt, _report_load, app, console
+from crossearth.cli.app import (
+    BackboneOpt,
+    ConfigOpt,
+    DownloadOpt,
+    _report_load,
+    app,
+    console,
+    stdout_console,
+)
 from crossearth.errors import InputError
 
 
@@ -24,7 +32,7 @@ def models(
 
     from crossearth.weights.zoo import BACKBONE_FILES, ZOO, checkpoint_dir, is_present
 
-    out = Console()
+    out = stdout_console()
     wide = wide or out.width >= 150
     table = Table(
         title=f"CrossEarth model zoo (files go in {checkpoint_dir()})",
@@ -134,4 +142,4 @@ def demo(
     from crossearth.cli.signals import saying_what_is_kept
 
     with saying_what_is_kept():
-        run_demo(output, reference, console=Console(), budget=QUICK if quick else None)
+        run_demo(output, reference, console=stdout_console(), budget=QUICK if quick else None)

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from crossearth.cli.app import app
+from crossearth.cli.app import app, stdout_console
 
 
 @app.command()
@@ -69,7 +68,7 @@ def pretrain(
         checkpoint_every=checkpoint_every,
     )  # fmt: skip
     plan = prepare(cfg, inputs)  # every input problem is reported before OUT is created
-    console = Console()
+    console = stdout_console()
     for problem in plan.skipped[:5]:
         console.print(f"warning: skipped {problem}", highlight=False, markup=False)
     if len(plan.skipped) > 5:

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from crossearth.cli.app import app
+from crossearth.cli.app import app, stdout_console
 from crossearth.errors import InputError
 
 
@@ -42,7 +41,7 @@ def synth(
         if domains:
             raise InputError("--archive writes the broad archive; leave out --domain")
         folder = generate_archive(out, archive, size=size, seed=seed)
-        Console().print(f"archive: {archive} unlabelled scenes of {size} px in {folder}")
+        stdout_console().print(f"archive: {archive} unlabelled scenes of {size} px in {folder}")
         return
     names = domains or list(DOMAINS)
     unknown = [n for n in names if n not in DOMAINS]
@@ -50,4 +49,4 @@ def synth(
         raise InputError(f"unknown SynthEarth domains {unknown}; known: {', '.join(DOMAINS)}")
     for name in names:
         folder = generate_domain(out, DOMAINS[name], train=train, val=val, size=size, seed=seed)
-        Console().print(f"{name}: {train} train + {val} val tiles in {folder}")
+        stdout_console().print(f"{name}: {train} train + {val} val tiles in {folder}")

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from crossearth.cli.app import app
+from crossearth.cli.app import app, stdout_console
 from crossearth.errors import InputError
 
 
@@ -113,7 +112,7 @@ def train(
             f"another --out, continue it with --resume {Path(cfg.out_dir) / 'checkpoints' / 'last.ckpt'}"
             ", or replace it with --overwrite"
         )
-    console = Console()
+    console = stdout_console()
     run = run_datasets(cfg)  # the data and the model are checked first: a mistake is one line
     for note in run.notes:
         console.print(f"validation: {note}", highlight=False, markup=False)
